@@ -1,0 +1,17 @@
+import { VoltCommand, outputFlag } from '../../cli/base-command';
+
+export default class NetUp extends VoltCommand {
+  static override summary = 'Re-apply the desired state to the kernel (after a reboot or a flushed ruleset).';
+  static override description = 'Idempotent: when bridges, addresses and the firewall table already match, it changes nothing.';
+  static override examples = ['<%= config.bin %> net up'];
+  static override flags = { output: outputFlag(['table', 'json']) };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(NetUp);
+    const report = await (await this.app.networks()).up();
+    if (flags.output === 'json') return this.print(JSON.stringify(report, null, 2));
+    if (!report.applied) return this.print(`nothing to do: ${report.networks.length} network(s) match the kernel`);
+    this.print(`repaired ${report.drift.length} difference(s):`);
+    for (const d of report.drift) this.print(`  - ${d}`);
+  }
+}

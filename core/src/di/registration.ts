@@ -1,0 +1,44 @@
+import type {} from '@oclif/core';
+import type { DependencyContainer } from 'tsyringe';
+import type { VoltPaths } from '../paths';
+import type { Token } from './token';
+import type { BridgeDriver } from '../drivers/bridge';
+import type { FirewallDriver } from '../drivers/firewall';
+import type { DnsDriver } from '../drivers/dns';
+import type { IngressDriver } from '../drivers/ingress';
+import type { VmNicDriver } from '../drivers/vm-nic';
+
+/** What a driver may use from its host; drivers do not go looking for collaborators. */
+export interface HostContext {
+  paths: VoltPaths;
+  warn(message: string): void;
+  debug(message: string): void;
+}
+
+export interface DriverTokens {
+  bridge: Token<BridgeDriver>;
+  firewall: Token<FirewallDriver>;
+  dns: Token<DnsDriver>;
+  ingress: Token<IngressDriver>;
+  'vm-nic': Token<VmNicDriver>;
+}
+
+/**
+ * Options of the `volt:register-drivers` hook. A plugin registers each of its
+ * drivers with a factory: `container.register(tokens.bridge, { useFactory: () => new X(host) })`.
+ * Several registrations per token are expected; core picks one (config, detection, fallback).
+ */
+export interface RegisterDriversOptions {
+  container: DependencyContainer;
+  tokens: DriverTokens;
+  host: HostContext;
+}
+
+declare module '@oclif/core' {
+  interface Hooks {
+    'volt:register-drivers': {
+      options: RegisterDriversOptions;
+      return: void;
+    };
+  }
+}

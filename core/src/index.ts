@@ -1,0 +1,10 @@
+export * from './errors';
+export * from './drivers/driver';
+export * from './drivers/bridge';
+export * from './drivers/firewall';
+export * from './drivers/dns';
+export * from './drivers/ingress';
+export * from './drivers/vm-nic';
+export * from './di/token';
+export type { HostContext, DriverTokens, RegisterDriversOptions } from './di/registration';
+export { voltPaths, type VoltPaths } from './paths';

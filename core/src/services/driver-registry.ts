@@ -1,0 +1,128 @@
+import type { DependencyContainer } from 'tsyringe';
+import { UserInputError, DriverError } from '../errors';
+import type { Driver, DriverKind } from '../drivers/driver';
+import type { DriverTokens } from '../di/registration';
+import type { Token } from '../di/token';
+
+export interface DriverChoice {
+  name: string;
+  description: string;
+  available: boolean;
+  reason: string;
+  active: boolean;
+  fallback: boolean;
+}
+
+export interface Selection<T extends Driver> {
+  kind: DriverKind;
+  active?: T;
+  /** Why this one: "configured (drivers.bridge)", "networkd: not running → direct". */
+  why: string;
+  choices: DriverChoice[];
+}
+
+/**
+ * Picks one implementation per contract: explicit config wins, then
+ * detection (highest preference that reports available), then the fallback.
+ */
+export class DriverRegistry {
+  private readonly cache = new Map<DriverKind, Promise<Selection<Driver>>>();
+
+  constructor(
+    private readonly container: DependencyContainer,
+    private readonly tokens: DriverTokens,
+    private readonly configured: Partial<Record<DriverKind, string>>,
+  ) {}
+
+  candidates<T extends Driver>(kind: DriverKind): T[] {
+    const tok = this.tokens[kind] as Token<T>;
+    if (!this.container.isRegistered(tok, true)) return [];
+    // Detection order: preferred first, the fallback last.
+    return this.container
+      .resolveAll<T>(tok)
+      .sort((a, b) => Number(a.fallback) - Number(b.fallback) || b.preference - a.preference);
+  }
+
+  select<T extends Driver>(kind: DriverKind): Promise<Selection<T>> {
+    let p = this.cache.get(kind);
+    if (!p) {
+      p = this.doSelect(kind);
+      this.cache.set(kind, p);
+    }
+    return p as Promise<Selection<T>>;
+  }
+
+  /** The active driver, or an error that says why there is none. */
+  async get<T extends Driver>(kind: DriverKind): Promise<T> {
+    const s = await this.select<T>(kind);
+    if (s.active) return s.active;
+    throw new DriverError(`select ${kind} driver: ${s.why}`, {
+      code: 'E_NO_DRIVER',
+      suggestions: [`run \`volt driver list\` to see the ${kind} drivers and why each is unavailable`],
+    });
+  }
+
+  /** Names in a `drivers:` section that no installed plugin provides. */
+  unknownNames(configured: Partial<Record<DriverKind, string>> = this.configured): string[] {
+    const out: string[] = [];
+    for (const [kind, name] of Object.entries(configured) as [DriverKind, string][]) {
+      const names = this.candidates(kind).map((d) => d.name);
+      if (!names.includes(name)) out.push(`drivers.${kind}: "${name}" (valid: ${names.join(', ') || 'none installed'})`);
+    }
+    return out;
+  }
+
+  private async doSelect(kind: DriverKind): Promise<Selection<Driver>> {
+    const drivers = this.candidates<Driver>(kind);
+    const probes = await Promise.all(
+      drivers.map(async (d) => {
+        try {
+          return await d.available();
+        } catch (e: unknown) {
+          return { ok: false, reason: e instanceof Error ? e.message : String(e) };
+        }
+      }),
+    );
+    const choices: DriverChoice[] = drivers.map((d, i) => ({
+      name: d.name,
+      description: d.description,
+      available: probes[i]!.ok,
+      reason: probes[i]!.reason,
+      active: false,
+      fallback: d.fallback,
+    }));
+    const mark = (i: number, why: string): Selection<Driver> => {
+      choices[i]!.active = true;
+      return { kind, active: drivers[i], why, choices };
+    };
+
+    const wanted = this.configured[kind];
+    if (wanted !== undefined) {
+      const i = drivers.findIndex((d) => d.name === wanted);
+      if (i < 0) {
+        throw new UserInputError(
+          `select ${kind} driver: drivers.${kind} is "${wanted}", which no installed plugin provides; valid: ${drivers.map((d) => d.name).join(', ') || 'none'}`,
+          { code: 'E_DRIVER_UNKNOWN', suggestions: [`set drivers.${kind} to one of them in config.yaml, or remove it to auto-detect`] },
+        );
+      }
+      if (!probes[i]!.ok) {
+        return { kind, why: `configured ${wanted}, but ${probes[i]!.reason}`, choices };
+      }
+      return mark(i, `configured (drivers.${kind})`);
+    }
+    const skipped: string[] = [];
+    for (let i = 0; i < drivers.length; i++) {
+      const d = drivers[i]!;
+      if (probes[i]!.ok) {
+        const why = d.fallback
+          ? skipped.length > 0
+            ? `${skipped.join('; ')} → ${d.name}`
+            : `fallback`
+          : `detected: ${probes[i]!.reason}`;
+        return mark(i, why);
+      }
+      skipped.push(`${d.name}: ${probes[i]!.reason}`);
+    }
+    return { kind, why: drivers.length === 0 ? 'no driver installed' : `none available (${skipped.join('; ')})`, choices };
+  }
+}

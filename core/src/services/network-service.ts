@@ -1,0 +1,267 @@
+import { NotFoundError, ConflictError, UserInputError, DriftError, errorMessage } from '../errors';
+import type { BridgeDriver, BridgeObservation, BridgeSpec } from '../drivers/bridge';
+import type { FirewallDriver, FirewallNetwork, HostInputPolicy } from '../drivers/firewall';
+import type { VoltConfig } from '../config/schema';
+import type { StateStore } from '../state/store';
+import type { NetworkRecord, VoltState } from '../state/types';
+import { listRoutes4 } from '../kernel/ip';
+import { applySteps, type Step } from './steps';
+import { planNetwork, prefixOf, type CreateNetworkRequest } from './network-plan';
+
+export interface NetworkDeps {
+  config: VoltConfig;
+  store: StateStore;
+  bridge(): Promise<BridgeDriver>;
+  firewall(): Promise<FirewallDriver>;
+  warn(message: string): void;
+}
+
+export interface NetworkView extends NetworkRecord {
+  status: 'up' | 'down' | 'missing' | 'drift';
+  connected: number;
+  ports: string[];
+}
+
+export interface UpReport {
+  drift: string[];
+  applied: boolean;
+  networks: string[];
+}
+
+export function bridgeSpec(n: NetworkRecord): BridgeSpec {
+  return { network: n.name, ifname: n.bridge, address: `${n.gateway}/${prefixOf(n.subnet)}`, mtu: n.mtu, mac: n.mac };
+}
+
+export function firewallNetwork(n: NetworkRecord): FirewallNetwork {
+  return { name: n.name, bridge: n.bridge, subnet: n.subnet, gateway: n.gateway, nat: n.nat };
+}
+
+/** Networks: validate, plan, apply through drivers with undo, then commit. */
+export class NetworkService {
+  constructor(private readonly d: NetworkDeps) {}
+
+  private get hostPolicy(): HostInputPolicy {
+    const f = this.d.config.network.firewall;
+    return { policy: f.host_input, allow: f.host_allow };
+  }
+
+  private defaultRequest(): CreateNetworkRequest {
+    const n = this.d.config.network;
+    return { name: n.default_bridge, subnet: n.default_subnet, mtu: n.mtu, nat: true };
+  }
+
+  /** Create the default network if it does not exist (`volt init`). */
+  async init(): Promise<NetworkRecord | undefined> {
+    return this.d.store.transaction(async (state) => {
+      const created = await this.createAll(state, []);
+      return created[0];
+    });
+  }
+
+  /** Create a network (and, on first use, the default network before it). */
+  async create(req: CreateNetworkRequest): Promise<NetworkRecord> {
+    return this.d.store.transaction(async (state) => {
+      const created = await this.createAll(state, [req]);
+      return created[created.length - 1]!;
+    });
+  }
+
+  private async createAll(state: VoltState, reqs: CreateNetworkRequest[]): Promise<NetworkRecord[]> {
+    const defaultName = this.d.config.network.default_bridge;
+    const wanted = [...reqs];
+    if (!state.networks[defaultName] && !reqs.some((r) => r.name === defaultName)) wanted.unshift(this.defaultRequest());
+    if (wanted.length === 0) return [];
+
+    // Validate everything before touching the kernel.
+    const routes = await listRoutes4();
+    const existing = Object.values(state.networks);
+    const planned: NetworkRecord[] = [];
+    const now = new Date().toISOString();
+    for (const req of wanted) {
+      planned.push(
+        planNetwork(req, {
+          existing: [...existing, ...planned],
+          hostRoutes: routes,
+          defaultMtu: this.d.config.network.mtu,
+          defaultName,
+          now,
+        }),
+      );
+    }
+    const bridge = await this.d.bridge();
+    const firewall = await this.d.firewall();
+    for (const n of planned) {
+      const obs = await bridge.inspectBridge(n.bridge);
+      if (obs.exists) {
+        throw new ConflictError(`create network "${n.name}": interface "${n.bridge}" already exists in the kernel and is not volt's`, {
+          code: 'E_LINK_EXISTS',
+          suggestions: ['choose another --name or --bridge', `or remove the interface (ip link del ${n.bridge})`],
+        });
+      }
+    }
+
+    const firstNetwork = existing.length === 0;
+    const steps: Step[] = [];
+    if (firstNetwork) {
+      steps.push({ what: 'set up firewall table', apply: () => firewall.setupBase(this.hostPolicy), undo: () => firewall.teardownBase() });
+    }
+    for (const n of planned) {
+      steps.push({ what: `create bridge ${n.bridge}`, apply: () => bridge.setupBridge(bridgeSpec(n)), undo: () => bridge.teardownBridge(bridgeSpec(n)) });
+      steps.push({
+        what: `set up firewall for ${n.name}`,
+        apply: () => firewall.setupNetwork(firewallNetwork(n)),
+        undo: () => firewall.teardownNetwork(firewallNetwork(n)),
+      });
+    }
+    await applySteps(steps, this.d.warn);
+    for (const n of planned) state.networks[n.name] = n;
+    return planned;
+  }
+
+  async delete(name: string, force: boolean): Promise<NetworkRecord> {
+    return this.d.store.transaction(async (state) => {
+      const n = state.networks[name];
+      if (!n) throw this.notFound(name, state);
+      const bridge = await this.d.bridge();
+      const firewall = await this.d.firewall();
+      const attached = state.attachments.filter((a) => a.network === name).map((a) => a.workload);
+      const obs = await bridge.inspectBridge(n.bridge);
+      const users = [...new Set([...attached, ...obs.ports])];
+      if (users.length > 0 && !force) {
+        throw new ConflictError(
+          `delete network "${name}": ${users.length} workload${users.length === 1 ? ' is' : 's are'} still attached (${users.slice(0, 5).join(', ')}${users.length > 5 ? ', …' : ''})`,
+          {
+            code: 'E_NETWORK_IN_USE',
+            suggestions: [`disconnect them first (volt net disconnect WORKLOAD ${name})`, `or pass --force to detach them and delete the network`],
+          },
+        );
+      }
+      const remaining = Object.values(state.networks).filter((x) => x.name !== name);
+      const steps: Step[] = [
+        {
+          what: `remove firewall rules of ${name}`,
+          apply: () => firewall.teardownNetwork(firewallNetwork(n)),
+          undo: () => firewall.setupNetwork(firewallNetwork(n)),
+        },
+        { what: `delete bridge ${n.bridge}`, apply: () => bridge.teardownBridge(bridgeSpec(n)), undo: () => bridge.setupBridge(bridgeSpec(n)) },
+      ];
+      if (remaining.length === 0) {
+        steps.push({ what: 'remove firewall table', apply: () => firewall.teardownBase(), undo: () => firewall.setupBase(this.hostPolicy) });
+      }
+      await applySteps(steps, this.d.warn);
+      delete state.networks[name];
+      state.attachments = state.attachments.filter((a) => a.network !== name);
+      return n;
+    });
+  }
+
+  get(name: string): NetworkRecord {
+    const state = this.d.store.read();
+    const n = state.networks[name];
+    if (!n) throw this.notFound(name, state);
+    return n;
+  }
+
+  /** State joined with what the kernel says. */
+  async list(): Promise<NetworkView[]> {
+    const state = this.d.store.read();
+    const nets = Object.values(state.networks).sort((a, b) => Number(b.isDefault) - Number(a.isDefault) || a.name.localeCompare(b.name));
+    if (nets.length === 0) return [];
+    const bridge = await this.d.bridge();
+    return Promise.all(
+      nets.map(async (n) => {
+        const obs = await bridge.inspectBridge(n.bridge);
+        const attached = state.attachments.filter((a) => a.network === n.name).length;
+        return { ...n, status: statusOf(n, obs), connected: Math.max(attached, obs.ports.length), ports: obs.ports };
+      }),
+    );
+  }
+
+  /** Differences between desired state and the kernel, one sentence each. */
+  async check(): Promise<string[]> {
+    const state = this.d.store.read();
+    const nets = Object.values(state.networks);
+    if (nets.length === 0) return [];
+    const bridge = await this.d.bridge();
+    const firewall = await this.d.firewall();
+    const drift: string[] = [];
+    for (const n of nets) drift.push(...bridgeDrift(n, await bridge.inspectBridge(n.bridge)));
+    drift.push(...(await firewall.check(this.hostPolicy, nets.map(firewallNetwork))));
+    return drift;
+  }
+
+  /** Re-apply the whole desired state; a second run finds nothing to do. */
+  async up(): Promise<UpReport> {
+    return this.d.store.transaction(async (state) => {
+      const created = await this.createAll(state, []);
+      const drift = created.length > 0 ? [] : await this.checkState(state);
+      const nets = Object.values(state.networks);
+      if (created.length === 0 && drift.length === 0) return { drift, applied: false, networks: nets.map((n) => n.name) };
+      const bridge = await this.d.bridge();
+      const firewall = await this.d.firewall();
+      // Converging is idempotent per step, so a partial failure is retried by the next `up`.
+      const failures: string[] = [];
+      const attempt = async (what: string, f: () => Promise<void>): Promise<void> => {
+        try {
+          await f();
+        } catch (e: unknown) {
+          failures.push(`${what}: ${errorMessage(e)}`);
+        }
+      };
+      await attempt('set up firewall table', () => firewall.setupBase(this.hostPolicy));
+      for (const n of nets) {
+        await attempt(`bridge ${n.bridge}`, () => bridge.setupBridge(bridgeSpec(n)));
+        await attempt(`firewall for ${n.name}`, () => firewall.setupNetwork(firewallNetwork(n)));
+      }
+      if (failures.length > 0) {
+        throw new DriftError(`bring networks up: ${failures.length} step(s) failed: ${failures.join('; ')}`, {
+          code: 'E_UP_FAILED',
+          suggestions: ['fix the cause and run `volt net up` again (it only redoes what is missing)'],
+        });
+      }
+      return { drift: created.length > 0 ? created.map((n) => `network "${n.name}" did not exist`) : drift, applied: true, networks: nets.map((n) => n.name) };
+    });
+  }
+
+  private async checkState(state: VoltState): Promise<string[]> {
+    const nets = Object.values(state.networks);
+    const bridge = await this.d.bridge();
+    const firewall = await this.d.firewall();
+    const drift: string[] = [];
+    for (const n of nets) drift.push(...bridgeDrift(n, await bridge.inspectBridge(n.bridge)));
+    drift.push(...(await firewall.check(this.hostPolicy, nets.map(firewallNetwork))));
+    return drift;
+  }
+
+  private notFound(name: string, state: VoltState): NotFoundError {
+    const names = Object.keys(state.networks);
+    return new NotFoundError(`network "${name}" does not exist`, {
+      code: 'E_NETWORK_NOT_FOUND',
+      suggestions: [names.length > 0 ? `known networks: ${names.join(', ')}` : 'create one with `volt net create --name NAME --subnet CIDR`'],
+    });
+  }
+}
+
+export function statusOf(n: NetworkRecord, obs: BridgeObservation): NetworkView['status'] {
+  if (!obs.exists) return 'missing';
+  if (bridgeDrift(n, obs).length > 0) return obs.up ? 'drift' : 'down';
+  return 'up';
+}
+
+export function bridgeDrift(n: NetworkRecord, obs: BridgeObservation): string[] {
+  const spec = bridgeSpec(n);
+  if (!obs.exists) return [`bridge ${n.bridge} (network "${n.name}") is missing`];
+  const out: string[] = [];
+  if (obs.kind !== 'bridge') out.push(`interface ${n.bridge} (network "${n.name}") is a ${obs.kind ?? 'plain link'}, not a bridge`);
+  if (!obs.up) out.push(`bridge ${n.bridge} is down`);
+  if (!obs.addresses.includes(spec.address)) out.push(`bridge ${n.bridge} lacks its gateway address ${spec.address}`);
+  const foreign = obs.addresses.filter((a) => a !== spec.address && !a.includes(':'));
+  if (foreign.length > 0) out.push(`bridge ${n.bridge} has addresses volt did not set: ${foreign.join(', ')}`);
+  if (obs.mtu !== undefined && obs.mtu !== n.mtu) out.push(`bridge ${n.bridge} has MTU ${obs.mtu}, expected ${n.mtu}`);
+  return out;
+}
+
+export function assertKnown(name: string | undefined, what: string): string {
+  if (!name) throw new UserInputError(`${what}: a network name is required`, { code: 'E_ARG_MISSING' });
+  return name;
+}

@@ -1,0 +1,95 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ConflictError, DriverError } from '../errors';
+import type { VoltPaths } from '../paths';
+import { emptyState, STATE_SCHEMA_VERSION, type VoltState } from './types';
+
+const LOCK_TIMEOUT_MS = 60_000;
+
+/**
+ * Desired state on disk. Reads need no lock (writes are atomic renames);
+ * every mutation runs inside `transaction`, which holds an exclusive flock so
+ * parallel `volt` invocations serialise instead of overwriting each other.
+ */
+export class StateStore {
+  constructor(private readonly paths: VoltPaths) {}
+
+  read(): VoltState {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.paths.stateFile, 'utf8');
+    } catch (e: unknown) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+      throw e;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new DriverError(`read state ${this.paths.stateFile}: not valid JSON`, {
+        code: 'E_STATE_CORRUPT',
+        suggestions: ['restore the file from a backup, or move it away and re-create networks'],
+      });
+    }
+    const s = parsed as Partial<VoltState>;
+    if (typeof s.schemaVersion !== 'number' || typeof s.networks !== 'object' || s.networks === null) {
+      throw new DriverError(`read state ${this.paths.stateFile}: missing schemaVersion or networks`, { code: 'E_STATE_CORRUPT' });
+    }
+    if (s.schemaVersion > STATE_SCHEMA_VERSION) {
+      throw new DriverError(
+        `read state ${this.paths.stateFile}: schema version ${s.schemaVersion} is newer than this volt understands (${STATE_SCHEMA_VERSION})`,
+        { code: 'E_STATE_VERSION', suggestions: ['upgrade volt'] },
+      );
+    }
+    return { schemaVersion: STATE_SCHEMA_VERSION, networks: s.networks, attachments: s.attachments ?? [] };
+  }
+
+  /**
+   * Lock, load, run `fn` on a private copy, and commit the copy if `fn`
+   * returns normally. A throw leaves the file untouched.
+   */
+  async transaction<T>(fn: (state: VoltState) => Promise<T>, onWait?: () => void): Promise<T> {
+    fs.mkdirSync(this.paths.stateDir, { recursive: true, mode: 0o755 });
+    const { lockExclusive, LockTimeoutError } = await import('@volt/native');
+    let lock;
+    try {
+      lock = await lockExclusive(this.paths.lockFile, LOCK_TIMEOUT_MS, onWait);
+    } catch (e: unknown) {
+      if (e instanceof LockTimeoutError) {
+        throw new ConflictError(`lock state: another volt has held ${this.paths.lockFile} for ${LOCK_TIMEOUT_MS / 1000} s`, {
+          code: 'E_LOCKED',
+          suggestions: ['wait for the other volt command to finish', 'find it with `fuser ' + this.paths.lockFile + '`'],
+        });
+      }
+      throw e;
+    }
+    try {
+      const before = this.read();
+      const draft = structuredClone(before);
+      const result = await fn(draft);
+      if (JSON.stringify(draft) !== JSON.stringify(before)) this.write(draft);
+      return result;
+    } finally {
+      lock.release();
+    }
+  }
+
+  private write(state: VoltState): void {
+    const file = this.paths.stateFile;
+    const tmp = path.join(path.dirname(file), `.state.json.${process.pid}.tmp`);
+    const fd = fs.openSync(tmp, 'w', 0o644);
+    try {
+      fs.writeSync(fd, JSON.stringify(state, null, 2) + '\n');
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    const dirFd = fs.openSync(path.dirname(file), 'r');
+    try {
+      fs.fsyncSync(dirFd);
+    } finally {
+      fs.closeSync(dirFd);
+    }
+  }
+}

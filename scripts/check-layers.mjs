@@ -1,0 +1,48 @@
+// Imports point downward only: native ← core ← plugins. koffi lives in native/ alone.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const rules = [
+  { dir: 'native/src', forbid: [/^@volt\//], why: 'native/ is the bottom layer and imports no volt package' },
+  { dir: 'core/src', forbid: [/^@volt\/plugin-/, /^koffi$/], why: 'core never imports a plugin, and only native/ loads koffi' },
+  { dir: 'plugins', forbid: [/^koffi$/, /^\.\.\/\.\.\/\.\.\/core/, /^\.\.\/\.\.\/(core|native)\//], why: 'plugins reach core and native through their packages, and only native/ loads koffi' },
+];
+
+function* files(dir) {
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name === 'dist') continue;
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) yield* files(p);
+    else if (p.endsWith('.ts')) yield p;
+  }
+}
+
+const importRe = /(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)/g;
+let bad = 0;
+for (const rule of rules) {
+  for (const file of files(join(root, rule.dir))) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(importRe)) {
+      const spec = m[1] ?? m[2] ?? m[3];
+      if (rule.forbid.some((re) => re.test(spec))) {
+        console.error(`layers: ${relative(root, file)} imports "${spec}": ${rule.why}`);
+        bad++;
+      }
+    }
+  }
+}
+// A plugin may not import another plugin either.
+for (const file of files(join(root, 'plugins'))) {
+  const own = relative(join(root, 'plugins'), file).split('/')[0];
+  for (const m of readFileSync(file, 'utf8').matchAll(importRe)) {
+    const spec = m[1] ?? m[2] ?? m[3];
+    const other = /^@volt\/plugin-([a-z0-9-]+)/.exec(spec)?.[1];
+    if (other && other !== own) {
+      console.error(`layers: ${relative(root, file)} imports plugin "${spec}": plugins only meet through core's contracts`);
+      bad++;
+    }
+  }
+}
+if (bad > 0) process.exit(1);
+console.log('layers: ok (native ← core ← plugins)');

@@ -1,0 +1,43 @@
+import test from 'ava';
+import { parseConfig } from '@volt/core/dist/config/load';
+import { defaultConfig } from '@volt/core/dist/config/schema';
+
+const F = '/etc/volt/config.yaml';
+
+test('an empty file gives the defaults', (t) => {
+  t.deepEqual(parseConfig('', F), defaultConfig());
+});
+
+test('the spec example parses and overrides defaults', (t) => {
+  const c = parseConfig(
+    ['network:', '  default_bridge: volt0', '  default_subnet: 10.0.0.0/24', '  dns:', '    enabled: true', '    upstream:', '      - 1.1.1.1', '      - 8.8.8.8', '    search_domains:', '      - volt.local', '  mtu: 9000', 'drivers:', '  bridge: networkd'].join('\n'),
+    F,
+  );
+  t.is(c.network.mtu, 9000);
+  t.deepEqual(c.network.dns.upstream, ['1.1.1.1', '8.8.8.8']);
+  t.is(c.drivers.bridge, 'networkd');
+  t.is(c.network.firewall.host_input, 'drop');
+});
+
+const bad: [string, string, RegExp][] = [
+  ['invalid YAML', 'network:\n  mtu: [1500\n', /^\/etc\/volt\/config\.yaml:\d+:\d+: invalid YAML/],
+  ['unknown top-level key', 'network:\n  mtu: 1500\nnetwrok:\n  mtu: 1\n', /config\.yaml:3:1: netwrok: unknown key "netwrok"/],
+  ['unknown nested key', 'network:\n  dns:\n    enabeld: true\n', /config\.yaml:3:5: network\.dns\.enabeld: unknown key "enabeld"/],
+  ['wrong type', 'network:\n  mtu: big\n', /config\.yaml:2:3: network\.mtu: expected integer/],
+  ['wrong type boolean', 'network:\n  dns:\n    enabled: "yes please"\n', /config\.yaml:3:5: network\.dns\.enabled: expected boolean/],
+  ['bad subnet', 'network:\n  default_subnet: 10.0.0.1/24\n', /config\.yaml:2:3: network\.default_subnet: .*host bits/],
+  ['bad upstream', 'network:\n  dns:\n    upstream:\n      - 1.1.1.1\n      - not-an-ip\n', /config\.yaml:5:9: network\.dns\.upstream\.1: "not-an-ip" is not an IP address/],
+  ['bad enum', 'network:\n  firewall:\n    host_input: maybe\n', /network\.firewall\.host_input: must be one of "drop", "accept"/],
+  ['not a mapping', '- a\n- b\n', /\(top level\)/],
+  ['duplicate key', 'network:\n  mtu: 1500\n  mtu: 9000\n', /config\.yaml:3:\d+: invalid YAML/],
+  ['bad driver name', 'drivers:\n  bridge: "Net D"\n', /config\.yaml:2:3: drivers\.bridge/],
+];
+
+for (const [title, text, message] of bad) {
+  test(`config error: ${title}`, (t) => {
+    const e = t.throws(() => parseConfig(text, F)) as Error & { code: string; exitCode: number };
+    t.regex(e.message, message);
+    t.is(e.exitCode, 2);
+    t.regex(e.code, /^E_CONFIG_/);
+  });
+}
