@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-node build/test/harness/cleanup-leftovers.js 2>/dev/null || true
+node -e "require('./build/test/harness').cleanupLeftovers('vt-', { includeOwn: false })" || true
 npx ava "$@"

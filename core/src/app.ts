@@ -1,7 +1,7 @@
 import type { Config as OclifConfig } from '@oclif/core';
 import { voltPaths, type VoltPaths } from './paths';
 import { loadConfig } from './config/load';
-import type { VoltConfig } from './config/schema';
+import type { VoltConfig } from './config/defaults';
 import { StateStore } from './state/store';
 import type { DriverRegistry } from './services/driver-registry';
 import type { NetworkService } from './services/network-service';

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { parseConfig } from '@volt/core/dist/config/load';
-import { defaultConfig } from '@volt/core/dist/config/schema';
+import { defaultConfig } from '@volt/core/dist/config/defaults';
 
 const F = '/etc/volt/config.yaml';
 

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
-import { LineCounter, parseDocument, isMap, isScalar, type Document, type Node as YamlNode } from 'yaml';
-import { Value } from '@sinclair/typebox/value';
+import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { ConfigError } from '../errors';
 import { parseCidr, networkAddress } from '../net/ipv4';
-import { ConfigFile, defaultConfig, type VoltConfig } from './schema';
+import type { ConfigFile } from './schema';
+import { defaultConfig, type VoltConfig } from './defaults';
 
 interface Located {
   path: string[];
@@ -25,6 +25,12 @@ export function loadConfig(file: string): VoltConfig {
 
 /** Parse and validate config text; every error names file:line:column and the key. */
 export function parseConfig(text: string, file: string): VoltConfig {
+  // Loaded only when a config file exists: both are costly at start-up.
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { LineCounter, parseDocument } = require('yaml') as typeof import('yaml');
+  const { Value } = require('@sinclair/typebox/value') as typeof import('@sinclair/typebox/value');
+  const { ConfigFile } = require('./schema') as typeof import('./schema');
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -119,6 +125,8 @@ function merge(c: ConfigFile): VoltConfig {
 
 /** Line and column of the key at `path` (or the closest existing ancestor). */
 function locate(doc: Document, lc: LineCounter, path: string[]): { line: number; col: number } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { isMap, isScalar } = require('yaml') as typeof import('yaml');
   let node: unknown = doc.contents;
   let offset = (doc.contents as YamlNode | null)?.range?.[0] ?? 0;
   for (const seg of path) {

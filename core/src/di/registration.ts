@@ -1,4 +1,3 @@
-import type {} from '@oclif/core';
 import type { DependencyContainer } from 'tsyringe';
 import type { VoltPaths } from '../paths';
 import type { Token } from './token';
@@ -34,7 +33,8 @@ export interface RegisterDriversOptions {
   host: HostContext;
 }
 
-declare module '@oclif/core' {
+// Hooks is not re-exported from the package root, so augment where it is declared.
+declare module '@oclif/core/lib/interfaces/hooks' {
   interface Hooks {
     'volt:register-drivers': {
       options: RegisterDriversOptions;

@@ -1,7 +1,7 @@
 import { NotFoundError, ConflictError, UserInputError, DriftError, errorMessage } from '../errors';
 import type { BridgeDriver, BridgeObservation, BridgeSpec } from '../drivers/bridge';
 import type { FirewallDriver, FirewallNetwork, HostInputPolicy } from '../drivers/firewall';
-import type { VoltConfig } from '../config/schema';
+import type { VoltConfig } from '../config/defaults';
 import type { StateStore } from '../state/store';
 import type { NetworkRecord, VoltState } from '../state/types';
 import { listRoutes4 } from '../kernel/ip';

@@ -1,0 +1,211 @@
+import { promises as fs } from 'node:fs';
+import type { HostContext } from '@volt/core/dist/di/registration';
+import type { BridgeDriver, BridgeObservation, BridgeSpec } from '@volt/core/dist/drivers/bridge';
+import type { Availability } from '@volt/core/dist/drivers/driver';
+import { DriverError, errorMessage, isVoltError } from '@volt/core/dist/errors';
+import { runCommand } from '@volt/core/dist/kernel/exec';
+import { getLink, ipBatch, linksOfMaster, type IpLink } from '@volt/core/dist/kernel/ip';
+import { checkBridgeSpec } from './bridge-spec-check';
+
+/** Bridge settings `getLink` does not carry, read only for a bridge that already exists. */
+interface BridgeTuning {
+  stpState?: number;
+  forwardDelay?: number;
+  /** undefined when IPv6 is absent in this namespace. */
+  addrGenMode?: number;
+}
+
+/** /proc/sys/net/ipv6/conf/<if>/addr_gen_mode: 1 is "none" (no link-local address). */
+const ADDR_GEN_MODE_NONE = 1;
+/** The MTU the kernel gives a new bridge (ETH_DATA_LEN). */
+const DEFAULT_BRIDGE_MTU = 1500;
+
+/**
+ * Linux bridges made with iproute2, nothing else running. Every change of one
+ * set-up goes through a single `ip -batch -`, and only the steps the kernel
+ * is missing are planned, so a converged bridge costs two reads.
+ */
+export class DirectBridge implements BridgeDriver {
+  readonly name = 'direct';
+  readonly preference = 0;
+  readonly fallback = true;
+  readonly description = 'Linux bridges through iproute2 (ip link), no daemon needed';
+
+  constructor(private readonly host: HostContext) {}
+
+  async available(): Promise<Availability> {
+    const r = await runCommand('ip', ['-V'], { timeoutMs: 5000 });
+    return r.code === 0 ? { ok: true, reason: 'iproute2 present' } : { ok: false, reason: 'iproute2 not installed' };
+  }
+
+  async setupBridge(spec: BridgeSpec): Promise<void> {
+    checkBridgeSpec(spec);
+    const what = `set up bridge "${spec.ifname}" for network "${spec.network}"`;
+    const link = await readLink(what, spec.ifname);
+    if (link && link.kind !== 'bridge') throw notABridge(what, link);
+
+    const tuning = link ? await readTuning(spec.ifname) : undefined;
+    const lines = planBridge(spec, link, tuning, await ipv6Present());
+    if (lines.length > 0) {
+      this.host.debug(`${what}: ip -batch:\n  ${lines.join('\n  ')}`);
+      try {
+        await ipBatch(what, lines);
+      } catch (e: unknown) {
+        if (!link) await this.removeCreated(spec.ifname);
+        throw e;
+      }
+    }
+    try {
+      await ensureIpv4Forwarding();
+    } catch (e: unknown) {
+      if (!link) await this.removeCreated(spec.ifname);
+      throw new DriverError(`${what}: enable IPv4 forwarding: ${errorMessage(e)}`, { code: 'E_KERNEL', cause: e });
+    }
+  }
+
+  async teardownBridge(spec: BridgeSpec): Promise<void> {
+    const what = `tear down bridge "${spec.ifname}" of network "${spec.network}"`;
+    const link = await readLink(what, spec.ifname);
+    if (!link) return;
+    if (link.kind !== 'bridge') {
+      // Not something volt made: never delete another program's interface.
+      this.host.warn(`${what}: ${describeLink(link)}, not a bridge; left alone`);
+      return;
+    }
+    await deleteLink(what, spec.ifname);
+  }
+
+  async inspectBridge(ifname: string): Promise<BridgeObservation> {
+    return observeBridge(ifname);
+  }
+
+  /** Undo a bridge this call created when a later step failed; the original error wins. */
+  private async removeCreated(ifname: string): Promise<void> {
+    try {
+      await deleteLink(`undo create bridge "${ifname}"`, ifname);
+    } catch (e: unknown) {
+      this.host.warn(errorMessage(e));
+    }
+  }
+}
+
+/** The `ip -batch` lines that take the kernel from `link` to `spec`; empty when converged. */
+export function planBridge(
+  spec: BridgeSpec,
+  link: IpLink | undefined,
+  tuning: BridgeTuning | undefined,
+  ipv6: boolean,
+): string[] {
+  const dev = spec.ifname;
+  const mac = spec.mac.toLowerCase();
+  if (!link) {
+    return [
+      `link add name ${dev} address ${mac} type bridge stp_state 0 forward_delay 0`,
+      // Not `mtu` on `link add`: an MTU given at creation does not count as set by the user,
+      // and the kernel then moves the bridge to its ports' minimum MTU when one joins. A new
+      // bridge has 1500; any other value set afterwards stays put.
+      ...(spec.mtu !== DEFAULT_BRIDGE_MTU ? [`link set dev ${dev} mtu ${spec.mtu}`] : []),
+      // Before `up`: no IPv6 link-local address, hence no DAD/MLD flooded to every port.
+      ...(ipv6 ? [`link set dev ${dev} addrgenmode none`] : []),
+      `addr replace ${spec.address} dev ${dev}`,
+      `link set dev ${dev} up`,
+    ];
+  }
+  const lines: string[] = [];
+  // Two lines: the kernel checks forward_delay's range before it turns STP off.
+  if (tuning?.stpState !== 0) lines.push(`link set dev ${dev} type bridge stp_state 0`);
+  if (tuning?.forwardDelay !== 0) lines.push(`link set dev ${dev} type bridge forward_delay 0`);
+  if ((link.mac ?? '').toLowerCase() !== mac) lines.push(`link set dev ${dev} address ${mac}`);
+  if (link.mtu !== spec.mtu) lines.push(`link set dev ${dev} mtu ${spec.mtu}`);
+  if (ipv6 && tuning?.addrGenMode !== undefined && tuning.addrGenMode !== ADDR_GEN_MODE_NONE) {
+    lines.push(`link set dev ${dev} addrgenmode none`, `addr flush dev ${dev} scope link`);
+  }
+  if (!link.addresses.includes(spec.address)) lines.push(`addr replace ${spec.address} dev ${dev}`);
+  if (!link.up) lines.push(`link set dev ${dev} up`);
+  return lines;
+}
+
+/** What the kernel says about a bridge: shared by set-up checks and `inspectBridge`. */
+export async function observeBridge(ifname: string): Promise<BridgeObservation> {
+  const link = await readLink(`inspect bridge "${ifname}"`, ifname);
+  if (!link) return { ifname, exists: false, up: false, addresses: [], ports: [] };
+  return {
+    ifname,
+    exists: true,
+    kind: link.kind,
+    up: link.up,
+    mtu: link.mtu,
+    mac: link.mac,
+    addresses: link.addresses,
+    ports: await linksOfMaster(ifname),
+  };
+}
+
+async function readLink(what: string, ifname: string): Promise<IpLink | undefined> {
+  try {
+    return await getLink(ifname);
+  } catch (e: unknown) {
+    if (isVoltError(e)) throw e;
+    throw new DriverError(`${what}: ${errorMessage(e)}`, { code: 'E_KERNEL', cause: e });
+  }
+}
+
+async function readTuning(ifname: string): Promise<BridgeTuning> {
+  const tuning: BridgeTuning = {};
+  const r = await runCommand('ip', ['-j', '-d', 'link', 'show', 'dev', ifname]);
+  if (r.code === 0) {
+    try {
+      const raw: unknown = JSON.parse(r.stdout);
+      const data = Array.isArray(raw)
+        ? (raw[0] as { linkinfo?: { info_data?: { stp_state?: unknown; forward_delay?: unknown } } } | undefined)
+            ?.linkinfo?.info_data
+        : undefined;
+      if (typeof data?.stp_state === 'number') tuning.stpState = data.stp_state;
+      if (typeof data?.forward_delay === 'number') tuning.forwardDelay = data.forward_delay;
+    } catch {
+      // Unreadable output: leave the fields unknown, which plans the (harmless) reset.
+    }
+  }
+  try {
+    tuning.addrGenMode = Number((await fs.readFile(`/proc/sys/net/ipv6/conf/${ifname}/addr_gen_mode`, 'utf8')).trim());
+  } catch {
+    tuning.addrGenMode = undefined;
+  }
+  return tuning;
+}
+
+async function ipv6Present(): Promise<boolean> {
+  try {
+    await fs.access('/proc/sys/net/ipv6/conf');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Routing between networks and to the uplink needs it; networkd's IPForward=yes does the same. */
+async function ensureIpv4Forwarding(): Promise<void> {
+  const file = '/proc/sys/net/ipv4/ip_forward';
+  if ((await fs.readFile(file, 'utf8')).trim() === '1') return;
+  await fs.writeFile(file, '1\n');
+}
+
+async function deleteLink(what: string, ifname: string): Promise<void> {
+  const r = await runCommand('ip', ['link', 'del', 'dev', ifname]);
+  if (r.code === 0 || /Cannot find device|does not exist/i.test(r.stderr)) return;
+  throw new DriverError(`${what}: ${r.stderr.trim() || `ip exited with ${r.code}`}`, { code: 'E_KERNEL' });
+}
+
+function describeLink(link: IpLink): string {
+  return link.kind ? `interface ${link.ifname} exists and is a ${link.kind} link` : `interface ${link.ifname} exists and is a plain device`;
+}
+
+function notABridge(what: string, link: IpLink): DriverError {
+  return new DriverError(`${what}: ${describeLink(link)}, not a bridge`, {
+    code: 'E_BRIDGE_NAME_TAKEN',
+    suggestions: [
+      `see what it is: ip -d link show ${link.ifname}`,
+      `remove that interface, or give the network another bridge name`,
+    ],
+  });
+}

@@ -1,0 +1,1 @@
+export { DirectBridge, planBridge } from './direct-bridge';

@@ -1,0 +1,31 @@
+import type { BridgeSpec } from '@volt/core/dist/drivers/bridge';
+import { DriverError } from '@volt/core/dist/errors';
+
+/**
+ * The spec comes from core, already validated; this check guards what the
+ * driver must never do with a malformed value: write it into a unit file,
+ * where a newline would start another setting.
+ */
+export function checkBridgeSpec(spec: BridgeSpec): void {
+  const problems: string[] = [];
+  if (spec.network.length === 0 || /[\u0000-\u001f\u007f]/.test(spec.network)) {
+    problems.push(`network name ${JSON.stringify(spec.network)} is empty or has control characters`);
+  }
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(spec.ifname) || spec.ifname === '.' || spec.ifname === '..') {
+    problems.push(`interface name ${JSON.stringify(spec.ifname)} is not a valid Linux name (1–15 of A-Z a-z 0-9 _ . -)`);
+  }
+  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(spec.mac)) {
+    problems.push(`MAC ${JSON.stringify(spec.mac)} is not xx:xx:xx:xx:xx:xx`);
+  }
+  if (!/^[0-9a-fA-F.:]+\/[0-9]{1,3}$/.test(spec.address)) {
+    problems.push(`address ${JSON.stringify(spec.address)} is not an address with prefix`);
+  }
+  if (!Number.isInteger(spec.mtu) || spec.mtu < 68 || spec.mtu > 65535) {
+    problems.push(`MTU ${String(spec.mtu)} is not an integer between 68 and 65535`);
+  }
+  if (problems.length > 0) {
+    throw new DriverError(`set up bridge for network ${JSON.stringify(spec.network)}: ${problems.join('; ')}`, {
+      code: 'E_BRIDGE_SPEC',
+    });
+  }
+}

@@ -1,0 +1,152 @@
+import type { ListedChain, ListedSet, ListedTable } from './nft-json';
+import {
+  BASE_CHAIN,
+  FAMILY,
+  SET_NAME,
+  TABLE,
+  elementText,
+  type ChainModel,
+  type ElementModel,
+  type SetModel,
+  type TableModel,
+} from './ruleset';
+
+/**
+ * Differences between the table volt would generate and the one the kernel
+ * lists, one sentence each; [] when they agree. Pure, for unit tests.
+ */
+export function describeDrift(want: TableModel, have: ListedTable | undefined): string[] {
+  if (!have) return [`nftables table ${FAMILY} ${TABLE} is missing: the firewall is not set up`];
+  const out: string[] = [];
+  const chains = new Map(have.chains.map((c) => [c.name, c]));
+  const sets = new Map(have.sets.map((s) => [s.name, s]));
+
+  for (const c of want.chains) {
+    const listed = chains.get(c.name);
+    chains.delete(c.name);
+    out.push(...chainDrift(c, listed));
+  }
+  for (const c of chains.values()) {
+    const owner = /^net-(.+)-(?:in|out)$/.exec(c.name);
+    out.push(
+      owner
+        ? `chain "${c.name}" belongs to network "${owner[1]}", which volt does not manage (left over?)`
+        : `chain "${c.name}" in table ${FAMILY} ${TABLE} was not created by volt`,
+    );
+  }
+
+  for (const s of want.sets) {
+    const listed = sets.get(s.name);
+    sets.delete(s.name);
+    out.push(...setDrift(s, listed, want));
+  }
+  for (const s of sets.values()) out.push(`${s.kind} "${s.name}" in table ${FAMILY} ${TABLE} was not created by volt`);
+  return out;
+}
+
+function describeHook(h: { type: string; hook: string; prio: number; policy: string }): string {
+  return `type ${h.type} hook ${h.hook} priority ${h.prio} policy ${h.policy}`;
+}
+
+function chainLabel(c: ChainModel): string {
+  return c.network === undefined ? `base chain "${c.name}"` : `network "${c.network}": chain "${c.name}"`;
+}
+
+function chainDrift(want: ChainModel, have: ListedChain | undefined): string[] {
+  const label = chainLabel(want);
+  if (!have) return [`${label} is missing`];
+  const out: string[] = [];
+  if (want.hook) {
+    const w = describeHook(want.hook);
+    const h = have.hook ? describeHook(have.hook) : 'a regular chain';
+    if (w !== h) out.push(`${label} is ${h}, expected ${w}`);
+  } else if (have.hook) {
+    out.push(`${label} is hooked (${describeHook(have.hook)}), expected a regular chain`);
+  }
+  const rules = ruleDiff(want.rules, have.rules);
+  if (rules) out.push(`${label} differs from what volt generates: ${rules}`);
+  return out;
+}
+
+const SHOWN = 3;
+
+/** Rules in single quotes (they contain double quotes), at most SHOWN of them. */
+function quoted(texts: readonly string[]): string {
+  const shown = texts.slice(0, SHOWN).map((t) => `'${t}'`).join(', ');
+  return texts.length > SHOWN ? `${shown} and ${texts.length - SHOWN} more` : shown;
+}
+
+/** "missing ...; unexpected ..." or "rules are out of order", or undefined when equal. */
+export function ruleDiff(want: readonly string[], have: readonly string[]): string | undefined {
+  if (want.length === have.length && want.every((r, i) => r === have[i])) return undefined;
+  const left = [...have];
+  const missing: string[] = [];
+  for (const r of want) {
+    const i = left.indexOf(r);
+    if (i >= 0) left.splice(i, 1);
+    else missing.push(r);
+  }
+  const parts: string[] = [];
+  if (missing.length > 0) parts.push(`missing rule${missing.length > 1 ? 's' : ''} ${quoted(missing)}`);
+  if (left.length > 0) parts.push(`unexpected rule${left.length > 1 ? 's' : ''} ${quoted(left)}`);
+  if (parts.length === 0) parts.push('rules are out of order');
+  return parts.join('; ');
+}
+
+function setDrift(want: SetModel, have: ListedSet | undefined, table: TableModel): string[] {
+  if (!have) return [`${want.kind} "${want.name}" is missing`];
+  const wantType = want.map ? `${want.type} : ${want.map}` : want.type;
+  const haveType = have.map ? `${have.type} : ${have.map}` : have.type;
+  if (have.kind !== want.kind || wantType !== haveType || have.flags.join(',') !== want.flags.join(',')) {
+    return [
+      `${have.kind} "${want.name}" has type ${haveType}${flagText(have.flags)}, expected a ${want.kind} of type ${wantType}${flagText(want.flags)}`,
+    ];
+  }
+  const out: string[] = [];
+  const present = new Set(have.elements);
+  const presentKeys = new Map(have.elements.map((e) => [e.split(' : ')[0] as string, e]));
+  const expected = table.elements.filter((e) => e.set === want.name);
+  const expectedTexts = new Set(expected.map(elementText));
+  for (const e of expected) {
+    if (present.has(elementText(e))) continue;
+    out.push(missingElement(e, presentKeys.get(e.key)));
+  }
+  for (const e of table.absent.filter((a) => a.set === want.name)) {
+    if (presentKeys.has(e.key)) out.push(forbiddenElement(e));
+  }
+  const forbidden = new Set(table.absent.filter((a) => a.set === want.name).map((a) => a.key));
+  for (const text of have.elements) {
+    const key = text.split(' : ')[0] as string;
+    if (expectedTexts.has(text) || forbidden.has(key)) continue;
+    if (expected.some((e) => e.key === key)) continue; // reported above as a wrong value
+    out.push(`${want.kind} ${want.name} holds ${text}, which belongs to no network volt manages (left over?)`);
+  }
+  return out;
+}
+
+function flagText(flags: readonly string[]): string {
+  return flags.length > 0 ? ` (flags ${flags.join(',')})` : '';
+}
+
+function ownerLabel(e: ElementModel): string {
+  return e.network === undefined ? '' : `network "${e.network}": `;
+}
+
+function missingElement(e: ElementModel, current: string | undefined): string {
+  const who = ownerLabel(e);
+  if (current !== undefined) return `${who}${e.set} maps ${current}, expected ${elementText(e)}`;
+  switch (e.set) {
+    case SET_NAME.natSubnets:
+      return `${who}masquerade is missing: ${e.key} is not in set ${e.set}`;
+    case SET_NAME.bridges:
+      return `${who}bridge ${e.key} is missing from set ${e.set}, so ${BASE_CHAIN.forward} does not isolate it`;
+    default:
+      return `${who}map ${e.set} has no entry ${elementText(e)}`;
+  }
+}
+
+function forbiddenElement(e: ElementModel): string {
+  const who = ownerLabel(e);
+  if (e.set === SET_NAME.natSubnets) return `${who}masquerade is set up (${e.key} is in set ${e.set}) but the network has NAT disabled`;
+  return `${who}${e.set} holds ${e.key}, which it should not`;
+}

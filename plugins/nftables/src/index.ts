@@ -1,0 +1,1 @@
+export { NftablesFirewall } from './nftables-firewall';

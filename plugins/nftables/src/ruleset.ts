@@ -1,0 +1,406 @@
+import { UserInputError } from '@volt/core/dist/errors';
+import type { FirewallNetwork, HostInputPolicy } from '@volt/core/dist/drivers/firewall';
+
+/**
+ * The nftables ruleset volt wants, as plain data, and the `nft -f` scripts
+ * that put it in place. Pure: no I/O, so it is unit-tested without root.
+ *
+ * Rule texts are written exactly as `nft list` prints them; drift checking
+ * renders the kernel's JSON listing back to that form and compares strings.
+ *
+ * Shape (one table, nothing else touched):
+ *   sets    bridges (ifname), nat_subnets (ipv4 interval)
+ *   maps    forward_from, input_from: iifname -> jump net-<name>-out / -in
+ *   chains  volt-input, volt-forward, volt-nat-pre, volt-nat-post (base),
+ *           net-<name>-out (forwarded traffic from a network),
+ *           net-<name>-in (traffic from a network to the host)
+ * The base chains look networks up in sets and maps, so their per-packet cost
+ * does not grow with the number of networks, and setting up a network never
+ * rewrites a base chain.
+ */
+
+export const FAMILY = 'inet';
+export const TABLE = 'volt';
+const T = `${FAMILY} ${TABLE}`;
+
+export const BASE_CHAIN = {
+  input: 'volt-input',
+  forward: 'volt-forward',
+  natPre: 'volt-nat-pre',
+  natPost: 'volt-nat-post',
+} as const;
+
+export const SET_NAME = {
+  bridges: 'bridges',
+  natSubnets: 'nat_subnets',
+  forwardFrom: 'forward_from',
+  inputFrom: 'input_from',
+} as const;
+
+export interface BaseHook {
+  type: 'filter' | 'nat';
+  hook: 'input' | 'forward' | 'prerouting' | 'postrouting';
+  /** Symbolic priority as written in scripts. */
+  priority: 'filter' | 'dstnat' | 'srcnat';
+  /** The same priority as a number, as `nft -j` lists it. */
+  prio: number;
+  policy: 'accept' | 'drop';
+}
+
+export interface ChainModel {
+  name: string;
+  /** Present for base chains. */
+  hook?: BaseHook;
+  /** Rules in order, in `nft list` syntax. */
+  rules: string[];
+  /** The network a chain belongs to; undefined for base chains. */
+  network?: string;
+}
+
+export interface SetModel {
+  kind: 'set' | 'map';
+  name: string;
+  type: string;
+  /** Data type of a map. */
+  map?: 'verdict';
+  flags: string[];
+}
+
+/** One element of a set or map, in `nft list` syntax. */
+export interface ElementModel {
+  set: string;
+  key: string;
+  /** The verdict of a map element. */
+  value?: string;
+  /** The network an element belongs to. */
+  network?: string;
+}
+
+export interface NetworkModel {
+  net: FirewallNetwork;
+  chains: ChainModel[];
+  /** Elements that must be present. */
+  elements: ElementModel[];
+  /** Elements that must not be present (e.g. the subnet of a --no-nat network in nat_subnets). */
+  absent: ElementModel[];
+}
+
+export interface TableModel {
+  chains: ChainModel[];
+  sets: SetModel[];
+  elements: ElementModel[];
+  absent: ElementModel[];
+}
+
+export const SETS: readonly SetModel[] = [
+  { kind: 'set', name: SET_NAME.bridges, type: 'ifname', flags: [] },
+  { kind: 'set', name: SET_NAME.natSubnets, type: 'ipv4_addr', flags: ['interval'] },
+  { kind: 'map', name: SET_NAME.forwardFrom, type: 'ifname', map: 'verdict', flags: [] },
+  { kind: 'map', name: SET_NAME.inputFrom, type: 'ifname', map: 'verdict', flags: [] },
+];
+
+const HOOKS: Record<keyof typeof BASE_CHAIN, BaseHook> = {
+  input: { type: 'filter', hook: 'input', priority: 'filter', prio: 0, policy: 'accept' },
+  forward: { type: 'filter', hook: 'forward', priority: 'filter', prio: 0, policy: 'accept' },
+  natPre: { type: 'nat', hook: 'prerouting', priority: 'dstnat', prio: -100, policy: 'accept' },
+  natPost: { type: 'nat', hook: 'postrouting', priority: 'srcnat', prio: 100, policy: 'accept' },
+};
+
+// ---------------------------------------------------------------------------
+// Validation: everything that reaches a script is checked first, so nothing
+// from outside can change the meaning of the script text.
+
+const NETWORK_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+const IFNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+const ALLOW_ENTRY = /^(tcp|udp)\/(\d{1,5})(?:-(\d{1,5}))?$/;
+
+function invalid(what: string, why: string): UserInputError {
+  return new UserInputError(`${what}: ${why}`, { code: 'E_FIREWALL_INPUT' });
+}
+
+function parseIpv4(text: string): number | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  let value = 0;
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p)) return undefined;
+    const n = Number(p);
+    if (n > 255) return undefined;
+    value = value * 256 + n;
+  }
+  return value;
+}
+
+function formatIpv4(value: number): string {
+  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
+}
+
+interface Cidr {
+  network: number;
+  prefix: number;
+}
+
+function parseCidr(text: string): Cidr | undefined {
+  const m = /^([0-9.]+)\/(\d{1,2})$/.exec(text);
+  if (!m) return undefined;
+  const addr = parseIpv4(m[1] ?? '');
+  const prefix = Number(m[2]);
+  if (addr === undefined || prefix < 1 || prefix > 30) return undefined;
+  const size = 2 ** (32 - prefix);
+  return { network: addr - (addr % size), prefix };
+}
+
+/** A network checked and normalised (subnet to its network address). */
+export function validateNetwork(net: FirewallNetwork, what = `firewall for network "${String(net.name)}"`): FirewallNetwork {
+  if (typeof net.name !== 'string' || !NETWORK_NAME.test(net.name)) {
+    throw invalid(what, `network name "${String(net.name)}" must be 1-32 characters of a-z, 0-9, "_" and "-", starting with a letter or digit`);
+  }
+  if (typeof net.bridge !== 'string' || !IFNAME.test(net.bridge)) {
+    throw invalid(what, `bridge name "${String(net.bridge)}" must be 1-15 characters of A-Z, a-z, 0-9, "_", "." and "-"`);
+  }
+  const cidr = typeof net.subnet === 'string' ? parseCidr(net.subnet) : undefined;
+  if (!cidr) throw invalid(what, `subnet "${String(net.subnet)}" is not an IPv4 network with a prefix of /1 to /30`);
+  const gw = typeof net.gateway === 'string' ? parseIpv4(net.gateway) : undefined;
+  const size = 2 ** (32 - cidr.prefix);
+  if (gw === undefined) throw invalid(what, `gateway "${String(net.gateway)}" is not an IPv4 address`);
+  if (gw < cidr.network || gw >= cidr.network + size) {
+    throw invalid(what, `gateway ${net.gateway} is outside subnet ${net.subnet}`);
+  }
+  if (typeof net.nat !== 'boolean') throw invalid(what, 'nat must be true or false');
+  return {
+    name: net.name,
+    bridge: net.bridge,
+    subnet: `${formatIpv4(cidr.network)}/${cidr.prefix}`,
+    gateway: formatIpv4(gw),
+    nat: net.nat,
+  };
+}
+
+/** Several networks: each valid, and no two sharing a name or a bridge. */
+export function validateNetworks(nets: readonly FirewallNetwork[], what: string): FirewallNetwork[] {
+  const out = nets.map((n) => validateNetwork(n, what));
+  const names = new Set<string>();
+  const bridges = new Set<string>();
+  for (const n of out) {
+    if (names.has(n.name)) throw invalid(what, `network "${n.name}" is listed twice`);
+    if (bridges.has(n.bridge)) throw invalid(what, `bridge "${n.bridge}" belongs to two networks`);
+    names.add(n.name);
+    bridges.add(n.bridge);
+  }
+  return out;
+}
+
+/** Host ports the policy keeps open, as rules; "tcp/22" -> "tcp dport 22 accept". */
+function allowRules(allow: readonly string[], what: string): string[] {
+  const rules: string[] = [];
+  for (const entry of allow) {
+    const m = typeof entry === 'string' ? ALLOW_ENTRY.exec(entry) : null;
+    const from = m ? Number(m[2]) : NaN;
+    const to = m && m[3] !== undefined ? Number(m[3]) : from;
+    if (!m || from < 1 || to > 65535 || to < from) {
+      throw invalid(what, `host allow entry "${String(entry)}" must look like tcp/22, udp/53 or tcp/8000-8080 (ports 1-65535)`);
+    }
+    const rule = `${m[1]} dport ${from === to ? `${from}` : `${from}-${to}`} accept`;
+    if (!rules.includes(rule)) rules.push(rule);
+  }
+  return rules;
+}
+
+export function validatePolicy(policy: HostInputPolicy, what = 'set up firewall base'): HostInputPolicy {
+  if (policy.policy !== 'drop' && policy.policy !== 'accept') {
+    throw invalid(what, `host input policy "${String(policy.policy)}" must be drop or accept`);
+  }
+  if (!Array.isArray(policy.allow)) throw invalid(what, 'host allow list must be a list such as ["tcp/22"]');
+  allowRules(policy.allow, what);
+  return { policy: policy.policy, allow: [...policy.allow] };
+}
+
+// ---------------------------------------------------------------------------
+// The model.
+
+export function netChainOut(name: string): string {
+  return `net-${name}-out`;
+}
+
+export function netChainIn(name: string): string {
+  return `net-${name}-in`;
+}
+
+const quote = (ifname: string): string => `"${ifname}"`;
+
+export function baseChains(policy: HostInputPolicy): ChainModel[] {
+  const input: string[] = [
+    'ct state established,related accept',
+    'iif "lo" accept',
+    // Traffic from a volt bridge is judged by its network's chain and never
+    // reaches the host policy; a bridge without a map entry is dropped.
+    `iifname vmap @${SET_NAME.inputFrom}`,
+    `iifname @${SET_NAME.bridges} drop`,
+  ];
+  if (policy.policy === 'drop') {
+    input.push(
+      // Without neighbour discovery and DHCP replies the host loses its own
+      // IPv6 neighbours and its uplink lease; these are not conntrack-related.
+      'icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept',
+      'udp sport 67 udp dport 68 accept',
+      'ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept',
+      ...allowRules(policy.allow, 'set up firewall base'),
+      'drop',
+    );
+  } else {
+    input.push('accept');
+  }
+  const forward = [
+    'ct state established,related accept',
+    `iifname vmap @${SET_NAME.forwardFrom}`,
+    `iifname @${SET_NAME.bridges} drop`,
+    // New connections from outside into a network: only port forwards (DNAT).
+    `oifname @${SET_NAME.bridges} ct status dnat accept`,
+    `oifname @${SET_NAME.bridges} drop`,
+    // Everything else is not volt's traffic: the chain's policy accepts it.
+  ];
+  const natPost = [`ip saddr @${SET_NAME.natSubnets} oifname != @${SET_NAME.bridges} masquerade`];
+  return [
+    { name: BASE_CHAIN.input, hook: HOOKS.input, rules: input },
+    { name: BASE_CHAIN.forward, hook: HOOKS.forward, rules: forward },
+    { name: BASE_CHAIN.natPre, hook: HOOKS.natPre, rules: [] },
+    { name: BASE_CHAIN.natPost, hook: HOOKS.natPost, rules: natPost },
+  ];
+}
+
+/** Chains and set elements of one (validated) network. */
+export function networkModel(net: FirewallNetwork): NetworkModel {
+  const out: ChainModel = {
+    name: netChainOut(net.name),
+    network: net.name,
+    rules: [
+      // Routed traffic back into the same bridge (hairpin, or br_netfilter on).
+      `oifname ${quote(net.bridge)} accept`,
+      `oifname @${SET_NAME.bridges} drop`,
+      // Leaving the host: only networks with NAT have outbound connectivity.
+      net.nat ? 'accept' : 'drop',
+    ],
+  };
+  const gw = net.gateway;
+  const inbound: ChainModel = {
+    name: netChainIn(net.name),
+    network: net.name,
+    rules: [
+      `ip daddr ${gw} udp dport 53 accept`,
+      `ip daddr ${gw} tcp dport 53 accept`,
+      // DHCP requests go to 255.255.255.255 before the client has an address.
+      'udp dport 67 accept',
+      `ip daddr ${gw} icmp type echo-request accept`,
+      'drop',
+    ],
+  };
+  const subnet: ElementModel = { set: SET_NAME.natSubnets, key: net.subnet, network: net.name };
+  return {
+    net,
+    chains: [out, inbound],
+    elements: [
+      { set: SET_NAME.bridges, key: quote(net.bridge), network: net.name },
+      { set: SET_NAME.forwardFrom, key: quote(net.bridge), value: `jump ${out.name}`, network: net.name },
+      { set: SET_NAME.inputFrom, key: quote(net.bridge), value: `jump ${inbound.name}`, network: net.name },
+      ...(net.nat ? [subnet] : []),
+    ],
+    absent: net.nat ? [] : [subnet],
+  };
+}
+
+/** Everything that should be in the table for this policy and these networks. */
+export function tableModel(policy: HostInputPolicy, nets: readonly FirewallNetwork[]): TableModel {
+  const models = nets.map(networkModel);
+  return {
+    chains: [...baseChains(policy), ...models.flatMap((m) => m.chains)],
+    sets: [...SETS],
+    elements: models.flatMap((m) => m.elements),
+    absent: models.flatMap((m) => m.absent),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Scripts. Each is applied as one `nft -f -` transaction: all or nothing.
+
+export function hookSpec(h: BaseHook): string {
+  return `type ${h.type} hook ${h.hook} priority ${h.priority}; policy ${h.policy};`;
+}
+
+export function elementText(e: ElementModel): string {
+  return e.value === undefined ? e.key : `${e.key} : ${e.value}`;
+}
+
+function setDeclaration(s: SetModel): string {
+  const type = s.map ? `type ${s.type} : ${s.map};` : `type ${s.type};`;
+  const flags = s.flags.length > 0 ? ` flags ${s.flags.join(',')};` : '';
+  return `add ${s.kind} ${T} ${s.name} { ${type}${flags} }`;
+}
+
+/** Table, sets and maps; `add` of an identical object is a no-op. */
+function declarations(): string[] {
+  return [`add table ${T}`, ...SETS.map(setDeclaration)];
+}
+
+/** Replace an element whatever its current value: add (no-op if present), delete, add. */
+function replaceElement(e: ElementModel): string[] {
+  const add = `add element ${T} ${e.set} { ${elementText(e)} }`;
+  return [add, `delete element ${T} ${e.set} { ${e.key} }`, add];
+}
+
+/** Remove an element whether or not it is there: add, then delete. */
+function removeElement(e: ElementModel): string[] {
+  return [`add element ${T} ${e.set} { ${elementText(e)} }`, `delete element ${T} ${e.set} { ${e.key} }`];
+}
+
+function fillChain(c: ChainModel): string[] {
+  return [`flush chain ${T} ${c.name}`, ...c.rules.map((r) => `add rule ${T} ${c.name} ${r}`)];
+}
+
+const script = (lines: string[]): string => `${lines.join('\n')}\n`;
+
+/**
+ * Table, sets, base chains and their rules. `rebuild` names base chains that
+ * exist with another type, hook or priority: they are deleted and re-created
+ * (an existing chain's hook cannot be changed in place). Set elements are
+ * kept, so networks stay registered.
+ */
+export function setupBaseScript(policy: HostInputPolicy, rebuild: readonly string[] = []): string {
+  const chains = baseChains(validatePolicy(policy));
+  const lines = declarations();
+  for (const c of chains) {
+    if (rebuild.includes(c.name)) lines.push(`add chain ${T} ${c.name}`, `flush chain ${T} ${c.name}`, `delete chain ${T} ${c.name}`);
+    // `add` of an existing base chain updates its policy.
+    lines.push(`add chain ${T} ${c.name} { ${c.hook ? hookSpec(c.hook) : ''} }`);
+  }
+  for (const c of chains) lines.push(...fillChain(c));
+  return script(lines);
+}
+
+/** Delete the table and everything in it; absent is success (add first). */
+export function teardownBaseScript(): string {
+  return script([`add table ${T}`, `delete table ${T}`]);
+}
+
+export function setupNetworkScript(net: FirewallNetwork): string {
+  const m = networkModel(validateNetwork(net, `set up firewall for network "${String(net.name)}"`));
+  const lines = declarations();
+  for (const c of m.chains) lines.push(`add chain ${T} ${c.name}`);
+  for (const c of m.chains) lines.push(...fillChain(c));
+  for (const e of m.elements) lines.push(...replaceElement(e));
+  for (const e of m.absent) lines.push(...removeElement(e));
+  return script(lines);
+}
+
+/**
+ * Undo setupNetwork. Every step tolerates absence: the chains are added before
+ * they are deleted, elements added before they are deleted. The subnet leaves
+ * nat_subnets whatever the network's NAT setting.
+ */
+export function teardownNetworkScript(net: FirewallNetwork): string {
+  const m = networkModel(validateNetwork(net, `tear down firewall for network "${String(net.name)}"`));
+  const lines = declarations();
+  for (const c of m.chains) lines.push(`add chain ${T} ${c.name}`);
+  for (const e of [...m.elements, ...m.absent]) lines.push(...removeElement(e));
+  for (const c of m.chains) lines.push(`flush chain ${T} ${c.name}`, `delete chain ${T} ${c.name}`);
+  return script(lines);
+}
