@@ -139,7 +139,7 @@ test('detection without networkd falls back to direct and says why', async (t) =
   t.regex(bridge.why, /^networkd: .*not running.* → direct$/);
   const table = await host.voltOk(['driver', 'list']);
   t.regex(table.stdout, /^INTERFACE\s+DRIVER\s+ACTIVE\s+AVAILABLE\s+WHY/);
-  t.regex(table.stdout, /bridge\s+direct\s+\*\s+yes/);
+  t.regex(table.stdout, /bridge\s+direct\s+yes\s+yes\s+networkd: .*→ direct/);
 });
 
 test('detection picks networkd when it answers on D-Bus', async (t) => {

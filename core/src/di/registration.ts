@@ -27,11 +27,11 @@ export interface DriverTokens {
  * drivers with a factory: `container.register(tokens.bridge, { useFactory: () => new X(host) })`.
  * Several registrations per token are expected; core picks one (config, detection, fallback).
  */
-export interface RegisterDriversOptions {
+export type RegisterDriversOptions = {
   container: DependencyContainer;
   tokens: DriverTokens;
   host: HostContext;
-}
+};
 
 // Hooks is not re-exported from the package root, so augment where it is declared.
 declare module '@oclif/core/lib/interfaces/hooks' {

@@ -34,6 +34,8 @@ export interface BridgeDriver extends Driver {
   teardownBridge(spec: BridgeSpec): Promise<void>;
   /** What the kernel says about the bridge right now. */
   inspectBridge(ifname: string): Promise<BridgeObservation>;
+  /** The same for several bridges at once, in one read of the kernel (listings). */
+  inspectBridges(ifnames: readonly string[]): Promise<BridgeObservation[]>;
 }
 
 export const BridgeDriver = token<BridgeDriver>('volt.driver.bridge');

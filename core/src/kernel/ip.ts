@@ -1,3 +1,4 @@
+import type { BridgeObservation } from '../drivers/bridge';
 import { runChecked, runCommand } from './exec';
 
 /** The parts of `ip -j -d addr show` volt reads, parsed once at the edge. */
@@ -88,4 +89,25 @@ export async function listRoutes4(): Promise<IpRoute[]> {
 export async function ipBatch(what: string, lines: string[]): Promise<void> {
   if (lines.length === 0) return;
   await runChecked(what, 'ip', ['-batch', '-'], { input: lines.join('\n') + '\n' });
+}
+
+/** Observations of several bridges from one `ip -j -d addr show` (ports from their `master`). */
+export async function observeBridges(ifnames: readonly string[]): Promise<BridgeObservation[]> {
+  if (ifnames.length === 0) return [];
+  const links = await listLinks();
+  const byName = new Map(links.map((l) => [l.ifname, l]));
+  return ifnames.map((ifname) => {
+    const link = byName.get(ifname);
+    if (!link) return { ifname, exists: false, up: false, addresses: [], ports: [] };
+    return {
+      ifname,
+      exists: true,
+      kind: link.kind,
+      up: link.up,
+      mtu: link.mtu,
+      mac: link.mac,
+      addresses: link.addresses,
+      ports: links.filter((l) => l.master === ifname).map((l) => l.ifname),
+    };
+  });
 }

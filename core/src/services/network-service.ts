@@ -168,26 +168,18 @@ export class NetworkService {
     const nets = Object.values(state.networks).sort((a, b) => Number(b.isDefault) - Number(a.isDefault) || a.name.localeCompare(b.name));
     if (nets.length === 0) return [];
     const bridge = await this.d.bridge();
-    return Promise.all(
-      nets.map(async (n) => {
-        const obs = await bridge.inspectBridge(n.bridge);
-        const attached = state.attachments.filter((a) => a.network === n.name).length;
-        return { ...n, status: statusOf(n, obs), connected: Math.max(attached, obs.ports.length), ports: obs.ports };
-      }),
-    );
+    const observed = await bridge.inspectBridges(nets.map((n) => n.bridge));
+    return nets.map((n, i) => {
+      const obs = observed[i]!;
+      const attached = state.attachments.filter((a) => a.network === n.name).length;
+      return { ...n, status: statusOf(n, obs), connected: Math.max(attached, obs.ports.length), ports: obs.ports };
+    });
   }
 
   /** Differences between desired state and the kernel, one sentence each. */
   async check(): Promise<string[]> {
     const state = this.d.store.read();
-    const nets = Object.values(state.networks);
-    if (nets.length === 0) return [];
-    const bridge = await this.d.bridge();
-    const firewall = await this.d.firewall();
-    const drift: string[] = [];
-    for (const n of nets) drift.push(...bridgeDrift(n, await bridge.inspectBridge(n.bridge)));
-    drift.push(...(await firewall.check(this.hostPolicy, nets.map(firewallNetwork))));
-    return drift;
+    return Object.keys(state.networks).length === 0 ? [] : this.checkState(state);
   }
 
   /** Re-apply the whole desired state; a second run finds nothing to do. */

@@ -4,7 +4,7 @@ import type { BridgeDriver, BridgeObservation, BridgeSpec } from '@volt/core/dis
 import type { Availability } from '@volt/core/dist/drivers/driver';
 import { DriverError, errorMessage, isVoltError } from '@volt/core/dist/errors';
 import { runCommand } from '@volt/core/dist/kernel/exec';
-import { getLink, ipBatch, linksOfMaster, type IpLink } from '@volt/core/dist/kernel/ip';
+import { getLink, ipBatch, observeBridges, type IpLink } from '@volt/core/dist/kernel/ip';
 import { checkBridgeSpec } from './bridge-spec-check';
 
 /** Bridge settings `getLink` does not carry, read only for a bridge that already exists. */
@@ -75,6 +75,10 @@ export class DirectBridge implements BridgeDriver {
     await deleteLink(what, spec.ifname);
   }
 
+  inspectBridges(ifnames: readonly string[]): Promise<BridgeObservation[]> {
+    return observeBridges(ifnames);
+  }
+
   async inspectBridge(ifname: string): Promise<BridgeObservation> {
     return observeBridge(ifname);
   }
@@ -127,18 +131,7 @@ export function planBridge(
 
 /** What the kernel says about a bridge: shared by set-up checks and `inspectBridge`. */
 export async function observeBridge(ifname: string): Promise<BridgeObservation> {
-  const link = await readLink(`inspect bridge "${ifname}"`, ifname);
-  if (!link) return { ifname, exists: false, up: false, addresses: [], ports: [] };
-  return {
-    ifname,
-    exists: true,
-    kind: link.kind,
-    up: link.up,
-    mtu: link.mtu,
-    mac: link.mac,
-    addresses: link.addresses,
-    ports: await linksOfMaster(ifname),
-  };
+  return (await observeBridges([ifname]))[0]!;
 }
 
 async function readLink(what: string, ifname: string): Promise<IpLink | undefined> {

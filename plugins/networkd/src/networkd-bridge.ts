@@ -4,7 +4,7 @@ import type { BridgeDriver, BridgeObservation, BridgeSpec } from '@volt/core/dis
 import type { Availability } from '@volt/core/dist/drivers/driver';
 import { DriverError, errorMessage, isVoltError } from '@volt/core/dist/errors';
 import { runCommand } from '@volt/core/dist/kernel/exec';
-import { getLink, linksOfMaster, type IpLink } from '@volt/core/dist/kernel/ip';
+import { getLink, observeBridges, type IpLink } from '@volt/core/dist/kernel/ip';
 import { checkBridgeSpec } from './bridge-spec-check';
 import { networkctl, networkdLinkState, networkdVersion, type NetworkdLinkState } from './networkctl';
 import { removeUnits, restoreUnits, writeChangedUnits } from './unit-files';
@@ -117,19 +117,12 @@ export class NetworkdBridge implements BridgeDriver {
     });
   }
 
+  inspectBridges(ifnames: readonly string[]): Promise<BridgeObservation[]> {
+    return observeBridges(ifnames);
+  }
+
   async inspectBridge(ifname: string): Promise<BridgeObservation> {
-    const link = await readLink(`inspect bridge "${ifname}"`, ifname);
-    if (!link) return { ifname, exists: false, up: false, addresses: [], ports: [] };
-    return {
-      ifname,
-      exists: true,
-      kind: link.kind,
-      up: link.up,
-      mtu: link.mtu,
-      mac: link.mac,
-      addresses: link.addresses,
-      ports: await linksOfMaster(ifname),
-    };
+    return (await observeBridges([ifname]))[0]!;
   }
 
   private systemdVersion(): Promise<number> {

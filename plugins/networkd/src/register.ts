@@ -1,18 +1,10 @@
-import type { Hook, Interfaces } from '@oclif/core';
-import type { RegisterDriversOptions } from '@volt/core/dist/di/registration';
+import type { Hook } from '@oclif/core';
+// Brings the typed `volt:register-drivers` hook (core augments oclif's Hooks).
+import type {} from '@volt/core/dist/di/registration';
 import { NetworkdBridge } from './networkd-bridge';
 
-/**
- * The hook's type, spelled out here rather than taken from core's module
- * augmentation alone: `Hooks` is not a root export of @oclif/core 4, so an
- * augmentation of '@oclif/core' does not reach it.
- */
-type VoltHooks = Interfaces.Hooks & {
-  'volt:register-drivers': { options: RegisterDriversOptions; return: void };
-};
-
-/** Contributes the networkd drivers; core fires `volt:register-drivers` from its init hook. */
-const registerDrivers: Hook<'volt:register-drivers', VoltHooks> = async function ({ container, tokens, host }) {
+/** Contributes the networkd drivers; core fires `volt:register-drivers` the first time a command needs a driver. */
+const registerDrivers: Hook<'volt:register-drivers'> = async function ({ container, tokens, host }) {
   container.register(tokens.bridge, { useFactory: () => new NetworkdBridge(host) });
 };
 

@@ -1,19 +1,11 @@
-import type { Hook, Interfaces } from '@oclif/core';
-import type { RegisterDriversOptions } from '@volt/core/dist/di/registration';
+import type { Hook } from '@oclif/core';
+// Brings the typed `volt:register-drivers` hook (core augments oclif's Hooks).
+import type {} from '@volt/core/dist/di/registration';
 import { NftablesFirewall } from './nftables-firewall';
 
-// Spelled out rather than relying on core's `declare module '@oclif/core'`
-// augmentation: '@oclif/core' has no top-level `Hooks`, so that augmentation
-// declares a new, unrelated interface and the hook's options come out `unknown`.
-// Pick turns the interface into a mapped type, which fits oclif's
-// `Record<string, unknown>` constraint on hook options.
-interface VoltHooks extends Interfaces.Hooks {
-  'volt:register-drivers': { options: Pick<RegisterDriversOptions, keyof RegisterDriversOptions>; return: void };
-}
-
-/** Registers the nftables firewall driver; core picks among registered drivers. */
-const hook: Hook<'volt:register-drivers', VoltHooks> = async function ({ container, tokens, host }) {
+/** Contributes the nftables drivers; core fires `volt:register-drivers` the first time a command needs a driver. */
+const registerDrivers: Hook<'volt:register-drivers'> = async function ({ container, tokens, host }) {
   container.register(tokens.firewall, { useFactory: () => new NftablesFirewall(host) });
 };
 
-export default hook;
+export default registerDrivers;

@@ -29,7 +29,7 @@ export default class DriverList extends VoltCommand {
             name: c.name,
             active: c.active,
             available: c.available,
-            reason: c.active ? `${c.reason} — active: ${s.why}` : c.reason,
+            reason: c.active ? s.why : c.reason,
             description: c.description,
           })),
     );
@@ -38,7 +38,7 @@ export default class DriverList extends VoltCommand {
       [
         { header: 'INTERFACE', get: (r: Row) => r.interface },
         { header: 'DRIVER', get: (r: Row) => r.name },
-        { header: 'ACTIVE', get: (r: Row) => (r.active ? '*' : '') },
+        { header: 'ACTIVE', get: (r: Row) => r.active },
         { header: 'AVAILABLE', get: (r: Row) => r.available },
         { header: 'WHY', get: (r: Row) => r.reason },
       ],
