@@ -1,0 +1,1 @@
+export { NoneFirewall } from './none-firewall';
