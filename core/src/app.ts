@@ -5,6 +5,7 @@ import type { VoltConfig } from './config/defaults';
 import { StateStore } from './state/store';
 import type { DriverRegistry } from './services/driver-registry';
 import type { NetworkService } from './services/network-service';
+import type { WorkloadService } from './services/workload-service';
 import type { BridgeDriver } from './drivers/bridge';
 import type { FirewallDriver } from './drivers/firewall';
 import type { HostContext } from './di/registration';
@@ -75,6 +76,20 @@ export class VoltApp {
 
   async firewall(): Promise<FirewallDriver> {
     return (await this.registry()).get<FirewallDriver>('firewall');
+  }
+
+  async workloads(): Promise<WorkloadService> {
+    const { WorkloadService } = await import('./services/workload-service');
+    const networks = await this.networks();
+    return new WorkloadService({
+      config: this.config,
+      store: this.store,
+      bridge: () => this.bridge(),
+      firewall: () => this.firewall(),
+      warn: this.opts.warn,
+      notice: (m: string) => process.stderr.write(`note: ${m}\n`),
+      ensureDefault: (state) => networks.ensureDefault(state),
+    });
   }
 
   async networks(): Promise<NetworkService> {

@@ -58,6 +58,11 @@ export class NetworkService {
     });
   }
 
+  /** Inside another transaction: create the default network if it is missing. */
+  async ensureDefault(state: VoltState): Promise<void> {
+    await this.createAll(state, []);
+  }
+
   /** Create a network (and, on first use, the default network before it). */
   async create(req: CreateNetworkRequest): Promise<NetworkRecord> {
     return this.d.store.transaction(async (state) => {

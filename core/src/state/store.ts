@@ -41,7 +41,13 @@ export class StateStore {
         { code: 'E_STATE_VERSION', suggestions: ['upgrade volt'] },
       );
     }
-    return { schemaVersion: STATE_SCHEMA_VERSION, networks: s.networks, attachments: s.attachments ?? [] };
+    return {
+      schemaVersion: STATE_SCHEMA_VERSION,
+      networks: s.networks,
+      workloads: s.workloads ?? {},
+      attachments: s.attachments ?? [],
+      ingress: { routes: s.ingress?.routes ?? {} },
+    };
   }
 
   /**

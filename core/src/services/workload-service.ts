@@ -1,0 +1,307 @@
+import { ConflictError, NotFoundError, UserInputError, errorMessage } from '../errors';
+import type { StateStore } from '../state/store';
+import type { AttachmentRecord, ContainerRecord, ContainerSource, NetworkRecord, VoltState, WorkloadRecord } from '../state/types';
+import type { BridgeDriver } from '../drivers/bridge';
+import type { FirewallDriver } from '../drivers/firewall';
+import type { VoltConfig } from '../config/defaults';
+import { ipBatch, linksOfMaster } from '../kernel/ip';
+import { NETNS_RUN_DIR, describeSource, ipBatchIn, ipJsonIn, nsAlive, nsPath, nspawnLeader } from '../kernel/netns';
+import { runCommand } from '../kernel/exec';
+import { allocateAddress, type WorkloadKind } from './ipam';
+import { generateMac, parseMac } from './mac';
+import { applySteps, type Step } from './steps';
+import { bridgeSpec, firewallNetwork } from './network-service';
+import { prefixOf } from './network-plan';
+import { createHash } from 'node:crypto';
+
+export interface WorkloadDeps {
+  config: VoltConfig;
+  store: StateStore;
+  bridge(): Promise<BridgeDriver>;
+  firewall(): Promise<FirewallDriver>;
+  /** Plugs a VM's NIC into a bridge (and out again); provided by the VM service. */
+  vmNics?: VmNicPlumbing;
+  warn(message: string): void;
+  notice(message: string): void;
+  /** Networks that must exist before any connect (the default network on first use). */
+  ensureDefault(state: VoltState): Promise<void>;
+}
+
+export interface VmNicPlumbing {
+  /** The running VM's TAP for this attachment joins `bridge`, or undefined when the VM is stopped. */
+  attach(vm: string, attachment: AttachmentRecord, bridge: string): Promise<void>;
+  detach(vm: string, attachment: AttachmentRecord): Promise<void>;
+}
+
+export interface ConnectRequest {
+  network: string;
+  workload: string;
+  ip?: string;
+  mac?: string;
+}
+
+export interface ConnectResult {
+  attachment: AttachmentRecord;
+  notes: string[];
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+/** Containers and VMs on networks: resolve, connect, disconnect. */
+export class WorkloadService {
+  constructor(private readonly d: WorkloadDeps) {}
+
+  /** A workload by name: registered ones first, then a named namespace, then an nspawn machine. */
+  async resolve(state: VoltState, name: string, what: string): Promise<WorkloadRecord> {
+    const known = state.workloads[name];
+    if (known) return known;
+    if (!NAME.test(name)) {
+      throw new UserInputError(`${what}: "${name}" is not a valid workload name`, { code: 'E_NAME_INVALID' });
+    }
+    if (nsAlive(`${NETNS_RUN_DIR}/${name}`)) {
+      return { type: 'container', name, source: { kind: 'netns', name }, registered: false, createdAt: new Date().toISOString() };
+    }
+    const leader = await nspawnLeader(name);
+    if (leader !== undefined) {
+      return { type: 'container', name, source: { kind: 'nspawn', machine: name, leader }, registered: false, createdAt: new Date().toISOString() };
+    }
+    throw new NotFoundError(`${what}: no workload named "${name}"`, {
+      code: 'E_WORKLOAD_NOT_FOUND',
+      suggestions: [
+        `a container is a named network namespace (ip netns add ${name}), a running systemd-nspawn machine, or registered with \`volt container register ${name} --netns PATH | --pid PID\``,
+        'a VM is created with `volt vm create NAME --config vm.json`; `volt ps` lists workloads',
+      ],
+    });
+  }
+
+  async connect(req: ConnectRequest): Promise<ConnectResult> {
+    return this.d.store.transaction(async (state) => {
+      const what = `connect "${req.workload}" to network "${req.network}"`;
+      await this.d.ensureDefault(state);
+      const net = state.networks[req.network];
+      if (!net) {
+        throw new NotFoundError(`${what}: network "${req.network}" does not exist`, {
+          code: 'E_NETWORK_NOT_FOUND',
+          suggestions: [`known networks: ${Object.keys(state.networks).join(', ') || 'none'}`],
+        });
+      }
+      const w = await this.resolve(state, req.workload, what);
+      if (state.attachments.some((a) => a.workload === w.name && a.network === net.name)) {
+        throw new ConflictError(`${what}: already connected`, {
+          code: 'E_ALREADY_CONNECTED',
+          suggestions: [`\`volt net disconnect ${w.name} ${net.name}\` first to change its address`],
+        });
+      }
+      const kind: WorkloadKind = w.type === 'vm' ? 'vm' : 'container';
+      const requestedMac = req.mac === undefined ? undefined : parseMac(req.mac, what);
+      const ip = allocateAddress(net, state.attachments, kind, req.ip, what);
+      if (w.type === 'container' && !nsAlive(nsPath(w.source))) {
+        throw new NotFoundError(`${what}: the namespace of "${w.name}" (${describeSource(w.source)}) does not exist`, {
+          code: 'E_NETNS_GONE',
+          suggestions: ['start the container first, or `volt container register` it again with its current namespace'],
+        });
+      }
+      const notes: string[] = [];
+      const mac = await this.pickMac(state, net, w, kind, requestedMac, notes);
+      const mine = state.attachments.filter((a) => a.workload === w.name);
+      const attachment: AttachmentRecord = {
+        workload: w.name,
+        network: net.name,
+        ip,
+        mac,
+        kind: w.type === 'vm' ? 'tap' : 'veth',
+        ifname: w.type === 'vm' ? this.vmNicId(w, net.name) : await this.nextIfname(w, mine),
+        hostIfname: w.type === 'vm' ? tapName(w.uuid, net.name) : vethHostName(w.name, net.name),
+        createdAt: new Date().toISOString(),
+      };
+
+      await this.ensureBridge(net, notes);
+      const steps: Step[] = [];
+      if (w.type === 'container') {
+        const path = nsPath(w.source);
+        const first = mine.length === 0;
+        steps.push({
+          what: `create veth ${attachment.hostIfname}`,
+          apply: () => plugVeth(path, net, attachment, first),
+          undo: () => unplugVeth(attachment),
+        });
+      } else if (w.pid !== undefined && this.d.vmNics) {
+        const plumbing = this.d.vmNics;
+        steps.push({
+          what: `attach TAP ${attachment.hostIfname}`,
+          apply: () => plumbing.attach(w.name, attachment, net.bridge),
+          undo: () => plumbing.detach(w.name, attachment),
+        });
+      }
+      await applySteps(steps, this.d.warn);
+      if (w.type === 'container' && !state.workloads[w.name]) state.workloads[w.name] = w;
+      state.attachments.push(attachment);
+      return { attachment, notes };
+    });
+  }
+
+  /** Disconnect from one network, or from all when `network` is omitted. Host side is cleaned even if the namespace is gone. */
+  async disconnect(workload: string, network?: string): Promise<AttachmentRecord[]> {
+    return this.d.store.transaction(async (state) => {
+      const what = `disconnect "${workload}"${network ? ` from network "${network}"` : ''}`;
+      if (network !== undefined && !state.networks[network]) {
+        throw new NotFoundError(`${what}: network "${network}" does not exist`, { code: 'E_NETWORK_NOT_FOUND' });
+      }
+      const mine = state.attachments.filter((a) => a.workload === workload && (network === undefined || a.network === network));
+      if (mine.length === 0) {
+        const known = state.workloads[workload] !== undefined || state.attachments.some((a) => a.workload === workload);
+        throw new NotFoundError(
+          known ? `${what}: not connected${network ? ' to that network' : ''}` : `${what}: no workload named "${workload}" is connected`,
+          { code: known ? 'E_NOT_CONNECTED' : 'E_WORKLOAD_NOT_FOUND', suggestions: ['`volt ps` lists workloads and their networks'] },
+        );
+      }
+      const w = state.workloads[workload];
+      const failures: string[] = [];
+      for (const a of mine) {
+        try {
+          if (a.kind === 'veth') await unplugVeth(a);
+          else if (w?.type === 'vm' && w.pid !== undefined && this.d.vmNics) await this.d.vmNics.detach(w.name, a);
+        } catch (e: unknown) {
+          failures.push(errorMessage(e));
+        }
+      }
+      if (failures.length > 0) this.d.warn(`${what}: ${failures.join('; ')}`);
+      state.attachments = state.attachments.filter((a) => !mine.includes(a));
+      // A container found by name (not registered) is forgotten once it has no networks.
+      if (w?.type === 'container' && !w.registered && !state.attachments.some((a) => a.workload === workload)) delete state.workloads[workload];
+      return mine;
+    });
+  }
+
+  async register(name: string, source: ContainerSource): Promise<ContainerRecord> {
+    return this.d.store.transaction(async (state) => {
+      const what = `register container "${name}"`;
+      if (!NAME.test(name)) throw new UserInputError(`${what}: names are 1-63 letters, digits, ".", "-", "_"`, { code: 'E_NAME_INVALID' });
+      if (state.workloads[name]) {
+        throw new ConflictError(`${what}: a ${state.workloads[name].type} with this name exists`, { code: 'E_WORKLOAD_EXISTS' });
+      }
+      if (!nsAlive(nsPath(source))) {
+        throw new NotFoundError(`${what}: ${describeSource(source)} is not a network namespace`, {
+          code: 'E_NETNS_GONE',
+          suggestions: [source.kind === 'pid' ? 'is the process running?' : 'pass a bind-mounted namespace file such as /run/netns/NAME or /proc/PID/ns/net'],
+        });
+      }
+      const rec: ContainerRecord = { type: 'container', name, source, registered: true, createdAt: new Date().toISOString() };
+      state.workloads[name] = rec;
+      return rec;
+    });
+  }
+
+  async unregister(name: string): Promise<ContainerRecord> {
+    const w = this.d.store.read().workloads[name];
+    if (!w || w.type !== 'container') {
+      throw new NotFoundError(`unregister container "${name}": no registered container of that name`, { code: 'E_WORKLOAD_NOT_FOUND' });
+    }
+    if (this.d.store.read().attachments.some((a) => a.workload === name)) await this.disconnect(name);
+    return this.d.store.transaction(async (state) => {
+      delete state.workloads[name];
+      return w;
+    });
+  }
+
+  private async ensureBridge(net: NetworkRecord, notes: string[]): Promise<void> {
+    const bridge = await this.d.bridge();
+    const obs = await bridge.inspectBridge(net.bridge);
+    if (obs.exists && obs.kind === 'bridge') return;
+    // Spec: "Bridge not found → create bridge or fail with clear error". Desired state knows it: re-create.
+    await bridge.setupBridge(bridgeSpec(net));
+    const firewall = await this.d.firewall();
+    await firewall.setupNetwork(firewallNetwork(net));
+    notes.push(`bridge ${net.bridge} was missing in the kernel; re-created it from state (run \`volt net check\` for other drift)`);
+  }
+
+  private async pickMac(
+    state: VoltState,
+    net: NetworkRecord,
+    w: WorkloadRecord,
+    kind: WorkloadKind,
+    requested: string | undefined,
+    notes: string[],
+  ): Promise<string> {
+    const inUse = new Set(state.attachments.filter((a) => a.network === net.name).map((a) => a.mac));
+    const ports = await linksOfMaster(net.bridge);
+    const portMacs = await bridgePortMacs(ports);
+    for (const m of portMacs) inUse.add(m);
+    inUse.add(net.mac);
+    let mac = requested ?? (w.type === 'vm' ? w.nics.find((n) => n.network === net.name)?.mac : undefined) ?? generateMac(kind, w.name, net.name);
+    if (!inUse.has(mac)) return mac;
+    const first = mac;
+    for (let salt = 1; inUse.has(mac); salt++) mac = generateMac(kind, w.name, net.name, salt);
+    notes.push(`MAC ${first} is already used on bridge ${net.bridge}; regenerated ${mac}`);
+    return mac;
+  }
+
+  private async nextIfname(w: WorkloadRecord, mine: AttachmentRecord[]): Promise<string> {
+    const used = new Set(mine.map((a) => a.ifname));
+    if (w.type === 'container') {
+      const links = (await ipJsonIn<{ ifname: string }[]>(nsPath(w.source), ['link', 'show'])) ?? [];
+      for (const l of links) used.add(l.ifname);
+    }
+    for (let i = 0; ; i++) if (!used.has(`eth${i}`)) return `eth${i}`;
+  }
+
+  private vmNicId(w: WorkloadRecord, network: string): string {
+    return w.type === 'vm' ? (w.nics.find((n) => n.network === network)?.id ?? `net-${network}`) : 'eth0';
+  }
+}
+
+/** Host end of a container's veth: "vh" + 10 hex digits of the workload/network pair (≤ 15 characters). */
+export function vethHostName(workload: string, network: string): string {
+  return `vh${createHash('sha256').update(`${workload}\0${network}`).digest('hex').slice(0, 10)}`;
+}
+
+/** A VM NIC's TAP name, derived from the VM's UUID as the spec says. */
+export function tapName(uuid: string, network: string): string {
+  const h = createHash('sha256').update(`${uuid}\0${network}`).digest('hex').slice(0, 4);
+  return `tap-${uuid.replace(/-/g, '').slice(0, 6)}${h}`;
+}
+
+async function plugVeth(nsFile: string, net: NetworkRecord, a: AttachmentRecord, defaultRoute: boolean): Promise<void> {
+  const what = `connect "${a.workload}" to "${a.network}"`;
+  // The peer is created directly inside the container, so its name never collides on the host.
+  await ipBatch(`${what}: create veth ${a.hostIfname}`, [
+    `link add name ${a.hostIfname} mtu ${net.mtu} type veth peer name ${a.ifname} address ${a.mac} mtu ${net.mtu} netns ${nsFile}`,
+    // No IPv6 link-local on the host end: DAD/MLD flooded to every port is what makes big bridges slow.
+    `link set dev ${a.hostIfname} addrgenmode none`,
+    `link set dev ${a.hostIfname} master ${net.bridge} up`,
+  ]);
+  try {
+    await ipBatchIn(nsFile, `${what}: configure ${a.ifname} inside the container`, [
+      'link set dev lo up',
+      `addr add ${a.ip}/${prefixOf(net.subnet)} dev ${a.ifname}`,
+      `link set dev ${a.ifname} up`,
+      ...(defaultRoute ? [`route replace default via ${net.gateway} dev ${a.ifname}`] : []),
+    ]);
+  } catch (e: unknown) {
+    await unplugVeth(a).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Deleting the host end removes both ends; a pair that is already gone is success. */
+async function unplugVeth(a: AttachmentRecord): Promise<void> {
+  const r = await runCommand('ip', ['link', 'del', 'dev', a.hostIfname]);
+  if (r.code !== 0 && !/Cannot find device|does not exist/i.test(r.stderr)) {
+    throw new Error(`remove veth ${a.hostIfname}: ${r.stderr.trim()}`);
+  }
+}
+
+async function bridgePortMacs(ports: string[]): Promise<string[]> {
+  if (ports.length === 0) return [];
+  // The MACs behind the ports (what the bridge has learned) plus the ports' own.
+  const r = await runCommand('bridge', ['-j', 'fdb', 'show']);
+  const out: string[] = [];
+  if (r.code === 0) {
+    try {
+      for (const e of JSON.parse(r.stdout) as { mac?: string; ifname?: string }[]) if (e.mac && e.ifname && ports.includes(e.ifname)) out.push(e.mac);
+    } catch {
+      /* an unreadable fdb only weakens the collision check */
+    }
+  }
+  return out;
+}
