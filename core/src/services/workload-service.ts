@@ -25,7 +25,15 @@ export interface WorkloadDeps {
   notice(message: string): void;
   /** Networks that must exist before any connect (the default network on first use). */
   ensureDefault(state: VoltState): Promise<void>;
+  /**
+   * Run inside the same transaction after attachments changed (firewall rules
+   * that name workloads, DNS files…). A throw aborts the transaction: listeners
+   * must undo their own kernel changes before throwing.
+   */
+  afterChange?: AttachmentListener[];
 }
+
+export type AttachmentListener = (state: VoltState, change: { added: AttachmentRecord[]; removed: AttachmentRecord[] }) => Promise<void>;
 
 export interface VmNicPlumbing {
   /** The running VM's TAP for this attachment joins `bridge`, or undefined when the VM is stopped. */
@@ -136,6 +144,12 @@ export class WorkloadService {
       await applySteps(steps, this.d.warn);
       if (w.type === 'container' && !state.workloads[w.name]) state.workloads[w.name] = w;
       state.attachments.push(attachment);
+      try {
+        await this.notify(state, { added: [attachment], removed: [] });
+      } catch (e: unknown) {
+        for (const st of steps.slice().reverse()) await st.undo?.().catch((u: unknown) => this.d.warn(`undo "${st.what}": ${errorMessage(u)}`));
+        throw e;
+      }
       return { attachment, notes };
     });
   }
@@ -167,10 +181,16 @@ export class WorkloadService {
       }
       if (failures.length > 0) this.d.warn(`${what}: ${failures.join('; ')}`);
       state.attachments = state.attachments.filter((a) => !mine.includes(a));
+      // The host side is already gone: a listener failure must not resurrect the records.
+      await this.notify(state, { added: [], removed: mine }).catch((e: unknown) => this.d.warn(`${what}: ${errorMessage(e)}`));
       // A container found by name (not registered) is forgotten once it has no networks.
       if (w?.type === 'container' && !w.registered && !state.attachments.some((a) => a.workload === workload)) delete state.workloads[workload];
       return mine;
     });
+  }
+
+  private async notify(state: VoltState, change: { added: AttachmentRecord[]; removed: AttachmentRecord[] }): Promise<void> {
+    for (const listener of this.d.afterChange ?? []) await listener(state, change);
   }
 
   async register(name: string, source: ContainerSource): Promise<ContainerRecord> {
