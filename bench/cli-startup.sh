@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 for i in $(seq 1 10); do in_ns $VOLT net create --name "n$i" --subnet "10.$((100 + i)).0.0/24" >/dev/null; done
 in_ns $VOLT net list >/dev/null
-out=$(mktemp)
+out=$(mktemp --suffix=.json)
 hyperfine -N --warmup 3 --runs "${RUNS:-30}" --export-json "$out" \
   -n 'node -e 0' "ip netns exec $BENCH_NS node -e 0" \
   -n 'volt net list (10 networks)' "ip netns exec $BENCH_NS env VOLT_ROOT=$BENCH_ROOT node $REPO/core/bin/run.js net list" \

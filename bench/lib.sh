@@ -15,4 +15,4 @@ VOLT="node $REPO/core/bin/run.js"
 in_ns() { ip netns exec "$BENCH_NS" "$@"; }
 
 # median_ms FILE INDEX: median of a hyperfine JSON export, in ms
-median_ms() { node -e "const r=require('$1').results[$2];console.log((r.median*1000).toFixed(1))"; }
+median_ms() { node -e "const r=JSON.parse(require('fs').readFileSync('$1','utf8')).results[$2];console.log((r.median*1000).toFixed(1))"; }

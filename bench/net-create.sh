@@ -13,15 +13,41 @@ IP
 cat > "$raw/down.ip" <<'IP'
 link del vb-raw
 IP
-cat > "$raw/up.nft" <<'NFT'
+# The raw peer does what volt does per network on a host whose table already
+# exists: one chain pair + set/map elements in one transaction, then removes them.
+cat > "$raw/base.nft" <<'NFT'
 table inet rawbench {
-  set bridges { type ifname; elements = { "vb-raw" } }
-  chain fwd { type filter hook forward priority filter; policy accept; ct state established,related accept; iifname "vb-raw" oifname "vb-raw" accept; iifname "vb-raw" oifname @bridges drop; }
-  chain post { type nat hook postrouting priority srcnat; ip saddr 10.77.0.0/24 oifname != @bridges masquerade; }
+  set bridges { type ifname; }
+  set nat_subnets { type ipv4_addr; flags interval; }
+  map forward_from { type ifname : verdict; }
+  map input_from { type ifname : verdict; }
+  chain forward_base { type filter hook forward priority filter; policy accept; ct state established,related accept; iifname vmap @forward_from; iifname @bridges drop; oifname @bridges drop; }
+  chain input_base { type filter hook input priority filter; policy accept; ct state established,related accept; iifname vmap @input_from; }
+  chain post_base { type nat hook postrouting priority srcnat; policy accept; ip saddr @nat_subnets oifname != @bridges masquerade; }
 }
 NFT
+in_ns nft -f "$raw/base.nft"
+cat > "$raw/up.nft" <<'NFT'
+add chain inet rawbench net-bench-out
+add chain inet rawbench net-bench-in
+add rule inet rawbench net-bench-out oifname "vb-raw" accept
+add rule inet rawbench net-bench-out oifname @bridges drop
+add rule inet rawbench net-bench-out accept
+add rule inet rawbench net-bench-in ip daddr 10.77.0.1 udp dport 53 accept
+add rule inet rawbench net-bench-in udp dport 67 accept
+add rule inet rawbench net-bench-in drop
+add element inet rawbench bridges { "vb-raw" }
+add element inet rawbench nat_subnets { 10.77.0.0/24 }
+add element inet rawbench forward_from { "vb-raw" : jump net-bench-out }
+add element inet rawbench input_from { "vb-raw" : jump net-bench-in }
+NFT
 cat > "$raw/down.nft" <<'NFT'
-delete table inet rawbench
+delete element inet rawbench forward_from { "vb-raw" }
+delete element inet rawbench input_from { "vb-raw" }
+delete element inet rawbench bridges { "vb-raw" }
+delete element inet rawbench nat_subnets { 10.77.0.0/24 }
+delete chain inet rawbench net-bench-out
+delete chain inet rawbench net-bench-in
 NFT
 out=$(mktemp)
 hyperfine -N --warmup 2 --runs "${RUNS:-20}" --export-json "$out" \

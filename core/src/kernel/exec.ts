@@ -15,7 +15,8 @@ export interface RunOptions {
 
 /** Run a program and collect its output; never throws for a non-zero exit. */
 export function runCommand(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
+  const started = TRACE ? process.hrtime.bigint() : 0n;
+  const done = new Promise<RunResult>((resolve) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
     let stdout = '';
     let stderr = '';
@@ -34,7 +35,17 @@ export function runCommand(cmd: string, args: readonly string[], opts: RunOption
     child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
+  if (TRACE) {
+    void done.then((r) => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      process.stderr.write(`trace: ${ms.toFixed(1)} ms  exit ${r.code}  ${cmd} ${args.join(' ')}\n`);
+    });
+  }
+  return done;
 }
+
+/** VOLT_TRACE=1 prints every program volt runs, with its duration, to stderr. */
+const TRACE = process.env.VOLT_TRACE === '1';
 
 /**
  * Run a program that must succeed. `what` describes the operation for the

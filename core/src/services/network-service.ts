@@ -5,6 +5,7 @@ import type { VoltConfig } from '../config/defaults';
 import type { StateStore } from '../state/store';
 import type { NetworkRecord, VoltState } from '../state/types';
 import { listRoutes4 } from '../kernel/ip';
+import { compareIds } from '../output/collate';
 import { applySteps, type Step } from './steps';
 import { planNetwork, prefixOf, type CreateNetworkRequest } from './network-plan';
 
@@ -170,7 +171,7 @@ export class NetworkService {
   /** State joined with what the kernel says. */
   async list(): Promise<NetworkView[]> {
     const state = this.d.store.read();
-    const nets = Object.values(state.networks).sort((a, b) => Number(b.isDefault) - Number(a.isDefault) || a.name.localeCompare(b.name));
+    const nets = Object.values(state.networks).sort((a, b) => Number(b.isDefault) - Number(a.isDefault) || compareIds(a.name, b.name));
     if (nets.length === 0) return [];
     const bridge = await this.d.bridge();
     const observed = await bridge.inspectBridges(nets.map((n) => n.bridge));

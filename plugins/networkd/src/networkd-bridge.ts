@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { HostContext } from '@volt/core/dist/di/registration';
 import type { BridgeDriver, BridgeObservation, BridgeSpec } from '@volt/core/dist/drivers/bridge';
@@ -47,6 +48,13 @@ export class NetworkdBridge implements BridgeDriver {
   ) {}
 
   async available(): Promise<Availability> {
+    // networkd is reached over the system bus; with no bus socket there is nothing to ask,
+    // and checking for it costs a stat instead of spawning busctl (part of every `volt` call that picks a bridge driver).
+    const bus = systemBusSocket(process.env);
+    if (bus !== undefined && !(await isSocket(bus))) {
+      this.host.debug(`networkd probe: no system bus socket at ${bus}`);
+      return { ok: false, reason: 'networkd not running' };
+    }
     const r = await runCommand(
       'busctl',
       ['--system', '--timeout=2', 'call', 'org.freedesktop.network1', '/org/freedesktop/network1', 'org.freedesktop.DBus.Peer', 'Ping'],
@@ -150,6 +158,26 @@ export class NetworkdBridge implements BridgeDriver {
       }
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
+  }
+}
+
+/**
+ * The path of the system bus socket busctl would connect to: $DBUS_SYSTEM_BUS_ADDRESS
+ * (sd-bus reads it too) or the default. undefined when the address is not a plain
+ * `unix:path=` one (abstract socket, tcp, several addresses): then only busctl can tell.
+ */
+export function systemBusSocket(env: NodeJS.ProcessEnv): string | undefined {
+  const address = env.DBUS_SYSTEM_BUS_ADDRESS;
+  if (address === undefined || address === '') return '/run/dbus/system_bus_socket';
+  const m = /^unix:path=([^,;]+)$/.exec(address);
+  return m ? decodeURIComponent(m[1]!) : undefined;
+}
+
+async function isSocket(file: string): Promise<boolean> {
+  try {
+    return (await fs.stat(file)).isSocket();
+  } catch {
+    return false;
   }
 }
 
