@@ -68,10 +68,10 @@ async function main(): Promise<RunnerOutcome> {
   };
   let driver: BridgeDriver;
   if (request.driver === 'direct') {
-    const { DirectBridge } = await import('@volt/plugin-direct');
+    const { DirectBridge } = await import('@volt/plugin-direct/dist/index');
     driver = new DirectBridge(host);
   } else {
-    const { NetworkdBridge } = await import('@volt/plugin-networkd');
+    const { NetworkdBridge } = await import('@volt/plugin-networkd/dist/index');
     driver = new NetworkdBridge(host, request.options ?? {});
   }
   try {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseLinkStatus, parseSystemdVersion } from '@volt/plugin-networkd';
+import { parseLinkStatus, parseSystemdVersion } from '@volt/plugin-networkd/dist/index';
 
 test('systemd version from networkctl --version', (t) => {
   t.is(parseSystemdVersion('systemd 252 (252.38-1~deb12u1)\n+PAM +AUDIT -BPF_FRAMEWORK\n'), 252);

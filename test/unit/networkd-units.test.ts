@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { BridgeSpec } from '@volt/core/dist/drivers/bridge';
-import { bridgeUnitNames, renderBridgeUnits, unitHeader } from '@volt/plugin-networkd';
+import { bridgeUnitNames, renderBridgeUnits, unitHeader } from '@volt/plugin-networkd/dist/index';
 
 const spec: BridgeSpec = {
   network: 'backend',
