@@ -5,7 +5,7 @@ import type { Availability } from '@volt/core/dist/drivers/driver';
 import { DriverError, errorMessage, isVoltError } from '@volt/core/dist/errors';
 import { runCommand } from '@volt/core/dist/kernel/exec';
 import { getLink, ipBatch, observeBridges, type IpLink } from '@volt/core/dist/kernel/ip';
-import { checkBridgeSpec } from './bridge-spec-check';
+import { checkBridgeSpec } from '@volt/core/dist/kernel/bridge-spec-check';
 
 /** Bridge settings `getLink` does not carry, read only for a bridge that already exists. */
 interface BridgeTuning {

@@ -6,7 +6,7 @@ import type { Availability } from '@volt/core/dist/drivers/driver';
 import { DriverError, errorMessage, isVoltError } from '@volt/core/dist/errors';
 import { runCommand } from '@volt/core/dist/kernel/exec';
 import { getLink, observeBridges, type IpLink } from '@volt/core/dist/kernel/ip';
-import { checkBridgeSpec } from './bridge-spec-check';
+import { checkBridgeSpec } from '@volt/core/dist/kernel/bridge-spec-check';
 import { networkctl, networkdLinkState, networkdVersion, type NetworkdLinkState } from './networkctl';
 import { removeUnits, restoreUnits, writeChangedUnits } from './unit-files';
 import { bridgeUnitNames, renderBridgeUnits } from './units';

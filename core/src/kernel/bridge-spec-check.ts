@@ -1,10 +1,11 @@
-import type { BridgeSpec } from '@volt/core/dist/drivers/bridge';
-import { DriverError } from '@volt/core/dist/errors';
+import type { BridgeSpec } from '../drivers/bridge';
+import { DriverError } from '../errors';
 
 /**
- * The spec comes from core, already validated; this check guards what the
- * driver must never do with a malformed value: write it into a unit file,
- * where a newline would start another setting.
+ * A bridge spec comes from core, already validated; drivers still check it
+ * before pasting its values into text another program parses (an `ip -batch`
+ * script, a networkd unit), where a newline would start another command or
+ * setting. Shared by every bridge driver.
  */
 export function checkBridgeSpec(spec: BridgeSpec): void {
   const problems: string[] = [];
