@@ -6,9 +6,17 @@ import { StateStore } from './state/store';
 import type { DriverRegistry } from './services/driver-registry';
 import type { NetworkService } from './services/network-service';
 import type { WorkloadService } from './services/workload-service';
+import type { FirewallService } from './services/firewall-service';
+import type { PortService } from './services/port-service';
+import type { PolicyService } from './services/policy-service';
 import type { BridgeDriver } from './drivers/bridge';
 import type { FirewallDriver } from './drivers/firewall';
+import type { DnsDriver } from './drivers/dns';
 import type { HostContext } from './di/registration';
+import type { DependencyContainer } from 'tsyringe';
+import type { GuestDhcp, VmNicAccelerator, VmNicDriver } from './drivers/vm-nic';
+import type { VmNicDriverSet, VmService } from './services/vm-service';
+import { qemuAlive } from './services/vm-qemu';
 
 export interface AppOptions {
   debug: boolean;
@@ -24,6 +32,10 @@ export class VoltApp {
   readonly store: StateStore;
   private cachedConfig?: VoltConfig;
   private registryPromise?: Promise<DriverRegistry>;
+  /** The child container plugins registered into (VM NIC accelerators and guest DHCP are resolved from it directly). */
+  private driverContainer?: DependencyContainer;
+  private vmServicePromise?: Promise<VmService>;
+  private dhcpPromise?: Promise<GuestDhcp>;
 
   constructor(
     private readonly oclif: OclifConfig,
@@ -67,6 +79,7 @@ export class VoltApp {
     const tokens = { bridge: BridgeDriver, firewall: FirewallDriver, dns: DnsDriver, ingress: IngressDriver, 'vm-nic': VmNicDriver };
     const result = await this.oclif.runHook('volt:register-drivers', { container: child, tokens, host: this.host });
     for (const f of result.failures) this.opts.warn(`plugin ${f.plugin.name} failed to register its drivers: ${f.error.message}`);
+    this.driverContainer = child;
     return new DriverRegistry(child, tokens, config.drivers);
   }
 
@@ -78,28 +91,129 @@ export class VoltApp {
     return (await this.registry()).get<FirewallDriver>('firewall');
   }
 
+  async dns(): Promise<DnsDriver> {
+    return (await this.registry()).get<DnsDriver>('dns');
+  }
+
   async workloads(): Promise<WorkloadService> {
     const { WorkloadService } = await import('./services/workload-service');
+    const { resolvConfListener } = await import('./services/dns-resolvconf');
+    const { followWorkloads } = await import('./services/firewall-service');
     const networks = await this.networks();
+    // VM NICs are plugged through the VM service, built only when a VM is involved.
+    const vms = (): Promise<VmService> => this.vms();
     return new WorkloadService({
       config: this.config,
       store: this.store,
       bridge: () => this.bridge(),
       firewall: () => this.firewall(),
+      vmNics: {
+        running: (vm) => qemuAlive(vm.runtime?.pid, vm.uuid),
+        attach: async (vm, a, bridge) => (await vms()).attach(vm, a, bridge),
+        detach: async (vm, a) => (await vms()).detach(vm, a),
+        syncLeases: async (state, nets) => (await vms()).syncLeases(state, nets),
+      },
       warn: this.opts.warn,
       notice: (m: string) => process.stderr.write(`note: ${m}\n`),
       ensureDefault: (state) => networks.ensureDefault(state),
+      afterChange: [resolvConfListener(this.paths, this.config, this.opts.warn), followWorkloads({ firewall: () => this.firewall() })],
     });
   }
 
   async networks(): Promise<NetworkService> {
-    const { NetworkService } = await import('./services/network-service');
-    return new NetworkService({
+    // The network service plus what VMs add to `net up` / `net delete` (vm-network-hooks.ts).
+    const { VmAwareNetworkService } = await import('./services/vm-network-hooks');
+    const { compileRuleSet } = await import('./services/firewall-compile');
+    return new VmAwareNetworkService(
+      {
+        config: this.config,
+        store: this.store,
+        bridge: () => this.bridge(),
+        firewall: () => this.firewall(),
+        warn: this.opts.warn,
+        firewallRules: compileRuleSet,
+      },
+      () => this.vms(),
+    );
+  }
+
+  /** User firewall rules (`volt net firewall`). */
+  async firewallRules(): Promise<FirewallService> {
+    const { FirewallService } = await import('./services/firewall-service');
+    return new FirewallService({ config: this.config, store: this.store, firewall: () => this.firewall(), warn: this.opts.warn });
+  }
+
+  /** Port forwards (`volt net port`). */
+  async ports(): Promise<PortService> {
+    const { PortService } = await import('./services/port-service');
+    return new PortService({ config: this.config, store: this.store, firewall: () => this.firewall(), warn: this.opts.warn });
+  }
+
+  /** Network policies (`volt net policy`). */
+  async policies(): Promise<PolicyService> {
+    const { PolicyService } = await import('./services/policy-service');
+    return new PolicyService({
       config: this.config,
       store: this.store,
-      bridge: () => this.bridge(),
       firewall: () => this.firewall(),
       warn: this.opts.warn,
+      bridgeFiltering: async (bridges) => {
+        const fw = await this.firewall();
+        return fw.bridgeFiltering ? fw.bridgeFiltering(bridges) : [];
+      },
     });
   }
+
+  /** The VM lifecycle service (QEMU, NICs through the vm-nic drivers, guest DHCP). */
+  vms(): Promise<VmService> {
+    this.vmServicePromise ??= (async () => {
+      const { VmService } = await import('./services/vm-service');
+      return new VmService({
+        config: this.config,
+        store: this.store,
+        paths: this.paths,
+        workloads: () => this.workloads(),
+        nicDrivers: () => this.vmNicDrivers(),
+        accelerators: () => this.resolveAllOf<VmNicAccelerator>('accel'),
+        dhcp: () => this.guestDhcp(),
+        warn: this.opts.warn,
+      });
+    })();
+    return this.vmServicePromise;
+  }
+
+  async vmNicDrivers(): Promise<VmNicDriverSet> {
+    const registry = await this.registry();
+    const s = await registry.select<VmNicDriver>('vm-nic');
+    return { active: s.active, all: registry.candidates<VmNicDriver>('vm-nic'), why: s.why };
+  }
+
+  /** The guest DHCP service that goes with the active bridge driver, else one that works on any bridge. */
+  guestDhcp(): Promise<GuestDhcp> {
+    this.dhcpPromise ??= (async () => {
+      const all = await this.resolveAllOf<GuestDhcp>('dhcp');
+      const bridge = (await (await this.registry()).select('bridge')).active?.name;
+      const probes = await Promise.all(all.map(async (d) => ({ d, ok: (await d.available()).ok })));
+      const pick = probes.find((p) => p.ok && p.d.forBridge !== undefined && p.d.forBridge === bridge) ?? probes.find((p) => p.ok && p.d.forBridge === undefined);
+      if (!pick) {
+        const { DriverError } = await import('./errors');
+        throw new DriverError(`serve DHCP to VM guests: no DHCP service is available (${all.map((d) => d.name).join(', ') || 'none installed'})`, {
+          code: 'E_NO_DHCP',
+          suggestions: ['install dnsmasq (apt-get install dnsmasq-base)'],
+        });
+      }
+      return pick.d;
+    })();
+    return this.dhcpPromise;
+  }
+
+  /** Implementations of the VM NIC side contracts the registry does not select (accelerators, guest DHCP). */
+  private async resolveAllOf<T>(which: 'accel' | 'dhcp'): Promise<T[]> {
+    await this.registry();
+    const { VmNicAccelerator, GuestDhcp } = await import('./drivers/vm-nic');
+    const tok = which === 'accel' ? VmNicAccelerator : GuestDhcp;
+    const c = this.driverContainer!;
+    return c.isRegistered(tok, true) ? c.resolveAll<T>(tok) : [];
+  }
 }
+

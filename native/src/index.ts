@@ -1,3 +1,35 @@
 export { lockExclusive, LockTimeoutError } from './flock';
 export type { HeldLock } from './flock';
 export { errnoName } from './libc';
+export { SyscallError, ioc, io, ior, iow, iowr, IOC_NONE, IOC_READ, IOC_WRITE } from './ioctl';
+export {
+  IFF_MULTI_QUEUE,
+  IFF_NO_PI,
+  IFF_TAP,
+  IFF_TUN,
+  IFF_VNET_HDR,
+  IFNAMSIZ,
+  IFREQ_SIZE,
+  TUNGETIFF,
+  TUNSETIFF,
+  TUNSETPERSIST,
+  TUNSETQUEUE,
+  TUNSETVNETHDRSZ,
+  TUN_DEVICE,
+  closeFds,
+  decodeIfreqName,
+  encodeIfreq,
+  openTap,
+  setTapPersist,
+  tapFlags,
+  tapInfo,
+} from './tuntap';
+export type { Tap, TapOptions } from './tuntap';
+export {
+  VHOST_NET_DEVICE,
+  VHOST_REQUESTS,
+  VHOST_STRUCT_SIZES,
+  VHOST_VIRTIO,
+  openVhostNet,
+  probeVhostNet,
+} from './vhost';

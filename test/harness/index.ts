@@ -46,3 +46,4 @@ export {
 } from './sandbox-host';
 export { ping, tcpProbe, tcpProbeInfo, type PingOptions, type TcpProbeOptions, type TcpProbeResult } from './probes';
 export { emergencyCleanup, liveResources } from './registry';
+export { GUEST_SHELL_PORT, GuestConsole, guestConfig, guestImage, guestShell, kernelDir, receiveOnce, type GuestImage } from './guest';

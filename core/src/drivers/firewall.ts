@@ -18,21 +18,119 @@ export interface HostInputPolicy {
   allow: string[];
 }
 
+/** Which addresses a rule matches: anything, one address or subnet, or a named group (a workload's addresses). */
+export type FirewallAddressMatch = { kind: 'any' } | { kind: 'cidr'; cidr: string } | { kind: 'group'; group: string };
+
+export interface FirewallPortRange {
+  from: number;
+  to: number;
+}
+
+export type FirewallProto = 'tcp' | 'udp' | 'icmp' | 'any';
+
+/**
+ * A user firewall rule, resolved: workloads are named groups whose addresses
+ * are in `FirewallRuleSet.groups`, so an address change touches the group only.
+ */
+export interface FirewallUserRule {
+  name: string;
+  /** Evaluation position: rules run in ascending order, first match wins. Unique and stable across changes. */
+  order: number;
+  /** 'input': traffic to the host itself; 'forward': traffic to or between workloads and out of networks. */
+  chain: 'input' | 'forward';
+  source: FirewallAddressMatch;
+  dest: FirewallAddressMatch;
+  proto: FirewallProto;
+  /** Destination ports (tcp/udp, or both for 'any'); empty means every port. */
+  ports: FirewallPortRange[];
+  /** Only traffic arriving from this bridge (`--network`). */
+  inBridge?: string;
+  action: 'accept' | 'drop' | 'reject';
+}
+
+/** A port forward: host port → a workload's address; no target address means nothing to forward to yet. */
+export interface FirewallPortForward {
+  /** Only connections to this host address; undefined: to any local address. */
+  hostIp?: string;
+  hostPort: number;
+  proto: 'tcp' | 'udp';
+  targetIp?: string;
+  targetPort: number;
+}
+
+/** A network policy, resolved to addresses. */
+export interface FirewallPolicy {
+  name: string;
+  /** 'any': any workload on any volt network. */
+  from: { kind: 'any' } | { kind: 'addresses'; addresses: string[] };
+  /** The addresses of the workload the policy protects (isolates). */
+  to: string[];
+  proto: FirewallProto;
+  /** Empty: every port (and, for 'any'/'icmp', every protocol's traffic). */
+  ports: number[];
+  action: 'allow' | 'deny';
+}
+
+/**
+ * Everything volt filters beyond the default policy, as plain data: user
+ * rules, port forwards and policies with workload names already resolved.
+ * Drivers compile it; `applyRules` replaces one such set with another.
+ */
+export interface FirewallRuleSet {
+  rules: FirewallUserRule[];
+  /** Address groups the rules refer to: group id → IPv4 addresses. */
+  groups: Record<string, string[]>;
+  forwards: FirewallPortForward[];
+  policies: FirewallPolicy[];
+  /** Networks that have workloads attached: hairpin NAT and per-bridge filtering settings apply to them. */
+  networks: FirewallNetwork[];
+}
+
+/** Whether traffic between two ports of a bridge passes the IPv4 forward hook (br_netfilter). */
+export interface BridgeFiltering {
+  bridge: string;
+  filtered: boolean;
+  /** How: "per-bridge nf_call_iptables", "net.bridge.bridge-nf-call-iptables=1", or why not. */
+  reason: string;
+}
+
 /**
  * The firewall contract: symmetric pairs, each applied as one atomic
  * transaction, only ever touching volt's own table.
+ *
+ * User rules, port forwards and policies are an optional capability
+ * (`applyRules` / `removeRules`, with `foreignConflicts` and
+ * `bridgeFiltering`): a driver written before it existed keeps working, and
+ * volt says so clearly when someone asks it for a rule it cannot install.
  */
 export interface FirewallDriver extends Driver {
-  /** Table, base chains and the default policy (idempotent). */
-  setupBase(policy: HostInputPolicy): Promise<void>;
+  /**
+   * Table, base chains and the default policy (idempotent). With `rules`, the
+   * table also gets the hooks for user rules, port forwards and policies, and
+   * exactly those rules, in the same transaction (as after a flushed ruleset).
+   */
+  setupBase(policy: HostInputPolicy, rules?: FirewallRuleSet): Promise<void>;
   /** Remove everything volt owns in the firewall; absent is success. */
   teardownBase(): Promise<void>;
   /** Isolation, host access and masquerade for one network (idempotent). */
   setupNetwork(net: FirewallNetwork): Promise<void>;
   /** Undo setupNetwork; a network that has no rules is success. */
   teardownNetwork(net: FirewallNetwork): Promise<void>;
+  /**
+   * Replace the user rules, port forwards and policies in the kernel with
+   * `next`, in one transaction: the new rules go in before the old ones go out.
+   * `previous` is what the last call applied (from desired state); with it the
+   * driver changes only the difference, without reading the kernel.
+   */
+  applyRules?(next: FirewallRuleSet, previous?: FirewallRuleSet): Promise<void>;
+  /** Undo applyRules: no user rules, forwards or policies remain (idempotent). */
+  removeRules?(): Promise<void>;
   /** Differences between what should be there and what is, one sentence each. */
-  check(policy: HostInputPolicy, nets: FirewallNetwork[]): Promise<string[]>;
+  check(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet): Promise<string[]>;
+  /** Other firewalls' base chains that would drop the traffic of these bridges, one warning each (read-only). */
+  foreignConflicts?(bridges: string[]): Promise<string[]>;
+  /** For `policy test`: is same-network traffic on these bridges filtered at all? */
+  bridgeFiltering?(bridges: string[]): Promise<BridgeFiltering[]>;
 }
 
 export const FirewallDriver = token<FirewallDriver>('volt.driver.firewall');

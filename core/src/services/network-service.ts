@@ -1,6 +1,6 @@
 import { NotFoundError, ConflictError, UserInputError, DriftError, errorMessage } from '../errors';
 import type { BridgeDriver, BridgeObservation, BridgeSpec } from '../drivers/bridge';
-import type { FirewallDriver, FirewallNetwork, HostInputPolicy } from '../drivers/firewall';
+import type { FirewallDriver, FirewallNetwork, FirewallRuleSet, HostInputPolicy } from '../drivers/firewall';
 import type { VoltConfig } from '../config/defaults';
 import type { StateStore } from '../state/store';
 import type { NetworkRecord, VoltState } from '../state/types';
@@ -15,6 +15,12 @@ export interface NetworkDeps {
   bridge(): Promise<BridgeDriver>;
   firewall(): Promise<FirewallDriver>;
   warn(message: string): void;
+  /**
+   * User firewall rules, port forwards and policies of this state, resolved
+   * (firewall-compile.ts). When given, the table is always created with their
+   * hooks, `up` restores them and `check` compares them too.
+   */
+  firewallRules?(state: VoltState): FirewallRuleSet;
 }
 
 export interface NetworkView extends NetworkRecord {
@@ -109,7 +115,8 @@ export class NetworkService {
     const firstNetwork = existing.length === 0;
     const steps: Step[] = [];
     if (firstNetwork) {
-      steps.push({ what: 'set up firewall table', apply: () => firewall.setupBase(this.hostPolicy), undo: () => firewall.teardownBase() });
+      const rules = this.d.firewallRules?.(state);
+      steps.push({ what: 'set up firewall table', apply: () => firewall.setupBase(this.hostPolicy, rules), undo: () => firewall.teardownBase() });
     }
     for (const n of planned) {
       steps.push({ what: `create bridge ${n.bridge}`, apply: () => bridge.setupBridge(bridgeSpec(n)), undo: () => bridge.teardownBridge(bridgeSpec(n)) });
@@ -206,10 +213,17 @@ export class NetworkService {
           failures.push(`${what}: ${errorMessage(e)}`);
         }
       };
-      await attempt('set up firewall table', () => firewall.setupBase(this.hostPolicy));
+      // User rules, forwards and policies go in with the base chains (one transaction), so a
+      // flushed ruleset never comes back without them; per-bridge settings once the bridges exist.
+      const rules = this.d.firewallRules?.(state);
+      await attempt('set up firewall table', () => firewall.setupBase(this.hostPolicy, rules));
       for (const n of nets) {
         await attempt(`bridge ${n.bridge}`, () => bridge.setupBridge(bridgeSpec(n)));
         await attempt(`firewall for ${n.name}`, () => firewall.setupNetwork(firewallNetwork(n)));
+      }
+      if (rules !== undefined && firewall.applyRules) {
+        const apply = firewall.applyRules.bind(firewall);
+        await attempt('firewall rules', () => apply(rules, rules));
       }
       if (failures.length > 0) {
         throw new DriftError(`bring networks up: ${failures.length} step(s) failed: ${failures.join('; ')}`, {
@@ -227,7 +241,9 @@ export class NetworkService {
     const firewall = await this.d.firewall();
     const drift: string[] = [];
     for (const n of nets) drift.push(...bridgeDrift(n, await bridge.inspectBridge(n.bridge)));
-    drift.push(...(await firewall.check(this.hostPolicy, nets.map(firewallNetwork))));
+    drift.push(...(await firewall.check(this.hostPolicy, nets.map(firewallNetwork), this.d.firewallRules?.(state))));
+    // Other firewalls cannot be repaired by volt: warn, naming the table and chain.
+    if (firewall.foreignConflicts) for (const w of await firewall.foreignConflicts(nets.map((n) => n.bridge))) this.d.warn(w);
     return drift;
   }
 

@@ -1,6 +1,6 @@
 import { ConflictError, NotFoundError, UserInputError, errorMessage } from '../errors';
 import type { StateStore } from '../state/store';
-import type { AttachmentRecord, ContainerRecord, ContainerSource, NetworkRecord, VoltState, WorkloadRecord } from '../state/types';
+import type { AttachmentRecord, ContainerRecord, ContainerSource, NetworkRecord, VmNicRecord, VmRecord, VoltState, WorkloadRecord } from '../state/types';
 import type { BridgeDriver } from '../drivers/bridge';
 import type { FirewallDriver } from '../drivers/firewall';
 import type { VoltConfig } from '../config/defaults';
@@ -36,9 +36,18 @@ export interface WorkloadDeps {
 export type AttachmentListener = (state: VoltState, change: { added: AttachmentRecord[]; removed: AttachmentRecord[] }) => Promise<void>;
 
 export interface VmNicPlumbing {
-  /** The running VM's TAP for this attachment joins `bridge`, or undefined when the VM is stopped. */
-  attach(vm: string, attachment: AttachmentRecord, bridge: string): Promise<void>;
-  detach(vm: string, attachment: AttachmentRecord): Promise<void>;
+  /** Is the VM's QEMU running (its TAPs exist)? */
+  running(vm: VmRecord): boolean;
+  /** The running VM's TAP for this attachment joins `bridge` (updates vm.runtime in the draft state). */
+  attach(vm: VmRecord, attachment: AttachmentRecord, bridge: string): Promise<void>;
+  detach(vm: VmRecord, attachment: AttachmentRecord): Promise<void>;
+  /** The guests' DHCP servers of these networks serve exactly the VM leases in `state`. */
+  syncLeases(state: VoltState, networks: string[]): Promise<void>;
+}
+
+export interface VmAttachRequest {
+  ip?: string;
+  mac?: string;
 }
 
 export interface ConnectRequest {
@@ -94,16 +103,17 @@ export class WorkloadService {
         });
       }
       const w = await this.resolve(state, req.workload, what);
+      if (w.type === 'vm') return this.connectVm(state, w, net, req, what);
       if (state.attachments.some((a) => a.workload === w.name && a.network === net.name)) {
         throw new ConflictError(`${what}: already connected`, {
           code: 'E_ALREADY_CONNECTED',
           suggestions: [`\`volt net disconnect ${w.name} ${net.name}\` first to change its address`],
         });
       }
-      const kind: WorkloadKind = w.type === 'vm' ? 'vm' : 'container';
+      const kind: WorkloadKind = 'container';
       const requestedMac = req.mac === undefined ? undefined : parseMac(req.mac, what);
       const ip = allocateAddress(net, state.attachments, kind, req.ip, what);
-      if (w.type === 'container' && !nsAlive(nsPath(w.source))) {
+      if (!nsAlive(nsPath(w.source))) {
         throw new NotFoundError(`${what}: the namespace of "${w.name}" (${describeSource(w.source)}) does not exist`, {
           code: 'E_NETNS_GONE',
           suggestions: ['start the container first, or `volt container register` it again with its current namespace'],
@@ -117,32 +127,24 @@ export class WorkloadService {
         network: net.name,
         ip,
         mac,
-        kind: w.type === 'vm' ? 'tap' : 'veth',
-        ifname: w.type === 'vm' ? this.vmNicId(w, net.name) : await this.nextIfname(w, mine),
-        hostIfname: w.type === 'vm' ? tapName(w.uuid, net.name) : vethHostName(w.name, net.name),
+        kind: 'veth',
+        ifname: await this.nextIfname(w, mine),
+        hostIfname: vethHostName(w.name, net.name),
         createdAt: new Date().toISOString(),
       };
 
       await this.ensureBridge(net, notes);
-      const steps: Step[] = [];
-      if (w.type === 'container') {
-        const path = nsPath(w.source);
-        const first = mine.length === 0;
-        steps.push({
+      const path = nsPath(w.source);
+      const first = mine.length === 0;
+      const steps: Step[] = [
+        {
           what: `create veth ${attachment.hostIfname}`,
           apply: () => plugVeth(path, net, attachment, first),
           undo: () => unplugVeth(attachment),
-        });
-      } else if (w.pid !== undefined && this.d.vmNics) {
-        const plumbing = this.d.vmNics;
-        steps.push({
-          what: `attach TAP ${attachment.hostIfname}`,
-          apply: () => plumbing.attach(w.name, attachment, net.bridge),
-          undo: () => plumbing.detach(w.name, attachment),
-        });
-      }
+        },
+      ];
       await applySteps(steps, this.d.warn);
-      if (w.type === 'container' && !state.workloads[w.name]) state.workloads[w.name] = w;
+      if (!state.workloads[w.name]) state.workloads[w.name] = w;
       state.attachments.push(attachment);
       try {
         await this.notify(state, { added: [attachment], removed: [] });
@@ -174,13 +176,30 @@ export class WorkloadService {
       for (const a of mine) {
         try {
           if (a.kind === 'veth') await unplugVeth(a);
-          else if (w?.type === 'vm' && w.pid !== undefined && this.d.vmNics) await this.d.vmNics.detach(w.name, a);
+          else if (w?.type === 'vm' && this.d.vmNics?.running(w)) await this.d.vmNics.detach(w, a);
         } catch (e: unknown) {
           failures.push(errorMessage(e));
         }
       }
-      if (failures.length > 0) this.d.warn(`${what}: ${failures.join('; ')}`);
       state.attachments = state.attachments.filter((a) => !mine.includes(a));
+      if (w?.type === 'vm') {
+        // The NIC stays in the VM (and its MAC with it), off the network: it does not rejoin at the next start.
+        for (const a of mine) {
+          const nic = w.nics.find((n) => n.id === a.ifname);
+          if (nic) {
+            nic.network = undefined;
+            nic.ip = undefined;
+          }
+        }
+        if (this.d.vmNics) {
+          try {
+            await this.d.vmNics.syncLeases(state, mine.map((a) => a.network));
+          } catch (e: unknown) {
+            failures.push(errorMessage(e));
+          }
+        }
+      }
+      if (failures.length > 0) this.d.warn(`${what}: ${failures.join('; ')}`);
       // The host side is already gone: a listener failure must not resurrect the records.
       await this.notify(state, { added: [], removed: mine }).catch((e: unknown) => this.d.warn(`${what}: ${errorMessage(e)}`));
       // A container found by name (not registered) is forgotten once it has no networks.
@@ -224,6 +243,117 @@ export class WorkloadService {
     });
   }
 
+  /**
+   * `volt net connect NET VM`: the VM NIC meant for NET (or a free one; a stopped VM gets a new
+   * one) takes an address and MAC; a running VM's TAP joins the bridge now, a stopped VM's at
+   * its next start. The guests' DHCP server serves the new lease either way.
+   */
+  private async connectVm(state: VoltState, vm: VmRecord, net: NetworkRecord, req: ConnectRequest, what: string): Promise<ConnectResult> {
+    if (state.attachments.some((a) => a.workload === vm.name && a.network === net.name)) {
+      throw new ConflictError(`${what}: already connected`, {
+        code: 'E_ALREADY_CONNECTED',
+        suggestions: [`\`volt net disconnect ${vm.name} ${net.name}\` first to change its address`],
+      });
+    }
+    const plumbing = this.d.vmNics;
+    const running = plumbing?.running(vm) ?? false;
+    const attached = new Set(state.attachments.filter((a) => a.workload === vm.name).map((a) => a.ifname));
+    let nic = vm.nics.find((n) => n.network === net.name && !attached.has(n.id)) ?? vm.nics.find((n) => n.network === undefined && !attached.has(n.id));
+    if (!nic) {
+      if (running) {
+        throw new ConflictError(`${what}: the VM is running and every NIC it has is connected; volt does not hot-plug NICs`, {
+          code: 'E_VM_NO_FREE_NIC',
+          suggestions: [`\`volt net disconnect ${vm.name} NETWORK\` to free a NIC (it then moves to ${net.name})`, `or stop the VM, connect, and start it: the new NIC appears at boot`],
+        });
+      }
+      const ids = new Set(vm.nics.map((n) => n.id));
+      let i = vm.nics.length;
+      while (ids.has(`eth${i}`)) i++;
+      nic = { id: `eth${i}`, network: net.name, vhost: true, queues: 1 };
+      vm.nics.push(nic);
+    }
+    if (running && req.mac !== undefined) {
+      const current = vm.runtime?.nics.find((n) => n.id === nic!.id)?.mac;
+      if (current !== undefined && parseMac(req.mac, what) !== current) {
+        throw new ConflictError(`${what}: NIC ${nic.id} of the running VM has MAC ${current}; a MAC changes only at the next start`, {
+          code: 'E_VM_RUNNING',
+          suggestions: ['leave out --mac, or stop the VM first'],
+        });
+      }
+    }
+    const before = structuredClone(state);
+    const notes: string[] = [];
+    const runningMac = running ? vm.runtime?.nics.find((n) => n.id === nic!.id)?.mac : undefined;
+    const attachment = await this.planVmAttachment(state, vm, nic, net.name, { ip: req.ip, mac: req.mac ?? runningMac }, notes);
+    if (runningMac !== undefined && attachment.mac !== runningMac) {
+      throw new ConflictError(`${what}: MAC ${runningMac} of the running VM's NIC ${nic.id} is already used on bridge ${net.bridge}`, {
+        code: 'E_MAC_CONFLICT',
+        suggestions: ['stop the VM and connect again: a stopped VM gets a regenerated MAC'],
+      });
+    }
+    const steps: Step[] = [];
+    if (running && plumbing) {
+      steps.push({
+        what: `plug TAP ${attachment.hostIfname} into ${net.bridge}`,
+        apply: () => plumbing.attach(vm, attachment, net.bridge),
+        undo: () => plumbing.detach(vm, attachment),
+      });
+    }
+    if (plumbing) {
+      steps.push({
+        what: `serve the lease of ${attachment.mac} on ${net.name}`,
+        apply: () => plumbing.syncLeases(state, [net.name]),
+        undo: () => plumbing.syncLeases(before, [net.name]),
+      });
+    }
+    await applySteps(steps, this.d.warn);
+    if (!running) notes.push(`VM "${vm.name}" is not running: NIC ${nic.id} joins ${net.name} when it starts`);
+    return { attachment, notes };
+  }
+
+  /**
+   * Inside a transaction: reserve an address and MAC for one VM NIC on a network and record
+   * the attachment (IPAM, MAC collision check, bridge re-creation — as for containers). No TAP
+   * is touched: the VM service plugs it in when QEMU starts (or connectVm when it runs).
+   */
+  async planVmAttachment(
+    state: VoltState,
+    vm: VmRecord,
+    nic: VmNicRecord,
+    network: string,
+    req: VmAttachRequest,
+    notes: string[],
+  ): Promise<AttachmentRecord> {
+    const what = `connect VM "${vm.name}" NIC ${nic.id} to network "${network}"`;
+    await this.d.ensureDefault(state);
+    const net = state.networks[network];
+    if (!net) {
+      throw new NotFoundError(`${what}: network "${network}" does not exist`, {
+        code: 'E_NETWORK_NOT_FOUND',
+        suggestions: [`known networks: ${Object.keys(state.networks).join(', ') || 'none'}`, `\`volt net disconnect ${vm.name} ${network}\` forgets it`],
+      });
+    }
+    const requestedMac = req.mac === undefined ? nic.mac : parseMac(req.mac, what);
+    const ip = allocateAddress(net, state.attachments, 'vm', req.ip ?? nic.ip, what);
+    const mac = await this.pickMac(state, net, vm, 'vm', requestedMac, notes);
+    const attachment: AttachmentRecord = {
+      workload: vm.name,
+      network: net.name,
+      ip,
+      mac,
+      kind: 'tap',
+      ifname: nic.id,
+      hostIfname: tapName(vm.uuid, nic.id),
+      createdAt: new Date().toISOString(),
+    };
+    await this.ensureBridge(net, notes);
+    state.attachments.push(attachment);
+    nic.network = net.name;
+    nic.mac = mac;
+    nic.ip = ip;
+    return attachment;
+  }
+
   private async ensureBridge(net: NetworkRecord, notes: string[]): Promise<void> {
     const bridge = await this.d.bridge();
     const obs = await bridge.inspectBridge(net.bridge);
@@ -265,9 +395,6 @@ export class WorkloadService {
     for (let i = 0; ; i++) if (!used.has(`eth${i}`)) return `eth${i}`;
   }
 
-  private vmNicId(w: WorkloadRecord, network: string): string {
-    return w.type === 'vm' ? (w.nics.find((n) => n.network === network)?.id ?? `net-${network}`) : 'eth0';
-  }
 }
 
 /** Host end of a container's veth: "vh" + 10 hex digits of the workload/network pair (≤ 15 characters). */
@@ -275,9 +402,9 @@ export function vethHostName(workload: string, network: string): string {
   return `vh${createHash('sha256').update(`${workload}\0${network}`).digest('hex').slice(0, 10)}`;
 }
 
-/** A VM NIC's TAP name, derived from the VM's UUID as the spec says. */
-export function tapName(uuid: string, network: string): string {
-  const h = createHash('sha256').update(`${uuid}\0${network}`).digest('hex').slice(0, 4);
+/** A VM NIC's TAP name, derived from the VM's UUID as the spec says ("tap-" + 10 hex digits). */
+export function tapName(uuid: string, nicId: string): string {
+  const h = createHash('sha256').update(`${uuid}\0${nicId}`).digest('hex').slice(0, 4);
   return `tap-${uuid.replace(/-/g, '').slice(0, 6)}${h}`;
 }
 

@@ -16,7 +16,7 @@ export interface WorkloadNic {
 export interface WorkloadView {
   name: string;
   type: 'container' | 'vm';
-  state: 'running' | 'stopped' | 'gone';
+  state: 'running' | 'stopped' | 'gone' | 'exited';
   source: string;
   nics: WorkloadNic[];
 }
@@ -48,7 +48,8 @@ export function workloadViews(state: VoltState): WorkloadView[] {
           mac: a.mac,
           gateway: n?.gateway ?? '',
           dns: n?.gateway ?? '',
-          driver: a.kind === 'veth' ? 'veth' : 'tap',
+          // VM NICs: the vm-nic driver that made the TAP while the VM runs (else just "tap").
+          driver: a.kind === 'veth' ? 'veth' : (w?.type === 'vm' ? w.runtime?.nics.find((n) => n.id === a.ifname)?.driver : undefined) ?? 'tap',
         };
       });
     if (!w || w.type === 'container') {
@@ -56,6 +57,7 @@ export function workloadViews(state: VoltState): WorkloadView[] {
       return { name, type: 'container', state: alive ? 'running' : 'gone', source: w ? describeSource(w.source) : '-', nics };
     }
     const running = w.pid !== undefined && pidAlive(w.pid);
-    return { name, type: 'vm', state: running ? 'running' : 'stopped', source: `uuid ${w.uuid}`, nics };
+    // A recorded QEMU that is gone died on its own: `volt vm stop` / `volt net up` clean its NICs.
+    return { name, type: 'vm', state: running ? 'running' : w.runtime ? 'exited' : 'stopped', source: `uuid ${w.uuid}`, nics };
   });
 }

@@ -47,6 +47,9 @@ export class StateStore {
       workloads: s.workloads ?? {},
       attachments: s.attachments ?? [],
       ingress: { routes: s.ingress?.routes ?? {} },
+      firewall: { rules: s.firewall?.rules ?? [] },
+      portForwards: s.portForwards ?? [],
+      policies: s.policies ?? {},
     };
   }
 

@@ -39,25 +39,70 @@ export interface ContainerRecord {
   createdAt: string;
 }
 
+/** One virtio-net NIC of a VM, as desired (from its config, then connect/disconnect). */
 export interface VmNicRecord {
+  /** NIC id from the config ("eth0", "mgmt"): QEMU's netdev id, and the attachment's ifname. */
   id: string;
-  network: string;
+  /** The network this NIC joins when the VM starts; undefined after `volt net disconnect`. */
+  network?: string;
+  /** Fixed once chosen (config, --mac, or generated at first connect), so the guest keeps its lease. */
   mac?: string;
+  /** Requested address for the first connect (config `ip`). */
+  ip?: string;
   mtu?: number;
+  /** Use vhost-net when it is available (default true). */
   vhost: boolean;
   queues: number;
+  /** vm-nic driver asked for by the config (`mode`); undefined: the active one. */
+  mode?: string;
+}
+
+/** Why vhost-net is on or off for one NIC ("off (/dev/vhost-net: ENOENT …)"). */
+export interface VhostState {
+  on: boolean;
+  reason: string;
+}
+
+/** A NIC of a running VM: what exists on the host right now. */
+export interface VmNicRuntime {
+  id: string;
+  /** TAP name on the host. */
+  ifname: string;
+  /** The vm-nic driver that made it (teardown goes through the same one). */
+  driver: string;
+  queues: number;
+  mac: string;
+  mtu: number;
+  /** The bridge the TAP was plugged into at start (or by connect); undefined: not on a bridge. */
+  bridge?: string;
+  vhost: VhostState;
+}
+
+/** Everything about a running QEMU that stop, inspect and ps need. */
+export interface VmRuntime {
+  pid: number;
+  startedAt: string;
+  accel: 'kvm' | 'tcg';
+  /** Why this accelerator ("KVM is not usable here: …"). */
+  accelReason: string;
+  qmpSocket: string;
+  serialLog: string;
+  qemuLog: string;
+  nics: VmNicRuntime[];
 }
 
 export interface VmRecord {
   type: 'vm';
   name: string;
   uuid: string;
-  /** The validated VM config (JSON), as given to `volt vm create`. */
+  /** The validated VM config (JSON), as given to `volt vm create`, with paths made absolute. */
   config: Record<string, unknown>;
   nics: VmNicRecord[];
-  /** Set while QEMU runs. */
+  /** Set while QEMU runs (also in `runtime`; kept here for listings that only need liveness). */
   pid?: number;
   startedAt?: string;
+  /** Present from `vm start` until `vm stop` (also when QEMU died on its own: stop cleans up). */
+  runtime?: VmRuntime;
   createdAt: string;
 }
 
@@ -80,15 +125,65 @@ export interface AttachmentRecord {
 
 export interface IngressRouteRecord {
   name: string;
+  /** Lower-case host name or "*.example.com". */
   hostname: string;
+  /** "/" or a prefix without a trailing slash. */
   path: string;
-  /** Workload name or IP address, and port. */
-  backend: { target: string; port: number };
+  /**
+   * One or more upstreams; requests are spread over the healthy ones. `target` is a
+   * workload name (resolved to its current address whenever routes are applied) or an IP address.
+   */
+  backends: { target: string; port: number }[];
   tls: 'none' | 'auto' | 'manual' | 'passthrough';
+  /** tls manual: absolute paths, read again on every reload. */
   cert?: string;
   key?: string;
   timeoutSeconds: number;
   stripPath: boolean;
+  createdAt: string;
+}
+
+/** A user firewall rule as the user gave it (`volt net firewall add`); workloads stay names. */
+export interface FirewallRuleRecord {
+  name: string;
+  /** "any", an IPv4 address or subnet, or a workload name. */
+  source: string;
+  /** "any", "host", an IPv4 address or subnet, or a workload name. */
+  dest: string;
+  /** "80", "8000-8080"; empty means every port. */
+  ports: string[];
+  proto: 'tcp' | 'udp' | 'icmp' | 'any';
+  action: 'accept' | 'drop' | 'reject';
+  /** Only traffic arriving from this network; workload names resolve to their address on it. */
+  network?: string;
+  /** Where the rule landed, decided when it was added (destination is the host → input). */
+  chains: ('input' | 'forward')[];
+  /** Evaluation position: ascending, first match wins; spaced by 1024 so rules can go in between. */
+  order: number;
+  createdAt: string;
+}
+
+/** A port forward (`volt net port add`). */
+export interface PortForwardRecord {
+  hostPort: number;
+  /** Only connections to this host address; absent: any of the host's addresses. */
+  hostIp?: string;
+  proto: 'tcp' | 'udp';
+  target: string;
+  targetPort: number;
+  createdAt: string;
+}
+
+/** A network policy (`volt net policy create`). */
+export interface PolicyRecord {
+  name: string;
+  /** A workload name or "any" (any workload). */
+  from: string;
+  to: string;
+  /** "5432", "8000-8010"; empty means every port. */
+  ports: string[];
+  proto: 'tcp' | 'udp' | 'icmp' | 'any';
+  action: 'allow' | 'deny';
   createdAt: string;
 }
 
@@ -98,8 +193,12 @@ export interface VoltState {
   workloads: Record<string, WorkloadRecord>;
   attachments: AttachmentRecord[];
   ingress: { routes: Record<string, IngressRouteRecord> };
+  /** User firewall rules, in evaluation order. */
+  firewall: { rules: FirewallRuleRecord[] };
+  portForwards: PortForwardRecord[];
+  policies: Record<string, PolicyRecord>;
 }
 
 export function emptyState(): VoltState {
-  return { schemaVersion: STATE_SCHEMA_VERSION, networks: {}, workloads: {}, attachments: [], ingress: { routes: {} } };
+  return { schemaVersion: STATE_SCHEMA_VERSION, networks: {}, workloads: {}, attachments: [], ingress: { routes: {} }, firewall: { rules: [] }, portForwards: [], policies: {} };
 }

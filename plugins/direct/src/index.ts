@@ -1,1 +1,3 @@
 export { DirectBridge, planBridge } from './direct-bridge';
+export { DirectTap, plugLines } from './direct-tap';
+export { DnsmasqDhcp, renderDnsmasqConf } from './dnsmasq-dhcp';

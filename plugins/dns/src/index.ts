@@ -1,1 +1,1 @@
-export {};
+export { Dns2Resolver } from './dns2-resolver';

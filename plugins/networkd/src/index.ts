@@ -1,3 +1,18 @@
 export { NetworkdBridge, type NetworkdBridgeOptions } from './networkd-bridge';
-export { bridgeUnitNames, renderBridgeUnits, unitHeader, type BridgeUnits, type UnitFile, type UnitOptions } from './units';
+export { NetworkdTap, type NetworkdTapOptions } from './networkd-tap';
+export { NetworkdDhcp } from './networkd-dhcp';
+export {
+  bridgeUnitNames,
+  dhcpDropinNames,
+  renderBridgeUnits,
+  renderDhcpDropin,
+  renderTapUnits,
+  tapUnitNames,
+  unitHeader,
+  type BridgeUnits,
+  type DhcpDropinSpec,
+  type TapUnitSpec,
+  type UnitFile,
+  type UnitOptions,
+} from './units';
 export { parseLinkStatus, parseSystemdVersion, type NetworkdLinkState } from './networkctl';

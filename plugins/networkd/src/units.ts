@@ -85,3 +85,90 @@ function render(network: string, sections: Section[]): string {
   const body = sections.map(([name, settings]) => [`[${name}]`, ...settings.map(([k, v]) => `${k}=${v}`)].join('\n'));
   return `${unitHeader(network)}\n${body.join('\n\n')}\n`;
 }
+
+/** What a VM NIC's TAP units need (a subset of core's VmNicSpec). */
+export interface TapUnitSpec {
+  vm: string;
+  vmUuid: string;
+  nicId: string;
+  ifname: string;
+  bridge?: string;
+  mtu: number;
+}
+
+/** Per-VM TAP units in the runtime directory, named after the VM's UUID as the design's template. */
+export function tapUnitNames(vmUuid: string, nicId: string): { netdev: string; network: string } {
+  const base = `50-vm-${vmUuid}-${nicId}`;
+  return { netdev: `${base}.netdev`, network: `${base}.network` };
+}
+
+/** The design's per-VM TAP template: multi-queue, vnet_hdr TAP owned by root, joined to the network's bridge. */
+export function renderTapUnits(spec: TapUnitSpec): BridgeUnits {
+  const names = tapUnitNames(spec.vmUuid, spec.nicId);
+  const header = `# Managed by volt — VM "${spec.vm}" NIC ${spec.nicId}. Removed when the VM stops.`;
+  const netdev = renderWithHeader(header, [
+    ['NetDev', [['Name', spec.ifname], ['Kind', 'tap']]],
+    // MultiQueue always: the flags of an existing TAP must match those volt opens it with,
+    // and one flag set serves any queue count.
+    ['Tap', [['User', 'root'], ['Group', 'root'], ['VNetHeader', 'true'], ['MultiQueue', 'true'], ['PacketInfo', 'false']]],
+  ]);
+  const network = renderWithHeader(header, [
+    ['Match', [['Name', spec.ifname]]],
+    ['Link', [['MTUBytes', String(spec.mtu)], ['RequiredForOnline', 'no']]],
+    [
+      'Network',
+      [
+        ...(spec.bridge === undefined ? [] : ([['Bridge', spec.bridge]] as [string, string][])),
+        // The TAP has no carrier until QEMU attaches; plug it in anyway.
+        ['ConfigureWithoutCarrier', 'yes'],
+        ['LinkLocalAddressing', 'no'],
+      ],
+    ],
+  ]);
+  return { netdev: { name: names.netdev, content: netdev }, network: { name: names.network, content: network } };
+}
+
+/** What the DHCP drop-in needs (a subset of core's GuestDhcpSpec). */
+export interface DhcpDropinSpec {
+  network: string;
+  bridge: string;
+  gateway: string;
+  leases: { mac: string; ip: string }[];
+}
+
+/**
+ * networkd's DHCP server for a bridge, as a drop-in for the bridge's .network
+ * (`10-volt-<bridge>.network.d/50-volt-dhcp.conf` in the runtime directory):
+ * the bridge unit stays the bridge driver's, the leases follow connect/disconnect.
+ * PoolSize=0: only the static leases are handed out, so the server never
+ * gives away an address IPAM did not reserve.
+ */
+export function dhcpDropinNames(bridge: string): { dir: string; file: string } {
+  return { dir: `${bridgeUnitNames(bridge).network}.d`, file: '50-volt-dhcp.conf' };
+}
+
+export function renderDhcpDropin(spec: DhcpDropinSpec): string {
+  const sections: Section[] = [
+    ['Network', [['DHCPServer', 'yes']]],
+    [
+      'DHCPServer',
+      [
+        ['PoolOffset', '0'],
+        ['PoolSize', '0'],
+        ['EmitRouter', 'yes'],
+        ['EmitDNS', 'yes'],
+        ['DNS', spec.gateway],
+        ['EmitNTP', 'no'],
+        ['EmitSIP', 'no'],
+        ['EmitTimezone', 'no'],
+      ],
+    ],
+    ...spec.leases.map((l): Section => ['DHCPServerStaticLease', [['MACAddress', l.mac.toLowerCase()], ['Address', l.ip]]]),
+  ];
+  return renderWithHeader(`${unitHeader(spec.network)} DHCP for VM guests.`, sections);
+}
+
+function renderWithHeader(header: string, sections: Section[]): string {
+  const body = sections.map(([name, settings]) => [`[${name}]`, ...settings.map(([k, v]) => `${k}=${v}`)].join('\n'));
+  return `${header}\n${body.join('\n\n')}\n`;
+}

@@ -28,11 +28,9 @@ export function describeDrift(want: TableModel, have: ListedTable | undefined): 
   }
   for (const c of chains.values()) {
     const owner = /^net-(.+)-(?:in|out)$/.exec(c.name);
-    out.push(
-      owner
-        ? `chain "${c.name}" belongs to network "${owner[1]}", which volt does not manage (left over?)`
-        : `chain "${c.name}" in table ${FAMILY} ${TABLE} was not created by volt`,
-    );
+    if (owner) out.push(`chain "${c.name}" belongs to network "${owner[1]}", which volt does not manage (left over?)`);
+    else if (/^fw[if]-\d+$/.test(c.name)) out.push(`chain "${c.name}" holds user firewall rules that desired state no longer has (left over?)`);
+    else out.push(`chain "${c.name}" in table ${FAMILY} ${TABLE} was not created by volt`);
   }
 
   for (const s of want.sets) {
@@ -49,7 +47,8 @@ function describeHook(h: { type: string; hook: string; prio: number; policy: str
 }
 
 function chainLabel(c: ChainModel): string {
-  return c.network === undefined ? `base chain "${c.name}"` : `network "${c.network}": chain "${c.name}"`;
+  if (c.network !== undefined) return `network "${c.network}": chain "${c.name}"`;
+  return c.hook ? `base chain "${c.name}"` : `chain "${c.name}"`;
 }
 
 function chainDrift(want: ChainModel, have: ListedChain | undefined): string[] {
@@ -107,21 +106,29 @@ function setDrift(want: SetModel, have: ListedSet | undefined, table: TableModel
   const presentKeys = new Map(have.elements.map((e) => [e.split(' : ')[0] as string, e]));
   const expected = table.elements.filter((e) => e.set === want.name);
   const expectedTexts = new Set(expected.map(elementText));
+  const expectedKeys = new Set(expected.map((e) => e.key));
   for (const e of expected) {
     if (present.has(elementText(e))) continue;
     out.push(missingElement(e, presentKeys.get(e.key)));
   }
-  for (const e of table.absent.filter((a) => a.set === want.name)) {
+  const absent = table.absent.filter((a) => a.set === want.name);
+  for (const e of absent) {
     if (presentKeys.has(e.key)) out.push(forbiddenElement(e));
   }
-  const forbidden = new Set(table.absent.filter((a) => a.set === want.name).map((a) => a.key));
+  const forbidden = new Set(absent.map((a) => a.key));
   for (const text of have.elements) {
     const key = text.split(' : ')[0] as string;
     if (expectedTexts.has(text) || forbidden.has(key)) continue;
-    if (expected.some((e) => e.key === key)) continue; // reported above as a wrong value
-    out.push(`${want.kind} ${want.name} holds ${text}, which belongs to no network volt manages (left over?)`);
+    if (expectedKeys.has(key)) continue; // reported above as a wrong value
+    out.push(
+      want.owner === 'rules'
+        ? `${want.kind} ${want.name} holds ${text}, which no firewall rule, port forward or policy in desired state produces (left over?)`
+        : `${want.kind} ${want.name} holds ${text}, which belongs to no network volt manages (left over?)`,
+    );
   }
-  return out;
+  // A flushed set of thousands of elements is one problem, not thousands of lines.
+  const MAX = 20;
+  return out.length > MAX ? [...out.slice(0, MAX), `${want.kind} ${want.name}: ${out.length - MAX} more differences`] : out;
 }
 
 function flagText(flags: readonly string[]): string {
@@ -129,11 +136,16 @@ function flagText(flags: readonly string[]): string {
 }
 
 function ownerLabel(e: ElementModel): string {
+  if (e.label !== undefined) return `${e.label}: `;
   return e.network === undefined ? '' : `network "${e.network}": `;
 }
 
 function missingElement(e: ElementModel, current: string | undefined): string {
   const who = ownerLabel(e);
+  if (e.label !== undefined) {
+    if (current !== undefined) return `${who}${e.set} maps ${current}, expected ${elementText(e)}`;
+    return `${who}${e.set} lacks ${elementText(e)}`;
+  }
   if (current !== undefined) return `${who}${e.set} maps ${current}, expected ${elementText(e)}`;
   switch (e.set) {
     case SET_NAME.natSubnets:

@@ -78,6 +78,13 @@ function renderLeft(v: unknown): Rendered {
   const t = tagged(v);
   if (t) {
     const [kind, body] = t;
+    if (kind === 'concat' && Array.isArray(body)) {
+      return { text: body.map((p) => renderLeft(p).text).join(' . '), quoteStrings: false };
+    }
+    if (kind === 'fib' && isObject(body) && typeof body.result === 'string') {
+      const flags = Array.isArray(body.flags) ? body.flags.map((f) => String(f)) : [];
+      return { text: ['fib', ...flags, body.result].join(' '), quoteStrings: false };
+    }
     if (kind === 'meta' && isObject(body) && typeof body.key === 'string') {
       const key = body.key;
       return { text: BARE_META.has(key) ? key : `meta ${key}`, quoteStrings: IFNAME_KEYS.has(key) };
@@ -114,6 +121,7 @@ function renderValue(v: unknown, quoteStrings: boolean): string {
       return `${renderValue(body.addr, false)}/${body.len}`;
     }
     if (kind === 'elem' && isObject(body)) return renderValue(body.val, quoteStrings);
+    if (kind === 'concat' && Array.isArray(body)) return body.map((x) => renderValue(x, quoteStrings)).join(' . ');
     const verdict = renderVerdict(kind, body);
     if (verdict !== undefined) return verdict;
   }
@@ -124,6 +132,18 @@ function renderValue(v: unknown, quoteStrings: boolean): string {
 function renderElementValue(v: unknown, quoteStrings: boolean): string {
   if (Array.isArray(v) && v.length === 2) return `${renderValue(v[0], quoteStrings)} : ${renderValue(v[1], false)}`;
   return renderValue(v, quoteStrings);
+}
+
+/** An element of a set or map whose key type is `types` (concatenations quote their ifname parts). */
+function renderTypedElement(v: unknown, types: readonly string[]): string {
+  const key = (k: unknown): string => {
+    const t = tagged(k);
+    if (t && t[0] === 'concat' && Array.isArray(t[1])) return t[1].map((p, i) => renderValue(p, isIfnameType(types[i] ?? ''))).join(' . ');
+    if (t && t[0] === 'elem' && isObject(t[1])) return key(t[1].val);
+    return renderValue(k, types.length === 1 && isIfnameType(types[0] ?? ''));
+  };
+  if (Array.isArray(v) && v.length === 2) return `${key(v[0])} : ${renderValue(v[1], false)}`;
+  return key(v);
 }
 
 function renderVerdict(kind: string, body: Json): string | undefined {
@@ -149,6 +169,20 @@ function renderStatement(stmt: unknown): string {
     return `${key.text} vmap ${renderValue(body.data, key.quoteStrings)}`;
   }
   if ((kind === 'masquerade' || kind === 'notrack') && body === null) return kind;
+  if (kind === 'reject') {
+    if (body === null) return 'reject';
+    if (isObject(body) && typeof body.type === 'string') {
+      return typeof body.expr === 'string' ? `reject with ${body.type} ${body.expr}` : `reject with ${body.type}`;
+    }
+  }
+  if ((kind === 'dnat' || kind === 'snat') && isObject(body)) {
+    const family = typeof body.family === 'string' ? `${body.family} ` : '';
+    const addr = tagged(body.addr);
+    if (addr && addr[0] === 'map' && isObject(addr[1])) {
+      return `${kind} ${family}to ${renderLeft(addr[1].key).text} map ${renderValue(addr[1].data, false)}`;
+    }
+    if (body.addr !== undefined && body.port === undefined) return `${kind} ${family}to ${renderValue(body.addr, false)}`;
+  }
   // Counters change with traffic; their presence is what matters.
   if (kind === 'counter') return 'counter';
   return unknownText(stmt);
@@ -207,7 +241,7 @@ export function parseTableListing(json: string, family: string, name: string): L
       byName.set(chain.name, chain);
     } else if ((kind === 'set' || kind === 'map') && ours(o, 'table') && typeof o.name === 'string') {
       const type = setType(o.type);
-      const quote = isIfnameType(type);
+      const types = Array.isArray(o.type) ? o.type.map((x) => String(x)) : [type];
       const elem = Array.isArray(o.elem) ? o.elem : [];
       sets.push({
         kind,
@@ -215,7 +249,7 @@ export function parseTableListing(json: string, family: string, name: string): L
         type,
         map: str(o.map) ?? (o.map === undefined ? undefined : unknownText(o.map)),
         flags: Array.isArray(o.flags) ? o.flags.map((f) => String(f)) : [],
-        elements: elem.map((e) => renderElementValue(e, quote)),
+        elements: elem.map((e) => renderTypedElement(e, types)),
       });
     } else if (kind === 'rule' && ours(o, 'table') && typeof o.chain === 'string') {
       const expr = Array.isArray(o.expr) ? o.expr : [];

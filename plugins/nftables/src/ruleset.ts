@@ -1,5 +1,6 @@
 import { UserInputError } from '@volt/core/dist/errors';
-import type { FirewallNetwork, HostInputPolicy } from '@volt/core/dist/drivers/firewall';
+import type { FirewallNetwork, FirewallRuleSet, HostInputPolicy } from '@volt/core/dist/drivers/firewall';
+import { BASE_HOOKS, NAT_OUT_HOOK, OVERLAY_CHAIN, overlayModel, replaceOverlay, validateRuleSet, type OverlayListing } from './overlay';
 
 /**
  * The nftables ruleset volt wants, as plain data, and the `nft -f` scripts
@@ -39,9 +40,9 @@ export const SET_NAME = {
 
 export interface BaseHook {
   type: 'filter' | 'nat';
-  hook: 'input' | 'forward' | 'prerouting' | 'postrouting';
-  /** Symbolic priority as written in scripts. */
-  priority: 'filter' | 'dstnat' | 'srcnat';
+  hook: 'input' | 'forward' | 'prerouting' | 'postrouting' | 'output';
+  /** Priority as written in scripts (symbolic where nft allows it). */
+  priority: 'filter' | 'dstnat' | 'srcnat' | '-100';
   /** The same priority as a number, as `nft -j` lists it. */
   prio: number;
   policy: 'accept' | 'drop';
@@ -61,9 +62,13 @@ export interface SetModel {
   kind: 'set' | 'map';
   name: string;
   type: string;
-  /** Data type of a map. */
-  map?: 'verdict';
+  /** Data type of a map ("verdict", "ipv4_addr . inet_service"). */
+  map?: string;
   flags: string[];
+  /** Who fills it, for drift messages about left-over elements: networks (default) or user rules. */
+  owner?: 'networks' | 'rules';
+  /** What it stands for in drift messages ('workload "web"'). */
+  label?: string;
 }
 
 /** One element of a set or map, in `nft list` syntax. */
@@ -74,6 +79,8 @@ export interface ElementModel {
   value?: string;
   /** The network an element belongs to. */
   network?: string;
+  /** The rule, forward or policy it comes from, for drift messages. */
+  label?: string;
 }
 
 export interface NetworkModel {
@@ -228,10 +235,16 @@ export function netChainIn(name: string): string {
 
 const quote = (ifname: string): string => `"${ifname}"`;
 
-export function baseChains(policy: HostInputPolicy): ChainModel[] {
+/**
+ * The base chains. With `hooks` (volt manages user rules, forwards and
+ * policies) they also jump to the overlay and DNAT port forwards; see
+ * overlay.ts. Without, they are exactly the default policy.
+ */
+export function baseChains(policy: HostInputPolicy, hooks = false): ChainModel[] {
   const input: string[] = [
     'ct state established,related accept',
     'iif "lo" accept',
+    ...(hooks ? BASE_HOOKS.input : []),
     // Traffic from a volt bridge is judged by its network's chain and never
     // reaches the host policy; a bridge without a map entry is dropped.
     `iifname vmap @${SET_NAME.inputFrom}`,
@@ -252,6 +265,7 @@ export function baseChains(policy: HostInputPolicy): ChainModel[] {
   }
   const forward = [
     'ct state established,related accept',
+    ...(hooks ? BASE_HOOKS.forward : []),
     `iifname vmap @${SET_NAME.forwardFrom}`,
     `iifname @${SET_NAME.bridges} drop`,
     // New connections from outside into a network: only port forwards (DNAT).
@@ -259,13 +273,15 @@ export function baseChains(policy: HostInputPolicy): ChainModel[] {
     `oifname @${SET_NAME.bridges} drop`,
     // Everything else is not volt's traffic: the chain's policy accepts it.
   ];
-  const natPost = [`ip saddr @${SET_NAME.natSubnets} oifname != @${SET_NAME.bridges} masquerade`];
-  return [
+  const natPost = [...(hooks ? BASE_HOOKS.natPost : []), `ip saddr @${SET_NAME.natSubnets} oifname != @${SET_NAME.bridges} masquerade`];
+  const chains: ChainModel[] = [
     { name: BASE_CHAIN.input, hook: HOOKS.input, rules: input },
     { name: BASE_CHAIN.forward, hook: HOOKS.forward, rules: forward },
-    { name: BASE_CHAIN.natPre, hook: HOOKS.natPre, rules: [] },
+    { name: BASE_CHAIN.natPre, hook: HOOKS.natPre, rules: hooks ? [...BASE_HOOKS.natPre] : [] },
     { name: BASE_CHAIN.natPost, hook: HOOKS.natPost, rules: natPost },
   ];
+  if (hooks) chains.push({ name: OVERLAY_CHAIN.natOut, hook: { ...NAT_OUT_HOOK }, rules: [...BASE_HOOKS.natPre] });
+  return chains;
 }
 
 /** Chains and set elements of one (validated) network. */
@@ -308,13 +324,18 @@ export function networkModel(net: FirewallNetwork): NetworkModel {
   };
 }
 
-/** Everything that should be in the table for this policy and these networks. */
-export function tableModel(policy: HostInputPolicy, nets: readonly FirewallNetwork[]): TableModel {
+/**
+ * Everything that should be in the table for this policy and these networks,
+ * and, given `rules`, the overlay with exactly those user rules, port forwards
+ * and policies.
+ */
+export function tableModel(policy: HostInputPolicy, nets: readonly FirewallNetwork[], rules?: FirewallRuleSet): TableModel {
   const models = nets.map(networkModel);
+  const overlay = rules === undefined ? undefined : overlayModel(rules);
   return {
-    chains: [...baseChains(policy), ...models.flatMap((m) => m.chains)],
-    sets: [...SETS],
-    elements: models.flatMap((m) => m.elements),
+    chains: [...baseChains(policy, rules !== undefined), ...models.flatMap((m) => m.chains), ...(overlay?.chains ?? [])],
+    sets: [...SETS, ...(overlay?.sets ?? [])],
+    elements: [...models.flatMap((m) => m.elements), ...(overlay?.elements ?? [])],
     absent: models.flatMap((m) => m.absent),
   };
 }
@@ -364,15 +385,29 @@ const script = (lines: string[]): string => `${lines.join('\n')}\n`;
  * (an existing chain's hook cannot be changed in place). Set elements are
  * kept, so networks stay registered.
  */
-export function setupBaseScript(policy: HostInputPolicy, rebuild: readonly string[] = []): string {
-  const chains = baseChains(validatePolicy(policy));
+export function setupBaseScript(
+  policy: HostInputPolicy,
+  rebuild: readonly string[] = [],
+  rules?: FirewallRuleSet,
+  present: OverlayListing = { chains: [], sets: [] },
+): string {
+  const chains = baseChains(validatePolicy(policy), rules !== undefined);
   const lines = declarations();
   for (const c of chains) {
     if (rebuild.includes(c.name)) lines.push(`add chain ${T} ${c.name}`, `flush chain ${T} ${c.name}`, `delete chain ${T} ${c.name}`);
     // `add` of an existing base chain updates its policy.
     lines.push(`add chain ${T} ${c.name} { ${c.hook ? hookSpec(c.hook) : ''} }`);
   }
+  if (rules === undefined) {
+    for (const c of chains) lines.push(...fillChain(c));
+    return script(lines);
+  }
+  // The overlay's chains and sets exist before the base chains refer to them.
+  const overlay = overlayModel(validateRuleSet(rules, 'set up firewall base'));
+  const { build, cleanup } = replaceOverlay(overlay, present);
+  lines.push(...build);
   for (const c of chains) lines.push(...fillChain(c));
+  lines.push(...cleanup);
   return script(lines);
 }
 

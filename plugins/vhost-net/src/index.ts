@@ -1,1 +1,1 @@
-export {};
+export { VhostNet, explain } from './vhost-net';

@@ -1,7 +1,12 @@
 import type { Hook } from '@oclif/core';
+// Brings the typed `volt:register-drivers` hook (core augments oclif's Hooks).
 import type {} from '@volt/core/dist/di/registration';
+import { VmNicAccelerator } from '@volt/core/dist/drivers/vm-nic';
+import { VhostNet } from './vhost-net';
 
-/** Registers nothing yet; the drivers of this plugin arrive with their issue. */
-const registerDrivers: Hook<'volt:register-drivers'> = async function () {};
+/** Contributes the vhost-net accelerator for VM NICs (core picks it per NIC when asked for and available). */
+const registerDrivers: Hook<'volt:register-drivers'> = async function ({ container, host }) {
+  container.register(VmNicAccelerator, { useFactory: () => new VhostNet(host) });
+};
 
 export default registerDrivers;

@@ -1,0 +1,29 @@
+import { Flags } from '@oclif/core';
+import * as fs from 'node:fs';
+import { VoltCommand } from '../../../cli/base-command';
+import { UserInputError } from '../../../errors';
+import { parsePolicyFile } from '../../../services/policy-service';
+
+export default class NetPolicyApply extends VoltCommand {
+  static override summary = 'Replace all network policies with those in a YAML or JSON file, in one atomic change.';
+  static override description = `  policies:
+    - { name: app-to-db, from: app-server, to: db-primary, port: 5432, action: allow }
+
+Everything is validated first; the new policies are in place before the old ones go. The way to load thousands of policies in one call.`;
+  static override examples = ['<%= config.bin %> net policy apply -f policies.yaml'];
+  static override flags = { file: Flags.string({ char: 'f', description: 'YAML or JSON file ("-" for stdin).', required: true }) };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(NetPolicyApply);
+    let text: string;
+    try {
+      text = fs.readFileSync(flags.file === '-' ? 0 : flags.file, 'utf8');
+    } catch (e: unknown) {
+      throw new UserInputError(`read ${flags.file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { code: 'E_FILE_UNREADABLE' });
+    }
+    const source = flags.file === '-' ? 'stdin' : flags.file;
+    const { count, notes } = await (await this.app.policies()).replace(parsePolicyFile(text, source), source);
+    for (const n of notes) process.stderr.write(`note: ${n}\n`);
+    this.print(`applied ${count} polic${count === 1 ? 'y' : 'ies'} from ${source}`);
+  }
+}

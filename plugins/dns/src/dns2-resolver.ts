@@ -1,0 +1,123 @@
+import type * as dgram from 'node:dgram';
+import type { HostContext } from '@volt/core/dist/di/registration';
+import type { Availability } from '@volt/core/dist/drivers/driver';
+import type { DnsDriver, DnsListener, DnsResolverOptions, DnsStats, DnsView } from '@volt/core/dist/drivers/dns';
+import { DriverError } from '@volt/core/dist/errors';
+import type { Engine } from './engine';
+import type { WorkerPool } from './worker-pool';
+
+interface Running {
+  engine: Engine;
+  pool?: WorkerPool;
+  views: Map<string, DnsView>;
+  sockets: Map<string, { spec: DnsListener; socket: dgram.Socket }>;
+}
+
+/**
+ * volt-dns: per-network views on each gateway, answers pre-encoded with dns2's
+ * codec, forwarding through shared upstream sockets with a TTL cache, and
+ * optionally worker processes reading the same UDP sockets. The constructor
+ * does nothing; the engine (and dns2) load on start().
+ */
+export class Dns2Resolver implements DnsDriver {
+  readonly name = 'dns2';
+  readonly preference = 10;
+  readonly fallback = true;
+  readonly description = 'built-in resolver (dns2 codec): per-network names, forwarding with cache';
+  private run?: Running;
+
+  constructor(private readonly host: HostContext) {}
+
+  async available(): Promise<Availability> {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { version } = require('dns2/package.json') as { version: string };
+      return { ok: true, reason: `dns2 ${version}` };
+    } catch {
+      return { ok: false, reason: 'dns2 is not installed' };
+    }
+  }
+
+  async start(options: DnsResolverOptions): Promise<void> {
+    if (this.run) return;
+    const { Engine } = await import('./engine');
+    const serial = Math.floor(Date.now() / 1000);
+    const engine = new Engine(options, serial, this.host);
+    const run: Running = { engine, views: new Map(), sockets: new Map() };
+    try {
+      await engine.start();
+      const workers = Math.max(0, Math.floor(options.workers ?? 0));
+      if (workers > 0) {
+        const { WorkerPool } = await import('./worker-pool');
+        run.pool = new WorkerPool(
+          workers,
+          { searchDomains: options.searchDomains, serial, views: () => [...run.views.values()], listeners: () => [...run.sockets.values()] },
+          (key, msg, peer) => engine.relayed(key, msg, peer),
+          this.host.warn,
+        );
+        await run.pool.start();
+      }
+    } catch (e: unknown) {
+      run.pool?.stop();
+      await engine.stop().catch(() => undefined);
+      throw new DriverError(`start volt-dns: ${e instanceof Error ? e.message : String(e)}`, { code: 'E_DNS_START', cause: e });
+    }
+    this.run = run;
+  }
+
+  async stop(): Promise<void> {
+    const run = this.run;
+    this.run = undefined;
+    run?.pool?.stop();
+    await run?.engine.stop();
+  }
+
+  async startListener(listener: DnsListener): Promise<void> {
+    const run = this.running('listen');
+    const socket = await run.engine.startListener(listener);
+    const key = `${listener.network}\0${listener.address}\0${listener.port}`;
+    if (socket === undefined || run.sockets.has(key)) return;
+    run.sockets.set(key, { spec: listener, socket });
+    await run.pool?.broadcast({ op: 'listen', spec: listener }, socket);
+  }
+
+  async stopListener(listener: DnsListener): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    run.sockets.delete(`${listener.network}\0${listener.address}\0${listener.port}`);
+    await run.pool?.broadcast({ op: 'unlisten', spec: listener });
+    await run.engine.stopListener(listener);
+  }
+
+  async publish(view: DnsView): Promise<void> {
+    const run = this.running('publish names');
+    run.engine.answerer.publish(view);
+    run.views.set(view.network, view);
+    await run.pool?.broadcast({ op: 'publish', view });
+  }
+
+  async withdraw(network: string): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    run.engine.answerer.withdraw(network);
+    run.views.delete(network);
+    await run.pool?.broadcast({ op: 'withdraw', network });
+  }
+
+  async flushCache(): Promise<number> {
+    return this.run?.engine.flushCache() ?? 0;
+  }
+
+  async stats(): Promise<DnsStats> {
+    const run = this.run;
+    if (!run) return { queries: 0, forwarded: 0, cacheHits: 0, cacheEntries: 0, servfail: 0 };
+    const s = run.engine.stats();
+    const extra = (await run.pool?.broadcast({ op: 'queries' })) ?? [];
+    return { ...s, queries: s.queries + extra.reduce((a, b) => a + b, 0) };
+  }
+
+  private running(what: string): Running {
+    if (!this.run) throw new DriverError(`volt-dns: ${what}: the resolver is not started`, { code: 'E_DNS_NOT_STARTED' });
+    return this.run;
+  }
+}

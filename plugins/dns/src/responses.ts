@@ -1,0 +1,35 @@
+import { Packet } from 'dns2';
+import { EDNS_UDP_BYTES, FLAG, RCODE, TYPE, answerFlags, buildResponse, type Query } from './wire';
+
+/** The OPT record volt-dns answers EDNS queries with (no options, DO clear: it does not validate). */
+export const OPT_RECORD: Buffer = encodeOpt(0);
+/** OPT with extended rcode 1: BADVERS (RFC 6891 §6.1.3). */
+const OPT_BADVERS: Buffer = encodeOpt(1);
+
+function encodeOpt(extendedRcode: number): Buffer {
+  const r = Object.assign(new Packet.Resource({ name: '', type: TYPE.OPT, class: EDNS_UDP_BYTES, ttl: 0 }), { rdata: [] as unknown[] });
+  const b = Packet.Resource.encode(r);
+  b[5] = extendedRcode;
+  return b;
+}
+
+const NO_COUNTS = { an: 0, ns: 0, ar: 0 };
+
+/** An answer without records: the query's question echoed (when it could be read), and OPT for EDNS clients. */
+export function errorResponse(msg: Buffer, q: Query, rcode: number, recursionAvailable = false): Buffer {
+  const opt = rcode === RCODE.BADVERS ? OPT_BADVERS : q.edns ? OPT_RECORD : undefined;
+  return buildResponse(msg, q, answerFlags(q, recursionAvailable ? FLAG.RA : 0, rcode), NO_COUNTS, undefined, opt);
+}
+
+/**
+ * Fit an answer to what the client can take: over UDP, 512 bytes without
+ * EDNS or its advertised size with it. Too big → header and question with TC
+ * set, and the client retries over TCP (RFC 7766).
+ */
+export function fitToClient(resp: Buffer, msg: Buffer, q: Query, tcp: boolean): Buffer {
+  if (tcp) return resp;
+  const limit = q.edns ? q.udpSize : 512;
+  if (resp.length <= limit) return resp;
+  const flags = (resp.readUInt16BE(2) | FLAG.TC) & 0xffff;
+  return buildResponse(msg, q, flags, NO_COUNTS, undefined, q.edns ? OPT_RECORD : undefined);
+}

@@ -1,0 +1,560 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Pool, type Dispatcher } from 'undici';
+import type { IngressRoute } from '@volt/core/dist/drivers/ingress';
+import { parseClientHello, type ClientHelloResult } from './client-hello';
+import { addForwarded, downstreamResponseHeaders, scanRequestHeaders, upgradeRequestHead, type ForwardContext } from './forward-headers';
+import type { CertificatePem, WorkerConfig } from './messages';
+import { RouteTable, normalizeHost, pickUpstream, stripPrefix, type CompiledRoute } from './route-table';
+
+export interface EngineEvents {
+  /** A backend refused or timed out a connection (passive health). */
+  backendFailed(key: string, error: string): void;
+}
+
+export interface ListenFailure extends Error {
+  port: number;
+  code?: string;
+}
+
+const ACME_PREFIX = '/.well-known/acme-challenge/';
+const POOL_CONNECTIONS = 512;
+const MAX_CONNECT_TIMEOUT_MS = 10_000;
+
+/** Errors (from undici or the socket layer) that mean "could not reach the backend at all". */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+
+/**
+ * The data plane of one worker: accepts on the shared listeners, routes by
+ * Host/SNI and longest path prefix, forwards with undici, tunnels upgrades
+ * and TLS passthrough. All state (table, certificates, challenges, health)
+ * is replaced wholesale by the primary; nothing here reads files or parses
+ * user input.
+ */
+export class ProxyEngine {
+  private table: RouteTable = RouteTable.empty;
+  private down: ReadonlySet<string> = new Set();
+  private challenges = new Map<string, string>();
+  private acmeContexts = new Map<string, tls.SecureContext>();
+  private manualContexts = new Map<string, tls.SecureContext>();
+  private manualPems = new Map<string, string>();
+  private readonly pools = new Map<string, Pool>();
+  /** Client connections (both ports), including tunnelled ones. */
+  private readonly clients = new Set<net.Socket>();
+  /** Upstream halves of tunnels (WebSocket, passthrough). */
+  private readonly tunnels = new Set<net.Socket>();
+  private inFlight = 0;
+  private served = 0;
+  private stopping = false;
+  private readonly listeners: net.Server[] = [];
+  private readonly httpServer: http.Server;
+  private readonly httpsServer: https.Server;
+
+  constructor(
+    private readonly config: WorkerConfig,
+    private readonly events: EngineEvents,
+  ) {
+    const l = config.limits;
+    const serverOptions: http.ServerOptions = {
+      maxHeaderSize: l.maxHeaderBytes,
+      requestTimeout: l.requestTimeoutMs,
+      headersTimeout: Math.min(l.headerTimeoutMs, l.requestTimeoutMs),
+      keepAliveTimeout: l.idleTimeoutMs,
+      // How often header/request timeouts are enforced (Node's default, 30 s, would let slowloris sit).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(l.headerTimeoutMs / 2))),
+      noDelay: true,
+      // Checked in route(), after the header-count limit (a truncated header list may have lost Host).
+      requireHostHeader: false,
+    };
+    this.httpServer = http.createServer(serverOptions, (req, res) => this.onRequest(req, res, false));
+    this.httpsServer = https.createServer(
+      {
+        ...serverOptions,
+        minVersion: 'TLSv1.2',
+        ALPNProtocols: ['http/1.1'],
+        SNICallback: (servername, cb) => {
+          const ctx = this.contextFor(servername);
+          if (ctx) cb(null, ctx);
+          else cb(new Error(`no certificate for ${servername}`));
+        },
+      },
+      (req, res) => this.onRequest(req, res, true),
+    );
+    for (const [server, secure] of [
+      [this.httpServer, false],
+      [this.httpsServer, true],
+    ] as const) {
+      // One past the limit, so a request over it is seen (and refused) instead of silently truncated.
+      server.maxHeadersCount = l.maxHeaderCount + 1;
+      server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.onUpgrade(req, socket, head, secure));
+      server.on('connect', (_req: http.IncomingMessage, socket: net.Socket) => rawReply(socket, 405, 'CONNECT is not supported: this is not a forward proxy'));
+      server.on('tlsClientError', (_e: Error, socket: tls.TLSSocket) => socket.destroy());
+      // The raw listeners hand connections over; the servers never listen themselves, so start
+      // their connection tracking (header/request timeouts) as listening would.
+      server.emit('listening');
+    }
+  }
+
+  /** Bind both listeners (through the cluster's shared handles). */
+  async listen(): Promise<void> {
+    const { address, httpPort, httpsPort } = this.config;
+    const open = (port: number, onConnection: (s: net.Socket) => void): Promise<net.Server> =>
+      new Promise((resolve, reject) => {
+        const s = net.createServer({ noDelay: true }, onConnection);
+        s.once('error', (e: NodeJS.ErrnoException) => {
+          const err = new Error(`listen on ${address.includes(':') ? `[${address}]` : address}:${port}: ${describeErrno(e)}`) as ListenFailure;
+          err.port = port;
+          err.code = e.code;
+          reject(err);
+        });
+        s.listen({ host: address, port }, () => resolve(s));
+      });
+    this.listeners.push(await open(httpPort, (s) => this.onHttpConnection(s)));
+    this.listeners.push(await open(httpsPort, (s) => this.onTlsConnection(s)));
+  }
+
+  setRoutes(routes: IngressRoute[]): void {
+    const next = new RouteTable(routes);
+    // Manual certificates arrive with their routes; rebuild contexts only when the PEM changed.
+    const pems = new Map<string, string>();
+    for (const r of routes) if (r.tls === 'manual' && r.certificate && !pems.has(r.hostname)) pems.set(r.hostname, r.certificate.certPem + '\n' + r.certificate.keyPem);
+    const contexts = new Map<string, tls.SecureContext>();
+    for (const [host, pem] of pems) {
+      const old = this.manualContexts.get(host);
+      if (old && this.manualPems.get(host) === pem) {
+        contexts.set(host, old);
+        continue;
+      }
+      const r = routes.find((x) => x.hostname === host && x.certificate)!;
+      try {
+        contexts.set(host, secureContext(r.certificate!.certPem, r.certificate!.keyPem));
+      } catch (e: unknown) {
+        process.stderr.write(`volt ingress worker: certificate for ${host} unusable: ${e instanceof Error ? e.message : String(e)}\n`);
+      }
+    }
+    this.manualContexts = contexts;
+    this.manualPems = pems;
+    const previous = this.table;
+    this.table = next;
+    // Connections to backends that are no longer routed close once their requests finish.
+    const live = new Set(next.routes().flatMap((r) => r.upstreams.map((u) => u.key)));
+    for (const r of previous.routes()) {
+      for (const u of r.upstreams) {
+        const pool = this.pools.get(u.key);
+        if (pool && !live.has(u.key)) {
+          this.pools.delete(u.key);
+          void pool.close().catch(() => undefined);
+        }
+      }
+    }
+  }
+
+  setCertificates(certs: CertificatePem[]): void {
+    const m = new Map<string, tls.SecureContext>();
+    for (const c of certs) {
+      try {
+        m.set(c.hostname, secureContext(c.certPem, c.keyPem));
+      } catch (e: unknown) {
+        process.stderr.write(`volt ingress worker: certificate for ${c.hostname} unusable: ${e instanceof Error ? e.message : String(e)}\n`);
+      }
+    }
+    this.acmeContexts = m;
+  }
+
+  setChallenges(challenges: Record<string, string>): void {
+    this.challenges = new Map(Object.entries(challenges));
+  }
+
+  setDown(keys: string[]): void {
+    this.down = new Set(keys);
+  }
+
+  stats(): { connections: number; requests: number } {
+    return { connections: this.clients.size, requests: this.served };
+  }
+
+  /**
+   * Stop accepting; idle keep-alive connections close now, busy ones after
+   * their response (Connection: close); tunnels and stragglers are cut when
+   * `drainMs` is over.
+   */
+  async stop(drainMs: number): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await Promise.all(this.listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    this.httpServer.closeIdleConnections();
+    this.httpsServer.closeIdleConnections();
+    const deadline = Date.now() + drainMs;
+    while (Date.now() < deadline && (this.inFlight > 0 || this.tunnels.size > 0)) {
+      await new Promise((r) => setTimeout(r, 50));
+      this.httpServer.closeIdleConnections();
+      this.httpsServer.closeIdleConnections();
+    }
+    for (const s of [...this.clients, ...this.tunnels]) s.destroy();
+    this.httpServer.close(() => undefined);
+    this.httpsServer.close(() => undefined);
+    await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => undefined)));
+    this.pools.clear();
+  }
+
+  // ---- connections -------------------------------------------------------
+
+  private admit(s: net.Socket): boolean {
+    if (this.stopping || this.clients.size >= this.config.maxConnectionsPerWorker) {
+      s.destroy();
+      return false;
+    }
+    this.clients.add(s);
+    s.once('close', () => this.clients.delete(s));
+    s.on('error', () => undefined);
+    return true;
+  }
+
+  private onHttpConnection(s: net.Socket): void {
+    if (this.admit(s)) this.httpServer.emit('connection', s);
+  }
+
+  /** Peek at the ClientHello: passthrough hosts are tunnelled as they are, the rest is terminated here. */
+  private onTlsConnection(s: net.Socket): void {
+    if (!this.admit(s)) return;
+    let buf: Buffer | undefined;
+    const timer = setTimeout(() => s.destroy(), this.config.limits.headerTimeoutMs);
+    const onData = (chunk: Buffer): void => {
+      buf = buf === undefined ? chunk : Buffer.concat([buf, chunk]);
+      const hello: ClientHelloResult = parseClientHello(buf);
+      if (hello.kind === 'incomplete') return;
+      clearTimeout(timer);
+      s.off('data', onData);
+      s.pause();
+      const host = hello.kind === 'hello' ? hello.servername : undefined;
+      const routes = host === undefined ? undefined : this.table.hostRoutes(host);
+      const pass = routes?.[0];
+      if (pass !== undefined && pass.route.tls === 'passthrough') {
+        this.passthrough(s, buf, pass);
+        return;
+      }
+      // Not ours to tunnel: give the bytes back and let the TLS server read them.
+      s.unshift(buf);
+      this.httpsServer.emit('connection', s);
+    };
+    s.on('data', onData);
+    s.once('close', () => clearTimeout(timer));
+  }
+
+  private passthrough(client: net.Socket, hello: Buffer, r: CompiledRoute): void {
+    const up = pickUpstream(r, this.down);
+    if (up === undefined) {
+      client.destroy();
+      return;
+    }
+    const port = up.backend.port;
+    const backend = net.connect({ host: up.address, port, noDelay: true });
+    this.tunnels.add(backend);
+    backend.setTimeout(Math.min(r.route.timeoutMs, MAX_CONNECT_TIMEOUT_MS), () => {
+      this.events.backendFailed(up.key, 'connect timed out');
+      backend.destroy();
+    });
+    backend.once('connect', () => {
+      backend.setTimeout(0);
+      backend.write(hello);
+      client.pipe(backend);
+      backend.pipe(client);
+      client.resume();
+    });
+    const close = (): void => {
+      client.destroy();
+      backend.destroy();
+    };
+    backend.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== undefined && UNREACHABLE.has(e.code)) this.events.backendFailed(up.key, describeErrno(e));
+      close();
+    });
+    backend.once('close', () => {
+      this.tunnels.delete(backend);
+      close();
+    });
+    client.once('close', close);
+  }
+
+  // ---- HTTP --------------------------------------------------------------
+
+  private contextFor(host: string): tls.SecureContext | undefined {
+    const exact = this.manualContexts.get(host) ?? this.acmeContexts.get(host);
+    if (exact) return exact;
+    const dot = host.indexOf('.');
+    return dot < 0 ? undefined : this.manualContexts.get(`*${host.slice(dot)}`);
+  }
+
+  /** Where a request goes, or the reply that ends it. Shared by requests and upgrades. */
+  private route(req: http.IncomingMessage, secure: boolean, host0: string | undefined): { r: CompiledRoute; path: string; hostHeader: string } | { status: number; body: string; location?: string } {
+    let url = req.url ?? '/';
+    let hostHeader = host0;
+    if (url.charCodeAt(0) !== 47 /* / */) {
+      // Absolute form ("GET http://host/path"): the URL's authority wins over Host (RFC 9112 §3.2.2).
+      // It is routed like any request, so only configured hostnames are ever forwarded.
+      const m = /^https?:\/\/([^/?#]+)([^#]*)$/i.exec(url);
+      if (!m) return { status: 400, body: 'bad request target' };
+      hostHeader = m[1]!;
+      url = m[2] === '' ? '/' : m[2]!.startsWith('/') ? m[2]! : `/${m[2]!}`;
+    }
+    if (req.rawHeaders.length > this.config.limits.maxHeaderCount * 2) return { status: 431, body: `more than ${this.config.limits.maxHeaderCount} header fields` };
+    const host = normalizeHost(hostHeader);
+    if (host === undefined) return { status: 400, body: 'missing or invalid Host header' };
+    if (secure) {
+      const sni = (req.socket as tls.TLSSocket).servername;
+      if (typeof sni === 'string' && sni !== host && this.contextFor(sni) !== this.contextFor(host)) {
+        return { status: 421, body: `this connection is for ${sni}, not ${host}` };
+      }
+    }
+    const r = this.table.match(host, url);
+    if (r === undefined) return { status: 404, body: `no route for ${host}${url.split('?')[0]}` };
+    const tlsMode = r.route.tls;
+    if (!secure && tlsMode !== 'none') {
+      // ACME challenges stay on plain HTTP (a CA does not follow the redirect to a certificate that does not exist yet).
+      if (tlsMode === 'auto' && url.startsWith(ACME_PREFIX)) return { status: 404, body: 'no such ACME challenge' };
+      const port = this.config.httpsPort === 443 ? '' : `:${this.config.httpsPort}`;
+      const h = host.includes(':') ? `[${host}]` : host;
+      return { status: 308, body: 'use https', location: `https://${h}${port}${url}` };
+    }
+    if (secure && (tlsMode === 'none' || tlsMode === 'passthrough')) return { status: 404, body: `no route for ${host}${url.split('?')[0]}` };
+    return { r, path: url, hostHeader: hostHeader! };
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse, secure: boolean): void {
+    this.served++;
+    if (this.stopping) res.setHeader('connection', 'close');
+    const url = req.url ?? '/';
+    if (!secure && url.startsWith(ACME_PREFIX) && this.challenges.size > 0) {
+      const keyAuth = this.challenges.get(url.slice(ACME_PREFIX.length).split('?')[0]!);
+      if (keyAuth !== undefined) {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(keyAuth) });
+        res.end(keyAuth);
+        return;
+      }
+    }
+    // One pass over the headers: what to forward, Host, whether a body follows.
+    const scan = scanRequestHeaders(req.rawHeaders);
+    const where = this.route(req, secure, scan.host);
+    if ('status' in where) {
+      reply(res, where.status, where.body, where.location);
+      req.resume();
+      return;
+    }
+    const { r, path, hostHeader } = where;
+    const up = pickUpstream(r, this.down);
+    if (up === undefined) {
+      const why = r.upstreams.length === 0 ? 'has no address (workload not connected)' : 'is unavailable (failing health checks)';
+      reply(res, 502, `backend of route ${r.route.name} ${why}`);
+      req.resume();
+      return;
+    }
+    const headers = addForwarded(scan.headers, { clientIp: req.socket.remoteAddress ?? '', proto: secure ? 'https' : 'http', host: hostHeader });
+    const pool = this.pool(up.key, up.address, up.backend.port, r.route.timeoutMs);
+    this.inFlight++; // counted out by the handler when the response closes
+    try {
+      pool.dispatch(
+        {
+          path: r.route.stripPath ? stripPrefix(r.route.path, path) : path,
+          method: req.method ?? 'GET',
+          headers,
+          body: scan.hasBody ? req : null,
+          headersTimeout: r.route.timeoutMs,
+          bodyTimeout: r.route.timeoutMs,
+        },
+        new ForwardHandler(this, res, r.route, up.key),
+      );
+    } catch (e: unknown) {
+      reply(res, 502, `cannot forward: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** Called by a ForwardHandler when its response is over (sent or abandoned). */
+  finished(): void {
+    this.inFlight--;
+  }
+
+  /** Called by a ForwardHandler when the backend could not be reached. */
+  unreachable(key: string, why: string): void {
+    this.events.backendFailed(key, why);
+  }
+
+  private pool(key: string, address: string, port: number, timeoutMs: number): Pool {
+    let p = this.pools.get(key);
+    if (p === undefined) {
+      const origin = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+      p = new Pool(origin, {
+        connections: POOL_CONNECTIONS,
+        pipelining: 1,
+        connect: { timeout: Math.min(timeoutMs, MAX_CONNECT_TIMEOUT_MS), noDelay: true },
+        keepAliveTimeout: 4000,
+      });
+      this.pools.set(key, p);
+    }
+    return p;
+  }
+
+  /** WebSocket and other upgrades: a raw tunnel to the backend, both ways; survives reloads. */
+  private onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, secure: boolean): void {
+    this.served++;
+    socket.on('error', () => undefined);
+    const where = this.route(req, secure, req.headers.host);
+    if ('status' in where) {
+      rawReply(socket, where.status, where.body, where.location);
+      return;
+    }
+    const { r, path, hostHeader } = where;
+    const up = pickUpstream(r, this.down);
+    if (up === undefined) {
+      rawReply(socket, 502, `backend of route ${r.route.name} is unavailable`);
+      return;
+    }
+    const target = r.route.stripPath ? stripPrefix(r.route.path, path) : path;
+    const ctx: ForwardContext = { clientIp: socket.remoteAddress ?? '', proto: secure ? 'https' : 'http', host: hostHeader };
+    const backend = net.connect({ host: up.address, port: up.backend.port, noDelay: true });
+    this.tunnels.add(backend);
+    backend.setTimeout(Math.min(r.route.timeoutMs, MAX_CONNECT_TIMEOUT_MS), () => {
+      this.events.backendFailed(up.key, 'connect timed out');
+      rawReply(socket, 504, `backend of route ${r.route.name} did not accept a connection in time`);
+      backend.destroy();
+    });
+    let connected = false;
+    backend.once('connect', () => {
+      connected = true;
+      backend.setTimeout(0);
+      socket.setTimeout(0);
+      socket.setKeepAlive(true, 30_000);
+      backend.setKeepAlive(true, 30_000);
+      backend.write(upgradeRequestHead(req.method ?? 'GET', target, req.rawHeaders, ctx));
+      if (head.length > 0) backend.write(head);
+      socket.pipe(backend);
+      backend.pipe(socket);
+    });
+    backend.on('error', (e: NodeJS.ErrnoException) => {
+      if (!connected) {
+        if (e.code !== undefined && UNREACHABLE.has(e.code)) this.events.backendFailed(up.key, describeErrno(e));
+        rawReply(socket, 502, `backend of route ${r.route.name}: ${describeErrno(e)}`);
+      }
+      backend.destroy();
+    });
+    backend.once('close', () => {
+      this.tunnels.delete(backend);
+      socket.destroy();
+    });
+    socket.once('close', () => backend.destroy());
+  }
+}
+
+/** Streams one backend response to the client (undici's dispatch handler API). */
+class ForwardHandler implements Dispatcher.DispatchHandler {
+  private started = false;
+  private controller?: Dispatcher.DispatchController;
+
+  constructor(
+    private readonly engine: ProxyEngine,
+    private readonly res: http.ServerResponse,
+    private readonly route: IngressRoute,
+    private readonly key: string,
+  ) {
+    // One listener does both: count the request out, and abort upstream if the client went away.
+    res.once('close', () => {
+      engine.finished();
+      const c = this.controller;
+      if (c !== undefined && !res.writableFinished && !c.aborted) c.abort(new Error('client closed the connection'));
+    });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    if (this.res.destroyed) return;
+    this.started = true;
+    const h = downstreamResponseHeaders(headers);
+    if (statusMessage) this.res.writeHead(statusCode, statusMessage, h);
+    else this.res.writeHead(statusCode, h);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    const res = this.res;
+    if (this.started || res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (res.destroyed) return;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const name = this.route.name;
+    if (code === 'UND_ERR_HEADERS_TIMEOUT') reply(res, 504, `backend of route ${name} did not answer within ${this.route.timeoutMs / 1000} s`);
+    else if (code === 'UND_ERR_CONNECT_TIMEOUT') {
+      this.engine.unreachable(this.key, 'connect timed out');
+      reply(res, 504, `backend of route ${name} did not accept a connection in time`);
+    } else if (code === 'UND_ERR_ABORTED' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
+      reply(res, 400, 'request aborted');
+    } else {
+      if (UNREACHABLE.has(code)) this.engine.unreachable(this.key, describeErrno(err as NodeJS.ErrnoException));
+      reply(res, 502, `backend of route ${name}: ${describeErrno(err as NodeJS.ErrnoException)}`);
+    }
+  }
+}
+
+function secureContext(certPem: string, keyPem: string): tls.SecureContext {
+  return tls.createSecureContext({ cert: certPem, key: keyPem, minVersion: 'TLSv1.2' });
+}
+
+function reply(res: http.ServerResponse, status: number, body: string, location?: string): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const text = `${status} ${http.STATUS_CODES[status] ?? ''}: ${body}\n`;
+  const headers: http.OutgoingHttpHeaders = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' };
+  if (location !== undefined) headers.location = location;
+  res.writeHead(status, headers);
+  res.end(text);
+}
+
+/** A reply on a socket that left HTTP (upgrade/CONNECT), then close it. */
+function rawReply(socket: net.Socket, status: number, body: string, location?: string): void {
+  if (socket.destroyed) return;
+  const text = `${status} ${http.STATUS_CODES[status] ?? ''}: ${body}\n`;
+  const loc = location === undefined ? '' : `Location: ${location}\r\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n${loc}Connection: close\r\n\r\n${text}`,
+  );
+}
+
+function describeErrno(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return 'address already in use (EADDRINUSE)';
+    case 'EACCES':
+      return 'permission denied (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE';
+    case 'EADDRNOTAVAIL':
+      return 'no such address on this host (EADDRNOTAVAIL)';
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'no route to the backend';
+    case 'ECONNRESET':
+      return 'connection reset by the backend';
+    case 'UND_ERR_SOCKET':
+      return 'the backend closed the connection';
+    default:
+      return e.code !== undefined ? `${e.message} (${e.code})` : e.message;
+  }
+}
