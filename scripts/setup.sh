@@ -9,7 +9,7 @@ PACKAGES=(
   systemd dbus systemd-container   # systemd-networkd, networkctl, busctl; systemd-nspawn
   qemu-system-x86 busybox-static cpio # VMs and the test guests' initramfs
   dnsmasq-base aardvark-dns dnsutils dnsperf  # DNS peers and clients (tests, bench/dns)
-  pebble nginx-light wrk              # ingress: ACME test server, proxy peer, load
+  pebble nginx-light wrk openssl      # ingress: ACME test server, proxy peer, load, test certificates
   containernetworking-plugins netavark iperf3 hyperfine  # peers and tools for bench/
 )
 
