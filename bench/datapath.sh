@@ -46,33 +46,40 @@ fs.writeFileSync(`${work}/rules.json`, JSON.stringify({ rules }));
 fs.writeFileSync(`${work}/no-rules.json`, JSON.stringify({ rules: [] }));
 NODE
 
-# median of REPS runs, in Gbit/s (receiver side)
-measure() {
-  local args=("$@") vals=()
-  for _ in $(seq 1 "$REPS"); do
-    vals+=("$(ip netns exec "$CLI" iperf3 -c "$SRV_IP" -t "$DURATION" -J "${args[@]}" | node -e '
-      let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
-        const r = JSON.parse(s);
-        if (r.error) { console.error(r.error); process.exit(1); }
-        const e = r.end;
-        const bps = (e.sum_received && e.sum_received.bits_per_second) || (e.sum && e.sum.bits_per_second);
-        console.log((bps / 1e9).toFixed(3));
-      });')")
-  done
-  printf '%s\n' "${vals[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+# One iperf3 run, in Gbit/s (receiver side).
+once() {
+  ip netns exec "$CLI" iperf3 -c "$SRV_IP" -t "$DURATION" -J "$@" | node -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const r = JSON.parse(s);
+      if (r.error) { console.error(r.error); process.exit(1); }
+      const e = r.end;
+      const bps = (e.sum_received && e.sum_received.bits_per_second) || (e.sum && e.sum.bits_per_second);
+      console.log((bps / 1e9).toFixed(3));
+    });'
 }
-
-declare -A R
-for case in none policies rules; do
-  case $case in
+configure() {
+  case $1 in
     none) volt net policy apply -f "$WORK/no-policies.json" >/dev/null; volt net firewall apply -f "$WORK/no-rules.json" >/dev/null ;;
     policies) volt net policy apply -f "$WORK/policies.json" >/dev/null; volt net firewall apply -f "$WORK/no-rules.json" >/dev/null ;;
     rules) volt net policy apply -f "$WORK/no-policies.json" >/dev/null; volt net firewall apply -f "$WORK/rules.json" >/dev/null ;;
   esac
-  verdict=$(volt net policy test --from cli --to srv --port 5201 | head -1)
-  echo "$case: $verdict" >&2
-  R[$case-tcp]=$(measure)
-  R[$case-udp]=$(measure -u -b 0 -l 1400)
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# Cases interleaved run by run, so a busy moment on the machine hits all of them alike.
+declare -A V
+for rep in $(seq 1 "$REPS"); do
+  for case in none policies rules; do
+    configure "$case"
+    [ "$rep" = 1 ] && echo "$case: $(volt net policy test --from cli --to srv --port 5201 | head -1)" >&2
+    V[$case-tcp]+="$(once) "
+    V[$case-udp]+="$(once -u -b 0 -l 1400) "
+  done
+done
+declare -A R
+for k in "${!V[@]}"; do
+  # shellcheck disable=SC2086
+  R[$k]=$(median ${V[$k]})
 done
 volt net check >/dev/null || echo "warning: volt net check reports drift after the benchmark" >&2
 

@@ -10,6 +10,7 @@ PACKAGES=(
   qemu-system-x86 busybox-static cpio # VMs and the test guests' initramfs
   dnsmasq-base aardvark-dns dnsutils dnsperf  # DNS peers and clients (tests, bench/dns)
   pebble nginx-light wrk openssl      # ingress: ACME test server, proxy peer, load, test certificates
+  conntrack                           # flush stale UDP conntrack entries when a port forward changes
   containernetworking-plugins netavark iperf3 hyperfine  # peers and tools for bench/
 )
 

@@ -7,7 +7,7 @@ import type { AttachmentRecord, FirewallRuleRecord, VoltState } from '../state/t
 import { runCommand } from '../kernel/exec';
 import { NETNS_RUN_DIR, nsAlive } from '../kernel/netns';
 import type { AttachmentListener } from './workload-service';
-import { addressesOf, attachmentsByWorkload, compileRuleSet, groupId, isEmptyRuleSet } from './firewall-compile';
+import { addressesOf, attachmentsByWorkload, compileRuleSet, isEmptyRuleSet } from './firewall-compile';
 import {
   coversHost,
   endpointText,
@@ -428,4 +428,3 @@ export function parseListFile(text: string, file: string, key: string, allowed: 
   });
 }
 
-export { groupId };
