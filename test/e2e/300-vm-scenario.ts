@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GuestConsole, guestConfig, guestShell, ping, receiveOnce, type ContainerNs, type SandboxHost } from '../harness';
 import { snapshot } from './kernel-snapshot';
+import { probe } from './400-lib';
 
 export interface Attachment {
   workload: string;
@@ -97,6 +98,8 @@ export async function crossType(t: ExecutionContext, host: SandboxHost, opts: Cr
   const nicEntry = { id: 'eth0', network: 'backend', vhost: true, ...(opts.nicDriver === 'networkd' ? { mode: 'networkd' } : {}) };
   const file = writeConfig(host, 'db-primary', guestConfig([nicEntry]));
   await host.voltOk(['vm', 'create', 'db-primary', '--config', file]);
+  // A firewall rule naming the VM before it has an address: it follows the VM from `vm start` on.
+  await host.voltOk(['net', 'firewall', 'add', '--name', 'drop-db-7003', '--source', api.netns, '--dest', 'db-primary', '--port', '7003', '--proto', 'tcp', '--action', 'drop']);
   const started = await host.volt(['vm', 'start', 'db-primary']);
   t.is(started.code, 0, started.stderr);
   // vhost-net is absent on this kernel: a one-line warning, and userspace virtio-net.
@@ -161,6 +164,12 @@ export async function crossType(t: ExecutionContext, host: SandboxHost, opts: Cr
   const got = await receiveOnce(api, 7001, () => guestShell(api, '10.30.0.2', 'echo payload-from-db-primary | nc 10.30.0.100 7001'));
   t.deepEqual(got, { peer: '10.30.0.2', payload: 'payload-from-db-primary\n' }, 'VM → container TCP');
 
+  // The rule took the VM's address when it started (no `net up`): 7003 is dropped, 7004 is refused by the guest.
+  const [dropped, closed] = await Promise.all([probe(api, '10.30.0.2', 7003), probe(api, '10.30.0.2', 7004)]);
+  t.false(dropped.connected);
+  t.not(dropped.detail, 'ERROR ECONNREFUSED', 'drop-db-7003 drops (no reset from the guest)');
+  t.is(closed.detail, 'ERROR ECONNREFUSED', 'other ports reach the guest, which resets');
+
   // Bad input on a running VM changes nothing.
   const before = await snapshot(host);
   const again = await host.volt(['vm', 'start', 'db-primary']);
@@ -180,6 +189,10 @@ export async function crossType(t: ExecutionContext, host: SandboxHost, opts: Cr
   await guestShell(api, '10.30.0.2', '(sleep 1; udhcpc -i eth0 -s /bin/dhcp-event -q -n -t 10 -T 1 >/dev/null 2>&1) >/dev/null 2>&1 &');
   await con.waitFor(/VOLT-DHCP eth0 ip=10\.30\.0\.42\/24/);
   t.true(await ping(api, '10.30.0.42', { count: 3 }), 'the guest re-leased its new address');
+  const [dropped42, closed42] = await Promise.all([probe(api, '10.30.0.42', 7003), probe(api, '10.30.0.42', 7004)]);
+  t.not(dropped42.detail, 'ERROR ECONNREFUSED', 'the rule followed the reconnect to 10.30.0.42');
+  t.false(dropped42.connected);
+  t.is(closed42.detail, 'ERROR ECONNREFUSED');
 
   // Graceful stop: ACPI power button, the guest powers off; its TAP goes.
   const stop = await host.voltOk(['vm', 'stop', 'db-primary', '--timeout', '60']);
@@ -203,8 +216,10 @@ export async function crossType(t: ExecutionContext, host: SandboxHost, opts: Cr
   t.regex((await host.voltOk(['net', 'up'])).stdout, /nothing to do/, 'a second `net up` finds nothing');
 
   t.regex(leases(host, opts), /10\.30\.0\.42/, 'the lease outlives the VM process');
+  t.true((await host.exec('nft', ['list', 'table', 'inet', 'volt'])).stdout.includes('10.30.0.42'), 'a stopped VM keeps its address in rules');
   await host.voltOk(['vm', 'delete', 'db-primary']);
   t.false((await host.voltJson<PsRow[]>(['ps', '-o', 'json'])).some((p) => p.name === 'db-primary'));
+  t.false((await host.exec('nft', ['list', 'table', 'inet', 'volt'])).stdout.includes('10.30.0.42'), 'deleting the VM takes its address out of the rules');
   t.is(leases(host, opts), '', 'deleting the last VM of a network stops its guest DHCP');
 }
 

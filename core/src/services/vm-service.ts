@@ -175,9 +175,10 @@ export class VmService implements VmNicPlumbing {
       }
       const before = structuredClone(state);
       const ws = await this.d.workloads();
+      const added: AttachmentRecord[] = [];
       for (const nic of vm.nics) {
         if (nic.network === undefined || state.attachments.some((a) => a.workload === vm.name && a.ifname === nic.id)) continue;
-        await ws.planVmAttachment(state, vm, nic, nic.network, {}, notes);
+        added.push(await ws.planVmAttachment(state, vm, nic, nic.network, {}, notes));
       }
       for (const nic of vm.nics) nic.mac ??= generateMac('vm', vm.name, `nic:${nic.id}`);
 
@@ -201,6 +202,8 @@ export class VmService implements VmNicPlumbing {
           await syncLeases(await this.d.dhcp(), state, leaseNetworks);
         }
         child = await this.spawnQemu(vm, config, accel.accel, files, prepared);
+        // Firewall rules that name this VM and other listeners see its new addresses in this transaction.
+        if (added.length > 0) await ws.notifyChange(state, { added, removed: [] });
       } catch (e: unknown) {
         if (child?.pid !== undefined) {
           try {
@@ -306,10 +309,16 @@ export class VmService implements VmNicPlumbing {
       }
       const view = this.view(state, vm);
       if (vm.runtime) await this.cleanupRuntime(vm, nicDrivers, 'its QEMU had exited');
-      const networks = state.attachments.filter((a) => a.workload === name).map((a) => a.network);
+      const removed = state.attachments.filter((a) => a.workload === name);
+      const networks = removed.map((a) => a.network);
       state.attachments = state.attachments.filter((a) => a.workload !== name);
       delete state.workloads[name];
       if (networks.length > 0) await syncLeases(await this.d.dhcp(), state, networks);
+      if (removed.length > 0) {
+        // The VM is gone either way: a listener failure is reported, not a reason to keep the records.
+        const ws = await this.d.workloads();
+        await ws.notifyChange(state, { added: [], removed }).catch((e: unknown) => this.d.warn(`${what}: ${errorMessage(e)}`));
+      }
       fs.rmSync(this.vmDir(name), { recursive: true, force: true });
       return view;
     });

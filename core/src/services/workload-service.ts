@@ -208,6 +208,14 @@ export class WorkloadService {
     });
   }
 
+  /**
+   * Tell the afterChange listeners (firewall rules naming workloads, DNS files) about attachments
+   * that changed inside the caller's transaction; the VM service uses it for VM start and delete.
+   */
+  async notifyChange(state: VoltState, change: { added: AttachmentRecord[]; removed: AttachmentRecord[] }): Promise<void> {
+    await this.notify(state, change);
+  }
+
   private async notify(state: VoltState, change: { added: AttachmentRecord[]; removed: AttachmentRecord[] }): Promise<void> {
     for (const listener of this.d.afterChange ?? []) await listener(state, change);
   }
@@ -307,6 +315,12 @@ export class WorkloadService {
       });
     }
     await applySteps(steps, this.d.warn);
+    try {
+      await this.notify(state, { added: [attachment], removed: [] });
+    } catch (e: unknown) {
+      for (const st of steps.slice().reverse()) await st.undo?.().catch((u: unknown) => this.d.warn(`undo "${st.what}": ${errorMessage(u)}`));
+      throw e;
+    }
     if (!running) notes.push(`VM "${vm.name}" is not running: NIC ${nic.id} joins ${net.name} when it starts`);
     return { attachment, notes };
   }
