@@ -45,6 +45,37 @@ for (const file of files(join(root, 'plugins'))) {
     }
   }
 }
+// Every package a workspace loads at run time is declared in its package.json (a workspace link or a
+// hoisted copy would hide a missing one until someone installs the plugin on its own). Type-only
+// imports are erased by tsc and do not count.
+const builtin = new Set((await import('node:module')).builtinModules);
+for (const pkgDir of ['native', 'core', ...readdirSync(join(root, 'plugins')).map((p) => `plugins/${p}`), ...readdirSync(join(root, 'examples')).map((p) => `examples/${p}`)]) {
+  let pkg;
+  try {
+    pkg = JSON.parse(readFileSync(join(root, pkgDir, 'package.json'), 'utf8'));
+  } catch {
+    continue;
+  }
+  const declared = new Set([pkg.name, ...Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies, ...pkg.optionalDependencies })]);
+  let src;
+  try {
+    src = [...files(join(root, pkgDir, 'src'))];
+  } catch {
+    continue;
+  }
+  for (const file of src) {
+    for (const m of readFileSync(file, 'utf8').matchAll(importRe)) {
+      const spec = m[1] ?? m[2] ?? m[3];
+      if (/^(import|export)\s+type\s/.test(m[0])) continue;
+      if (spec.startsWith('.') || spec.startsWith('node:') || builtin.has(spec.split('/')[0])) continue;
+      const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+      if (!declared.has(name)) {
+        console.error(`deps: ${relative(root, file)} imports "${name}", which ${pkgDir}/package.json does not declare`);
+        bad++;
+      }
+    }
+  }
+}
 // Strict typing: no explicit `any` in any layer (values from outside are parsed into types at the edge).
 // Found with the TypeScript parser, so prose and strings that say "any" do not count.
 const ts = createRequire(import.meta.url)('typescript');

@@ -1,4 +1,6 @@
 import test from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { SandboxHost, ping, UPLINK } from '../harness';
 import { snapshot } from './kernel-snapshot';
 
@@ -14,7 +16,7 @@ interface PsRow {
   name: string;
   type: string;
   state: string;
-  nics: { network: string; ip: string; mac: string; ifname: string; gateway: string; dns: string; driver: string }[];
+  nics: { network: string; ip: string; mac: string; ifname: string; gateway: string; dns?: string; driver: string }[];
 }
 interface IpAddr {
   ifname: string;
@@ -125,6 +127,18 @@ test('registered containers (--pid, --netns) connect like named ones', async (t)
   t.is((await host.exec('ip', ['link', 'show', 'dev', a.hostIfname])).code, 1, 'unregister disconnects first');
   const dup = await host.volt(['container', 'register', 'store', '--pid', String(sleeper.pid)]);
   t.is(dup.code, 4);
+});
+
+test('with network.dns.enabled: false a container is given no DNS server (inspect says so, no resolv.conf)', async (t) => {
+  const host = await SandboxHost.create(t, { uplink: false, config: 'network:\n  dns:\n    enabled: false\n' });
+  const c = await host.addContainer('nodns');
+  await host.voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24']);
+  await host.voltOk(['net', 'connect', 'backend', c.netns]);
+  const inspect = await host.voltJson<PsRow>(['container', 'inspect', c.netns, '-o', 'json']);
+  t.is(inspect.nics[0]!.gateway, '10.30.0.1');
+  t.is(inspect.nics[0]!.dns, undefined);
+  t.regex((await host.voltOk(['container', 'inspect', c.netns])).stdout, /DNS server:\s+none \(network\.dns\.enabled is false\)/);
+  t.false(fs.existsSync(path.join(host.root, 'etc/netns', c.netns, 'resolv.conf')));
 });
 
 test('a MAC already on the bridge is regenerated and reported; a missing bridge is re-created from state', async (t) => {

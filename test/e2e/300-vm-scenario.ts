@@ -170,6 +170,15 @@ export async function crossType(t: ExecutionContext, host: SandboxHost, opts: Cr
   t.not(dropped.detail, 'ERROR ECONNREFUSED', 'drop-db-7003 drops (no reset from the guest)');
   t.is(closed.detail, 'ERROR ECONNREFUSED', 'other ports reach the guest, which resets');
 
+  // A TAP knocked off its bridge is drift: `net check` names it, `net up` plugs it back in.
+  t.is((await host.exec('ip', ['link', 'set', 'dev', nic.tap, 'nomaster'])).code, 0);
+  const offBridge = await host.volt(['net', 'check']);
+  t.is(offBridge.code, 6);
+  t.regex(offBridge.stderr, new RegExp(`VM "db-primary" NIC eth0: TAP ${nic.tap} is on no bridge, not on bridge volt-backend`));
+  t.regex((await host.voltOk(['net', 'up'])).stdout, /plugged it back in/);
+  t.is((await tapLink(host, nic.tap))?.master, 'volt-backend');
+  t.is((await host.volt(['net', 'check'])).code, 0);
+
   // Bad input on a running VM changes nothing.
   const before = await snapshot(host);
   const again = await host.volt(['vm', 'start', 'db-primary']);
@@ -209,11 +218,15 @@ export async function crossType(t: ExecutionContext, host: SandboxHost, opts: Cr
   process.kill(second.pid!, 'SIGKILL');
   await waitFor('QEMU to die', async () => ((await host.voltJson<PsRow[]>(['ps', '-o', 'json'])).find((p) => p.name === 'db-primary')?.state === 'exited' ? true : undefined));
   t.is((await inspectVm(host, 'db-primary')).state, 'exited');
+  const check = await host.volt(['net', 'check']);
+  t.is(check.code, 6, 'net check reports the dead VM as drift');
+  t.regex(check.stderr, /VM "db-primary": its QEMU \(pid \d+\) has exited; its NICs \(tap-\w+\) are still set up/);
   const up = await host.voltOk(['net', 'up']);
   t.regex(up.stdout, /VM "db-primary": its QEMU had exited \(pid \d+\); removed its NICs/);
   t.is(await tapLink(host, nic.tap), undefined);
   t.is((await inspectVm(host, 'db-primary')).state, 'stopped');
   t.regex((await host.voltOk(['net', 'up'])).stdout, /nothing to do/, 'a second `net up` finds nothing');
+  t.is((await host.volt(['net', 'check'])).code, 0, 'and `net check` neither');
 
   t.regex(leases(host, opts), /10\.30\.0\.42/, 'the lease outlives the VM process');
   t.true((await host.exec('nft', ['list', 'table', 'inet', 'volt'])).stdout.includes('10.30.0.42'), 'a stopped VM keeps its address in rules');

@@ -1,18 +1,16 @@
 /**
  * NftablesFirewall against real nftables, each test in namespaces of its own.
- * The driver runs inside the namespace (250-nftables-runner through
+ * The driver runs inside the namespace (nftables-runner through
  * `ip netns exec`); assertions read `nft -j list` in that namespace. The root
  * namespace's ruleset is never read or written.
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import * as path from 'node:path';
 import { runCommand } from '@volt/core/dist/kernel/exec';
 import type { FirewallNetwork, HostInputPolicy } from '@volt/core/dist/drivers/firewall';
 import { findNft } from '@volt/plugin-nftables/dist/nft-binary';
-import type { Call, CallResult } from './250-nftables-runner';
+import { nftDriver, nftOk, type NftCall, type NftResult } from './nftables-client';
 
-const RUNNER = path.join(__dirname, '250-nftables-runner.js');
 // Not plain `nft`: under npx, node_modules/.bin/nft (@vercel/nft) comes first on PATH.
 const NFT = findNft() ?? 'nft';
 const POLICY: HostInputPolicy = { policy: 'drop', allow: ['tcp/22'] };
@@ -46,29 +44,17 @@ async function netns(t: ExecutionContext, role = ''): Promise<string> {
 
 const inNs = (ns: string, cmd: string, ...args: string[]): Promise<string> => must('ip', ['netns', 'exec', ns, cmd, ...args]);
 
-async function driver(ns: string, calls: Call[]): Promise<CallResult[]> {
-  const r = await runCommand('ip', ['netns', 'exec', ns, process.execPath, RUNNER, JSON.stringify(calls)], { timeoutMs: 60_000 });
-  if (r.code !== 0) throw new Error(`runner exited ${r.code}: ${r.stderr.trim()}`);
-  return JSON.parse(r.stdout) as CallResult[];
-}
-
-/** Run calls that must all succeed; returns their values. */
-async function ok(ns: string, calls: Call[]): Promise<unknown[]> {
-  const results = await driver(ns, calls);
-  return results.map((r, i) => {
-    if (!r.ok) throw new Error(`${calls[i]?.method ?? '?'} failed: ${r.error.name}: ${r.error.message}`);
-    return r.value;
-  });
-}
+const driver = async (ns: string, calls: NftCall[]): Promise<NftResult[]> => (await nftDriver(ns, calls)).results;
+const ok = nftOk;
 
 async function check(ns: string, nets: FirewallNetwork[], policy = POLICY): Promise<string[]> {
   const [drift] = await ok(ns, [{ method: 'check', args: [policy, nets] }]);
   return drift as string[];
 }
 
-const setupAll = (nets: FirewallNetwork[], policy = POLICY): Call[] => [
+const setupAll = (nets: FirewallNetwork[], policy = POLICY): NftCall[] => [
   { method: 'setupBase', args: [policy] },
-  ...nets.map((n): Call => ({ method: 'setupNetwork', args: [n] })),
+  ...nets.map((n): NftCall => ({ method: 'setupNetwork', args: [n] })),
 ];
 
 // ---------------------------------------------------------------------------
@@ -166,7 +152,7 @@ test('setupNetwork and setupBase are idempotent: a second run changes nothing', 
   const nets = [net('alpha', 71, true), net('beta', 72, false)];
   await ok(ns, setupAll(nets));
   const once = await listTable(ns);
-  await ok(ns, [...nets.map((n): Call => ({ method: 'setupNetwork', args: [n] })), ...setupAll(nets)]);
+  await ok(ns, [...nets.map((n): NftCall => ({ method: 'setupNetwork', args: [n] })), ...setupAll(nets)]);
   const twice = await listTable(ns);
   t.truthy(once);
   t.deepEqual(semantic(twice ?? null), semantic(once ?? null));

@@ -2,16 +2,14 @@
  * User rules, port forwards and policies through NftablesFirewall against real
  * nftables, each test in a namespace of its own with a real bridge (for the
  * per-bridge settings). The driver runs inside the namespace
- * (251-nftables-rules-runner); assertions read `nft -j list` there.
+ * (nftables-runner); assertions read `nft -j list` there.
  */
 import test, { type ExecutionContext } from 'ava';
-import * as path from 'node:path';
 import { runCommand } from '@volt/core/dist/kernel/exec';
 import type { FirewallNetwork, FirewallRuleSet, FirewallUserRule, HostInputPolicy } from '@volt/core/dist/drivers/firewall';
 import { findNft } from '@volt/plugin-nftables/dist/nft-binary';
-import type { RulesCall, RulesResult } from './251-nftables-rules-runner';
+import { nftDriver, nftOk } from './nftables-client';
 
-const RUNNER = path.join(__dirname, '251-nftables-rules-runner.js');
 const NFT = findNft() ?? 'nft';
 const POLICY: HostInputPolicy = { policy: 'drop', allow: ['tcp/22'] };
 const NET: FirewallNetwork = { name: 'alpha', bridge: 'volt-alpha', subnet: '10.71.0.0/24', gateway: '10.71.0.1', nat: true };
@@ -40,19 +38,8 @@ async function netns(t: ExecutionContext): Promise<string> {
   return name;
 }
 
-async function driver(ns: string, calls: RulesCall[]): Promise<{ results: RulesResult[]; stderr: string }> {
-  const r = await runCommand('ip', ['netns', 'exec', ns, process.execPath, RUNNER, JSON.stringify(calls)], { timeoutMs: 60_000 });
-  if (r.code !== 0) throw new Error(`runner exited ${r.code}: ${r.stderr.trim()}`);
-  return { results: JSON.parse(r.stdout) as RulesResult[], stderr: r.stderr };
-}
-
-async function ok(ns: string, calls: RulesCall[]): Promise<unknown[]> {
-  const { results } = await driver(ns, calls);
-  return results.map((r, i) => {
-    if (!r.ok) throw new Error(`${calls[i]?.method ?? '?'} failed: ${r.error.name}: ${r.error.message}`);
-    return r.value;
-  });
-}
+const driver = nftDriver;
+const ok = nftOk;
 
 async function check(ns: string, rules: FirewallRuleSet | undefined): Promise<string[]> {
   return (await ok(ns, [{ method: 'check', args: [POLICY, [NET], rules] }]))[0] as string[];

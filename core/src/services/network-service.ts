@@ -45,7 +45,7 @@ export function firewallNetwork(n: NetworkRecord): FirewallNetwork {
 
 /** Networks: validate, plan, apply through drivers with undo, then commit. */
 export class NetworkService {
-  constructor(private readonly d: NetworkDeps) {}
+  constructor(protected readonly d: NetworkDeps) {}
 
   private get hostPolicy(): HostInputPolicy {
     const f = this.d.config.network.firewall;

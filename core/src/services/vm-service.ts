@@ -378,6 +378,30 @@ export class VmService implements VmNicPlumbing {
     });
   }
 
+  /**
+   * For `volt net check`: what `reconcile` would repair, read-only — VMs whose QEMU died with
+   * their NICs still set up, and running VMs' TAPs that are missing or off their bridges.
+   */
+  async drift(): Promise<string[]> {
+    const state = this.d.store.read();
+    const out: string[] = [];
+    for (const vm of Object.values(state.workloads)) {
+      if (vm.type !== 'vm' || !vm.runtime) continue;
+      if (!qemuAlive(vm.runtime.pid, vm.uuid)) {
+        out.push(`VM "${vm.name}": its QEMU (pid ${vm.runtime.pid}) has exited; its NICs (${vm.runtime.nics.map((n) => n.ifname).join(', ') || 'none'}) are still set up`);
+        continue;
+      }
+      for (const nic of vm.runtime.nics) {
+        const link = await getLink(nic.ifname).catch(() => undefined);
+        if (!link) out.push(`VM "${vm.name}" NIC ${nic.id}: TAP ${nic.ifname} is missing`);
+        else if (nic.bridge !== undefined && link.master !== nic.bridge) {
+          out.push(`VM "${vm.name}" NIC ${nic.id}: TAP ${nic.ifname} is ${link.master === undefined ? 'on no bridge' : `on ${link.master}`}, not on bridge ${nic.bridge}`);
+        }
+      }
+    }
+    return out;
+  }
+
   /** After `volt net delete`: stop serving a network that no longer exists, and let VMs forget it. */
   async forgetNetwork(network: string, bridge: string): Promise<void> {
     try {

@@ -4,7 +4,7 @@ import type { AttachmentRecord, ContainerRecord, ContainerSource, NetworkRecord,
 import type { BridgeDriver } from '../drivers/bridge';
 import type { FirewallDriver } from '../drivers/firewall';
 import type { VoltConfig } from '../config/defaults';
-import { ipBatch, linksOfMaster } from '../kernel/ip';
+import { getLink, ipBatch, linksOfMaster } from '../kernel/ip';
 import { NETNS_RUN_DIR, describeSource, ipBatchIn, ipJsonIn, nsAlive, nsPath, nspawnLeader } from '../kernel/netns';
 import { runCommand } from '../kernel/exec';
 import { allocateAddress, type WorkloadKind } from './ipam';
@@ -120,20 +120,20 @@ export class WorkloadService {
         });
       }
       const notes: string[] = [];
-      const mac = await this.pickMac(state, net, w, kind, requestedMac, notes);
       const mine = state.attachments.filter((a) => a.workload === w.name);
+      // Three independent kernel reads at once: the MAC check, the container's links, the bridge.
+      const [mac, ifname] = await Promise.all([this.pickMac(state, net, w, kind, requestedMac, notes), this.nextIfname(w, mine), this.ensureBridge(net, notes)]);
       const attachment: AttachmentRecord = {
         workload: w.name,
         network: net.name,
         ip,
         mac,
         kind: 'veth',
-        ifname: await this.nextIfname(w, mine),
+        ifname,
         hostIfname: vethHostName(w.name, net.name),
         createdAt: new Date().toISOString(),
       };
 
-      await this.ensureBridge(net, notes);
       const path = nsPath(w.source);
       const first = mine.length === 0;
       const steps: Step[] = [
@@ -369,9 +369,10 @@ export class WorkloadService {
   }
 
   private async ensureBridge(net: NetworkRecord, notes: string[]): Promise<void> {
+    // Only this link is read (not every link with its ports): connect stays flat on a big bridge.
+    const link = await getLink(net.bridge).catch(() => undefined);
+    if (link?.kind === 'bridge') return;
     const bridge = await this.d.bridge();
-    const obs = await bridge.inspectBridge(net.bridge);
-    if (obs.exists && obs.kind === 'bridge') return;
     // Spec: "Bridge not found → create bridge or fail with clear error". Desired state knows it: re-create.
     await bridge.setupBridge(bridgeSpec(net));
     const firewall = await this.d.firewall();
@@ -387,15 +388,15 @@ export class WorkloadService {
     requested: string | undefined,
     notes: string[],
   ): Promise<string> {
-    const inUse = new Set(state.attachments.filter((a) => a.network === net.name).map((a) => a.mac));
-    const ports = await linksOfMaster(net.bridge);
-    const portMacs = await bridgePortMacs(ports);
-    for (const m of portMacs) inUse.add(m);
-    inUse.add(net.mac);
+    const inState = new Set(state.attachments.filter((a) => a.network === net.name).map((a) => a.mac));
+    inState.add(net.mac);
+    // One fdb lookup per candidate (what the bridge has learned behind its ports plus the ports' own
+    // MACs) instead of reading the whole table: the cost of a connect must not grow with the bridge.
+    const used = async (m: string): Promise<boolean> => inState.has(m) || (await macOnBridge(net.bridge, m));
     let mac = requested ?? (w.type === 'vm' ? w.nics.find((n) => n.network === net.name)?.mac : undefined) ?? generateMac(kind, w.name, net.name);
-    if (!inUse.has(mac)) return mac;
+    if (!(await used(mac))) return mac;
     const first = mac;
-    for (let salt = 1; inUse.has(mac); salt++) mac = generateMac(kind, w.name, net.name, salt);
+    for (let salt = 1; await used(mac); salt++) mac = generateMac(kind, w.name, net.name, salt);
     notes.push(`MAC ${first} is already used on bridge ${net.bridge}; regenerated ${mac}`);
     return mac;
   }
@@ -452,17 +453,19 @@ async function unplugVeth(a: AttachmentRecord): Promise<void> {
   }
 }
 
-async function bridgePortMacs(ports: string[]): Promise<string[]> {
-  if (ports.length === 0) return [];
-  // The MACs behind the ports (what the bridge has learned) plus the ports' own.
-  const r = await runCommand('bridge', ['-j', 'fdb', 'show']);
-  const out: string[] = [];
-  if (r.code === 0) {
-    try {
-      for (const e of JSON.parse(r.stdout) as { mac?: string; ifname?: string }[]) if (e.mac && e.ifname && ports.includes(e.ifname)) out.push(e.mac);
-    } catch {
-      /* an unreadable fdb only weakens the collision check */
-    }
+/** Does the bridge's forwarding database know this MAC (learned behind a port, or a port's own)? */
+async function macOnBridge(bridge: string, mac: string): Promise<boolean> {
+  const r = await runCommand('bridge', ['fdb', 'get', mac, 'br', bridge]);
+  if (r.code === 0) return true;
+  if (/not found/i.test(r.stderr)) return false;
+  // An iproute2 without `fdb get`, or a bridge that is gone: look through the bridge's ports the long way.
+  const ports = await linksOfMaster(bridge);
+  if (ports.length === 0) return false;
+  const all = await runCommand('bridge', ['-j', 'fdb', 'show', 'br', bridge]);
+  if (all.code !== 0) return false;
+  try {
+    return (JSON.parse(all.stdout) as { mac?: string; ifname?: string }[]).some((e) => e.mac === mac && e.ifname !== undefined && ports.includes(e.ifname));
+  } catch {
+    return false; // an unreadable fdb only weakens the collision check
   }
-  return out;
 }

@@ -9,7 +9,8 @@ export interface WorkloadNic {
   prefix: number;
   mac: string;
   gateway: string;
-  dns: string;
+  /** The resolver the workload is given: the network's gateway while volt-dns is enabled. */
+  dns?: string;
   driver: string;
 }
 
@@ -31,7 +32,8 @@ function pidAlive(pid: number): boolean {
 }
 
 /** Every workload with its networks, from state and a cheap liveness probe. */
-export function workloadViews(state: VoltState): WorkloadView[] {
+export function workloadViews(state: VoltState, opts: { dnsEnabled?: boolean } = {}): WorkloadView[] {
+  const dnsEnabled = opts.dnsEnabled ?? true;
   const names = new Set([...Object.keys(state.workloads), ...state.attachments.map((a) => a.workload)]);
   return [...names].sort().map((name) => {
     const w: WorkloadRecord | undefined = state.workloads[name];
@@ -47,7 +49,7 @@ export function workloadViews(state: VoltState): WorkloadView[] {
           prefix: n ? Number(n.subnet.split('/')[1]) : 0,
           mac: a.mac,
           gateway: n?.gateway ?? '',
-          dns: n?.gateway ?? '',
+          ...(dnsEnabled && n ? { dns: n.gateway } : {}),
           // VM NICs: the vm-nic driver that made the TAP while the VM runs (else just "tap").
           driver: a.kind === 'veth' ? 'veth' : (w?.type === 'vm' ? w.runtime?.nics.find((n) => n.id === a.ifname)?.driver : undefined) ?? 'tap',
         };

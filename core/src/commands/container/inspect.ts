@@ -12,7 +12,7 @@ export default class ContainerInspect extends VoltCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ContainerInspect);
-    const w = workloadViews(this.app.store.read()).find((x) => x.name === args.name && x.type === 'container');
+    const w = workloadViews(this.app.store.read(), { dnsEnabled: this.app.config.network.dns.enabled }).find((x) => x.name === args.name && x.type === 'container');
     if (!w) {
       throw new NotFoundError(`inspect container "${args.name}": volt knows no such container`, {
         code: 'E_WORKLOAD_NOT_FOUND',
@@ -20,7 +20,7 @@ export default class ContainerInspect extends VoltCommand {
       });
     }
     if (flags.output !== 'table') return this.printList(flags.output, [], [], w);
-    this.print(keyValues([['Name', w.name], ['State', w.state], ['Namespace', w.source], ['DNS server', w.nics[0]?.dns]]));
+    this.print(keyValues([['Name', w.name], ['State', w.state], ['Namespace', w.source], ['DNS server', w.nics.length === 0 ? undefined : (w.nics[0]?.dns ?? 'none (network.dns.enabled is false)')]]));
     if (w.nics.length > 0) {
       this.print('');
       this.print(
