@@ -120,7 +120,7 @@ const result = await build({
   // are kept, so stack traces and error names still read; VOLT_BUNDLE_READABLE=1
   // keeps local names too (for profiling).
   minify: !process.env.VOLT_BUNDLE_READABLE,
-  minifyWhitespace: true,
+  minifyWhitespace: !process.env.VOLT_BUNDLE_READABLE,
   keepNames: true,
   legalComments: 'none',
   banner: { js: IMPORT_BANNER },
