@@ -40,6 +40,8 @@ const cases: Case[] = [
   { title: 'rules file: unknown key', args: ['net', 'firewall', 'apply', '-f', 'FILE'], file: 'rules:\n  - { name: a, dst: web, action: drop }\n', exit: 2, stderr: /rules\[0\]: unknown key "dst"/ },
   { title: 'rules file: one bad rule', args: ['net', 'firewall', 'apply', '-f', 'FILE'], file: 'rules:\n  - { name: a, dest: web, action: drop }\n  - { name: b, dest: web, port: 0, action: drop }\n', exit: 2, stderr: /rule 2 \("b"\): port 0 is out of range/ },
   { title: 'rules file: duplicate names', args: ['net', 'firewall', 'apply', '-f', 'FILE'], file: 'rules:\n  - { name: a, dest: web, action: drop }\n  - { name: a, dest: db, action: drop }\n', exit: 4, stderr: /the name "a" is used twice/ },
+  { title: 'rules file missing', args: ['net', 'firewall', 'apply', '-f', '/nonexistent/rules.yaml'], exit: 2, stderr: /read \/nonexistent\/rules\.yaml: ENOENT\n\s+→ check the path; "-" reads from stdin/ },
+  { title: 'policies file missing', args: ['net', 'policy', 'apply', '-f', '/nonexistent/policies.yaml'], exit: 2, stderr: /read \/nonexistent\/policies\.yaml: ENOENT/ },
   { title: 'host port 0', args: port('--host-port', '0', '--target', 'web'), exit: 2, stderr: /--host-port 0 is out of range \(1-65535\)/ },
   { title: 'host port 65536', args: port('--host-port', '65536', '--target', 'web'), exit: 2, stderr: /--host-port 65536 is out of range/ },
   { title: 'target port 0', args: port('--host-port', '81', '--target', 'web', '--target-port', '0'), exit: 2, stderr: /--target-port 0 is out of range/ },

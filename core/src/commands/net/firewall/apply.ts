@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import * as fs from 'node:fs';
 import { VoltCommand } from '../../../cli/base-command';
-import { UserInputError } from '../../../errors';
+import { readInputFile } from '../../../cli/input-file';
 import { parseRuleFile } from '../../../services/firewall-service';
 
 export default class NetFirewallApply extends VoltCommand {
@@ -18,13 +17,7 @@ Every rule is validated before anything changes. The new rules are in place befo
 
   async run(): Promise<void> {
     const { flags } = await this.parse(NetFirewallApply);
-    let text: string;
-    try {
-      text = fs.readFileSync(flags.file === '-' ? 0 : flags.file, 'utf8');
-    } catch (e: unknown) {
-      throw new UserInputError(`read ${flags.file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { code: 'E_FILE_UNREADABLE' });
-    }
-    const source = flags.file === '-' ? 'stdin' : flags.file;
+    const { text, source } = readInputFile(flags.file);
     const { count, notes } = await (await this.app.firewallRules()).replace(parseRuleFile(text, source), source);
     for (const n of notes) process.stderr.write(`note: ${n}\n`);
     this.print(`applied ${count} firewall rule${count === 1 ? '' : 's'} from ${source}`);

@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import * as fs from 'node:fs';
 import { VoltCommand } from '../../../cli/base-command';
-import { UserInputError } from '../../../errors';
+import { readInputFile } from '../../../cli/input-file';
 import { parsePolicyFile } from '../../../services/policy-service';
 
 export default class NetPolicyApply extends VoltCommand {
@@ -15,13 +14,7 @@ Everything is validated first; the new policies are in place before the old ones
 
   async run(): Promise<void> {
     const { flags } = await this.parse(NetPolicyApply);
-    let text: string;
-    try {
-      text = fs.readFileSync(flags.file === '-' ? 0 : flags.file, 'utf8');
-    } catch (e: unknown) {
-      throw new UserInputError(`read ${flags.file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { code: 'E_FILE_UNREADABLE' });
-    }
-    const source = flags.file === '-' ? 'stdin' : flags.file;
+    const { text, source } = readInputFile(flags.file);
     const { count, notes } = await (await this.app.policies()).replace(parsePolicyFile(text, source), source);
     for (const n of notes) process.stderr.write(`note: ${n}\n`);
     this.print(`applied ${count} polic${count === 1 ? 'y' : 'ies'} from ${source}`);
