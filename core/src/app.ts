@@ -3,7 +3,8 @@ import { voltPaths, type VoltPaths } from './paths';
 import { loadConfig } from './config/load';
 import type { VoltConfig } from './config/defaults';
 import { StateStore } from './state/store';
-import type { DriverRegistry } from './services/driver-registry';
+import type { DriverChoice, DriverRegistry } from './services/driver-registry';
+import type { Driver } from './drivers/driver';
 import type { NetworkService } from './services/network-service';
 import type { WorkloadService } from './services/workload-service';
 import type { FirewallService } from './services/firewall-service';
@@ -205,6 +206,44 @@ export class VoltApp {
       return pick.d;
     })();
     return this.dhcpPromise;
+  }
+
+  /**
+   * For `volt driver list`: the VM NIC side contracts (kernel acceleration, guest DHCP), which
+   * are not selected by drivers.<kind> but by what the NIC and the bridge driver need.
+   */
+  async vmNicSideDrivers(): Promise<{ kind: string; why: string; choices: DriverChoice[] }[]> {
+    const probe = async (d: Driver): Promise<{ ok: boolean; reason: string }> => {
+      try {
+        return await d.available();
+      } catch (e: unknown) {
+        return { ok: false, reason: e instanceof Error ? e.message : String(e) };
+      }
+    };
+    const accels = await this.resolveAllOf<VmNicAccelerator>('accel');
+    const accelProbes = await Promise.all(accels.map(probe));
+    const firstOk = accelProbes.findIndex((p) => p.ok);
+    const accel = {
+      kind: 'vm-nic-accel',
+      why: firstOk >= 0 ? 'used for every NIC with vhost: true' : 'none available: NICs use userspace virtio-net',
+      choices: accels.map((d, i): DriverChoice => ({ name: d.name, description: d.description, available: accelProbes[i]!.ok, reason: accelProbes[i]!.reason, active: i === firstOk, fallback: d.fallback })),
+    };
+    const dhcps = await this.resolveAllOf<GuestDhcp>('dhcp');
+    let chosen: GuestDhcp | undefined;
+    let why: string;
+    try {
+      chosen = await this.guestDhcp();
+      why = chosen.forBridge !== undefined ? `goes with the ${chosen.forBridge} bridge driver` : 'works on any bridge';
+    } catch (e: unknown) {
+      why = e instanceof Error ? e.message : String(e);
+    }
+    const dhcpProbes = await Promise.all(dhcps.map(probe));
+    const dhcp = {
+      kind: 'guest-dhcp',
+      why,
+      choices: dhcps.map((d, i): DriverChoice => ({ name: d.name, description: d.description, available: dhcpProbes[i]!.ok, reason: dhcpProbes[i]!.reason, active: d.name === chosen?.name, fallback: d.fallback })),
+    };
+    return [accel, dhcp];
   }
 
   /** Implementations of the VM NIC side contracts the registry does not select (accelerators, guest DHCP). */

@@ -140,6 +140,14 @@ test('detection without networkd falls back to direct and says why', async (t) =
   const table = await host.voltOk(['driver', 'list']);
   t.regex(table.stdout, /^INTERFACE\s+DRIVER\s+ACTIVE\s+AVAILABLE\s+WHY/);
   t.regex(table.stdout, /bridge\s+direct\s+yes\s+yes\s+networkd: .*→ direct/);
+  // The VM NIC side interfaces: vhost-net (absent on this kernel, said why) and the guest DHCP that goes with direct.
+  const accel = drivers.find((d) => d.interface === 'vm-nic-accel')!;
+  t.deepEqual(accel.drivers.map((d) => d.name), ['vhost-net']);
+  t.regex(table.stdout, /vm-nic-accel\s+vhost-net\s+(yes\s+yes|no\s+no\s+\/dev\/vhost-net: )/);
+  const dhcp = drivers.find((d) => d.interface === 'guest-dhcp')!;
+  t.is(dhcp.active, 'dnsmasq');
+  t.is(dhcp.why, 'works on any bridge');
+  t.deepEqual(dhcp.drivers.map((d) => d.name).sort(), ['dnsmasq', 'networkd-dhcp']);
 });
 
 test('detection picks networkd when it answers on D-Bus', async (t) => {
@@ -148,6 +156,9 @@ test('detection picks networkd when it answers on D-Bus', async (t) => {
   const bridge = drivers.find((d) => d.interface === 'bridge')!;
   t.is(bridge.active, 'networkd');
   t.regex(bridge.why, /^detected: /);
+  const dhcp = drivers.find((d) => d.interface === 'guest-dhcp')!;
+  t.is(dhcp.active, 'networkd-dhcp', 'guest DHCP goes with the networkd bridge driver');
+  t.is(dhcp.why, 'goes with the networkd bridge driver');
 });
 
 test('switching drivers.bridge gives the same observable bridge', async (t) => {
