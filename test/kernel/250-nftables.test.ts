@@ -325,9 +325,9 @@ async function ping(ns: string, to: string, attempts = 1): Promise<boolean> {
 }
 
 /** Connect over TCP; resolves what the server sent, or undefined if the connection failed. */
-async function tcp(ns: string, host: string, port: number): Promise<string | undefined> {
+async function tcp(ns: string, host: string, port: number, localAddress?: string): Promise<string | undefined> {
   const script = `
-    const s = require('net').connect({ host: ${JSON.stringify(host)}, port: ${port} });
+    const s = require('net').connect({ host: ${JSON.stringify(host)}, port: ${port}${localAddress ? `, localAddress: ${JSON.stringify(localAddress)}` : ''} });
     let data = '';
     const t = setTimeout(() => process.exit(1), 1500);
     s.on('data', (d) => (data += d));
@@ -409,6 +409,9 @@ test('traffic: isolation between networks, masquerade out, no outbound for --no-
 
   await ok(h, setupAll([a, b, c]));
   t.deepEqual(await check(h, [a, b, c]), []);
+
+  // The host talking to its own addresses (over lo) keeps its source: masquerade is for leaving the host.
+  t.is(await tcp(h, '10.81.0.1', 8080, '10.82.0.1'), '10.82.0.1', 'host → own gateway address, not masqueraded');
 
   // Same network: allowed (bridged; br_netfilter may or may not show it to inet forward).
   t.true(await ping(cA, '10.81.0.3', 3), 'same network');

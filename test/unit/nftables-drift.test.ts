@@ -42,7 +42,7 @@ const LISTING = `{"nftables":[
   {"rule":{"family":"inet","table":"volt","chain":"volt-forward","handle":22,"expr":[{"match":{"op":"==","left":{"meta":{"key":"iifname"}},"right":"@bridges"}},{"drop":null}]}},
   {"rule":{"family":"inet","table":"volt","chain":"volt-forward","handle":23,"expr":[{"match":{"op":"==","left":{"meta":{"key":"oifname"}},"right":"@bridges"}},{"match":{"op":"in","left":{"ct":{"key":"status"}},"right":"dnat"}},{"accept":null}]}},
   {"rule":{"family":"inet","table":"volt","chain":"volt-forward","handle":24,"expr":[{"match":{"op":"==","left":{"meta":{"key":"oifname"}},"right":"@bridges"}},{"drop":null}]}},
-  {"rule":{"family":"inet","table":"volt","chain":"volt-nat-post","handle":25,"expr":[{"match":{"op":"==","left":{"payload":{"protocol":"ip","field":"saddr"}},"right":"@nat_subnets"}},{"match":{"op":"!=","left":{"meta":{"key":"oifname"}},"right":"@bridges"}},{"masquerade":null}]}},
+  {"rule":{"family":"inet","table":"volt","chain":"volt-nat-post","handle":25,"expr":[{"match":{"op":"==","left":{"payload":{"protocol":"ip","field":"saddr"}},"right":"@nat_subnets"}},{"match":{"op":"!=","left":{"meta":{"key":"oifname"}},"right":"@bridges"}},{"match":{"op":"!=","left":{"meta":{"key":"oifname"}},"right":"lo"}},{"masquerade":null}]}},
   {"rule":{"family":"inet","table":"volt","chain":"net-backend-out","handle":28,"expr":[{"match":{"op":"==","left":{"meta":{"key":"oifname"}},"right":"volt-backend"}},{"accept":null}]}},
   {"rule":{"family":"inet","table":"volt","chain":"net-backend-out","handle":29,"expr":[{"match":{"op":"==","left":{"meta":{"key":"oifname"}},"right":"@bridges"}},{"drop":null}]}},
   {"rule":{"family":"inet","table":"volt","chain":"net-backend-out","handle":30,"expr":[{"accept":null}]}},

@@ -75,7 +75,7 @@ test('setupBaseScript: chains on their hooks, host policy last', (t) => {
     'add rule inet volt volt-input iifname vmap @input_from',
     'add rule inet volt volt-forward iifname vmap @forward_from',
     'add rule inet volt volt-forward oifname @bridges ct status dnat accept',
-    'add rule inet volt volt-nat-post ip saddr @nat_subnets oifname != @bridges masquerade',
+    'add rule inet volt volt-nat-post ip saddr @nat_subnets oifname != @bridges oifname != "lo" masquerade',
   ]) {
     t.true(script.includes(`${line}\n`), line);
   }

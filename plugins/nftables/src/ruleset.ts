@@ -273,7 +273,7 @@ export function baseChains(policy: HostInputPolicy, hooks = false): ChainModel[]
     `oifname @${SET_NAME.bridges} drop`,
     // Everything else is not volt's traffic: the chain's policy accepts it.
   ];
-  const natPost = [...(hooks ? BASE_HOOKS.natPost : []), `ip saddr @${SET_NAME.natSubnets} oifname != @${SET_NAME.bridges} masquerade`];
+  const natPost = [...(hooks ? BASE_HOOKS.natPost : []), `ip saddr @${SET_NAME.natSubnets} oifname != @${SET_NAME.bridges} oifname != "lo" masquerade`];
   const chains: ChainModel[] = [
     { name: BASE_CHAIN.input, hook: HOOKS.input, rules: input },
     { name: BASE_CHAIN.forward, hook: HOOKS.forward, rules: forward },
