@@ -1,7 +1,7 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SandboxHost, ping, UPLINK } from '../harness';
+import { BackgroundProcess, SandboxHost, ping, run, waitFor, UPLINK } from '../harness';
 import { snapshot } from './kernel-snapshot';
 
 interface Attachment {
@@ -127,6 +127,39 @@ test('registered containers (--pid, --netns) connect like named ones', async (t)
   t.is((await host.exec('ip', ['link', 'show', 'dev', a.hostIfname])).code, 1, 'unregister disconnects first');
   const dup = await host.volt(['container', 'register', 'store', '--pid', String(sleeper.pid)]);
   t.is(dup.code, 4);
+});
+
+test('a real systemd-nspawn container, registered by its PID, is a peer on the bridge; it leaving is handled', async (t) => {
+  const host = await SandboxHost.create(t, { uplink: false });
+  // TESTING.md's recipe: no machined here, so --register=no and a lookup through the PID.
+  const nspawn = new BackgroundProcess('systemd-nspawn', ['-q', '-D', '/', '--volatile=yes', '--register=no', '--keep-unit', '--private-network', '--as-pid2', '--', 'sleep', '600']);
+  t.teardown(async () => {
+    await nspawn.stop();
+  });
+  // The container's payload: `sleep` under nspawn's stub init (nspawn forks helpers while it sets up).
+  const leader = await waitFor(async () => {
+    const r = await run('pgrep', ['-x', 'sleep', '-P', (await run('pgrep', ['-P', String(nspawn.pid)])).stdout.trim().split('\n').join(',') || '0']);
+    const pid = Number(r.stdout.trim().split('\n')[0]);
+    return r.code === 0 && pid > 0 && fs.existsSync(`/proc/${pid}/ns/net`) ? pid : undefined;
+  }, { timeoutMs: 20_000, description: 'the nspawn container to start' });
+  const netns = `/proc/${leader}/ns/net`;
+  t.not(fs.readlinkSync(netns), fs.readlinkSync('/proc/self/ns/net'), 'the container has its own network namespace');
+  await host.voltOk(['container', 'register', 'web-nspawn', '--pid', String(leader)]);
+  const a = await host.voltJson<Attachment>(['net', 'connect', 'volt0', 'web-nspawn', '-o', 'json']);
+  const peer = await host.addContainer('peer');
+  const b = await host.voltJson<Attachment>(['net', 'connect', 'volt0', peer.netns, '-o', 'json']);
+  const inside = await run('nsenter', [`--net=${netns}`, 'ip', '-j', 'addr', 'show', 'dev', 'eth0']);
+  t.regex(inside.stdout, new RegExp(`"local":"${a.ip.replace(/\./g, '\\.')}"`));
+  t.is((await run('nsenter', [`--net=${netns}`, 'ping', '-n', '-q', '-c', '2', '-W', '2', b.ip])).code, 0, 'nspawn container → named-netns container');
+  t.true(await ping(peer, a.ip, { count: 2 }), 'and back');
+  t.regex((await host.voltOk(['container', 'list'])).stdout, new RegExp(`web-nspawn\\s+running\\s+pid ${leader}`));
+
+  // The container stops: volt sees it gone, and disconnect still cleans the host side.
+  await nspawn.stop();
+  await waitFor(async () => ((await run('kill', ['-0', String(leader)])).code !== 0 ? true : undefined), { timeoutMs: 10_000, description: 'the container to exit' });
+  t.regex((await host.voltOk(['container', 'list'])).stdout, /web-nspawn\s+gone/);
+  await host.voltOk(['net', 'disconnect', 'web-nspawn']);
+  t.is((await host.exec('ip', ['link', 'show', 'dev', a.hostIfname])).code, 1);
 });
 
 test('with network.dns.enabled: false a container is given no DNS server (inspect says so, no resolv.conf)', async (t) => {
