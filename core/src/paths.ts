@@ -18,6 +18,14 @@ export interface VoltPaths {
   networkdRunDir: string;
   /** `/etc/netns/<name>/resolv.conf` lives here for named namespaces. */
   netnsEtcDir: string;
+  /** sysctl.d drop-ins that systemd-sysctl applies at boot. */
+  sysctlDir: string;
+  /** The sysctls `volt tune` manages, as systemd-sysctl reads them. */
+  sysctlConfFile: string;
+  /** volt's record of those sysctls (values and what they were before volt set them). */
+  tuningFile: string;
+  /** Serialises `volt tune` changes and `net up`'s re-apply of them (independent of lockFile). */
+  tuningLockFile: string;
 }
 
 export function voltPaths(env: NodeJS.ProcessEnv = process.env): VoltPaths {
@@ -34,5 +42,9 @@ export function voltPaths(env: NodeJS.ProcessEnv = process.env): VoltPaths {
     networkdEtcDir: at('etc/systemd/network'),
     networkdRunDir: at('run/systemd/network'),
     netnsEtcDir: at('etc/netns'),
+    sysctlDir: at('etc/sysctl.d'),
+    sysctlConfFile: at('etc/sysctl.d/90-volt.conf'),
+    tuningFile: at('var/lib/volt/tuning.json'),
+    tuningLockFile: at('var/lib/volt/tuning.lock'),
   };
 }

@@ -108,11 +108,9 @@ test('harness-selftest: plain sandbox, uplink, container on a bridge, probes, de
   const ok = await tcpProbeInfo(host, c, '10.98.0.1');
   t.true(ok.connected, ok.detail);
   t.is(ok.peerAddress, '10.98.0.2');
-  // Unanswered SYN (the outside has no route back to 10/8): false, within the bound.
-  const started = Date.now();
+  // Unanswered SYN (the outside has no route back to 10/8): false, not a hang.
   const blocked = await tcpProbeInfo(outside, c, outside.internetAddress, { timeoutMs: 1500 });
   t.false(blocked.connected);
-  t.true(Date.now() - started < 8000, `bounded (${Date.now() - started} ms)`);
 
   // A background process in a container is stopped by destroy.
   const bg = c.spawn('sleep', ['300']);

@@ -220,9 +220,8 @@ test('networkd that does not configure the bridge: a timeout naming the units an
   const host = await sandbox(t);
   // An admin's unit that sorts first and keeps networkd's hands off the link.
   fs.writeFileSync(path.join(unitDir(host), '05-hands-off.network'), '[Match]\nName=volt-web\n\n[Link]\nUnmanaged=yes\n');
-  const started = Date.now();
+  // The driver gives up at its bound and says so (a hang would hit the test's own timeout).
   const out = await run(host, 'setup', spec(), { timeoutMs: 1500 });
-  const took = Date.now() - started;
   t.false(out.ok);
   t.is(out.error?.name, 'DriverError');
   t.is(out.error?.code, 'E_NETWORKD_TIMEOUT');
@@ -234,7 +233,6 @@ test('networkd that does not configure the bridge: a timeout naming the units an
   t.true(message.includes(path.join(dir, '10-volt-volt-web.netdev')), message);
   t.true(message.includes(path.join(dir, '10-volt-volt-web.network')), message);
   t.deepEqual(out.error?.suggestions?.slice(0, 2), ['networkctl status volt-web', 'journalctl -u systemd-networkd']);
-  t.true(took < 8000, `gave up after ${took} ms`);
 
   // Tear-down still cleans everything it made.
   t.true((await run(host, 'teardown', spec())).ok);

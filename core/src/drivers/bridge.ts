@@ -1,5 +1,5 @@
 import { token } from '../di/token';
-import type { Driver } from './driver';
+import type { Availability, Driver } from './driver';
 
 export interface BridgeSpec {
   /** Network name in volt's state ("backend"). */
@@ -26,8 +26,8 @@ export interface BridgeObservation {
   ports: string[];
 }
 
-/** Creates and removes the Linux bridge behind a managed network. */
-export interface BridgeDriver extends Driver {
+/** Creates and removes the Linux bridge behind a managed network (and, optionally, its VLAN uplinks). */
+export interface BridgeDriver extends Driver, Partial<BridgeVlans> {
   /** Create or converge the bridge (idempotent). */
   setupBridge(spec: BridgeSpec): Promise<void>;
   /** Remove the bridge; a bridge that is already gone is success. */
@@ -39,3 +39,47 @@ export interface BridgeDriver extends Driver {
 }
 
 export const BridgeDriver = token<BridgeDriver>('volt.driver.bridge');
+
+/** An 802.1Q VLAN interface on a host link, optionally an uplink port of a network's bridge. */
+export interface VlanSpec {
+  /** Kernel interface name of the VLAN (≤ 15 characters), e.g. "eth0.100". */
+  ifname: string;
+  /** The host link it is stacked on ("eth0"). */
+  parent: string;
+  /** 802.1Q VLAN id, 1–4094. */
+  id: number;
+  /** Bridge to enslave it to (the network's uplink); undefined: a VLAN on no bridge. */
+  bridge?: string;
+  /** The network of that bridge, for messages and unit headers. */
+  network?: string;
+}
+
+export interface VlanObservation {
+  ifname: string;
+  exists: boolean;
+  /** "vlan" for an 802.1Q link; anything else means the name is taken by another kind of link. */
+  kind?: string;
+  parent?: string;
+  id?: number;
+  /** "802.1Q" or "802.1ad". */
+  protocol?: string;
+  up: boolean;
+  /** The bridge it is a port of. */
+  master?: string;
+}
+
+/**
+ * VLAN uplinks, part of the bridge contract (a VLAN becomes a port of a network's bridge,
+ * so it goes through the same backend as the bridge). Optional so that a third-party bridge
+ * driver without VLANs still loads: volt then refuses `net vlan create` and says why.
+ */
+export interface BridgeVlans {
+  /** Can this host make 802.1Q links at all (kernel support, backend prerequisites)? Changes nothing. */
+  vlanSupport(): Promise<Availability>;
+  /** Create or converge the VLAN link and its bridge membership (idempotent; no bridge: on none). */
+  setupVlan(spec: VlanSpec): Promise<void>;
+  /** Remove the VLAN link; one that is already gone is success. Never touches the parent. */
+  teardownVlan(spec: VlanSpec): Promise<void>;
+  /** What the kernel says about these VLAN links right now, in one read. */
+  inspectVlans(ifnames: readonly string[]): Promise<VlanObservation[]>;
+}

@@ -8,6 +8,9 @@ import { listRoutes4 } from '../kernel/ip';
 import { compareIds } from '../output/collate';
 import { applySteps, type Step } from './steps';
 import { planNetwork, prefixOf, type CreateNetworkRequest } from './network-plan';
+import { upWithTuning } from './tune-service';
+import { voltPaths } from '../paths';
+import { detachUplinkSteps, uplinkNames, vlanStateDrift, vlanUpSteps } from './vlan-service';
 
 export interface NetworkDeps {
   config: VoltConfig;
@@ -139,7 +142,8 @@ export class NetworkService {
       const firewall = await this.d.firewall();
       const attached = state.attachments.filter((a) => a.network === name).map((a) => a.workload);
       const obs = await bridge.inspectBridge(n.bridge);
-      const users = [...new Set([...attached, ...obs.ports])];
+      const uplinks = uplinkNames(state, name);
+      const users = [...new Set([...attached, ...obs.ports.filter((p) => !uplinks.has(p))])];
       if (users.length > 0 && !force) {
         throw new ConflictError(
           `delete network "${name}": ${users.length} workload${users.length === 1 ? ' is' : 's are'} still attached (${users.slice(0, 5).join(', ')}${users.length > 5 ? ', …' : ''})`,
@@ -150,7 +154,10 @@ export class NetworkService {
         );
       }
       const remaining = Object.values(state.networks).filter((x) => x.name !== name);
+      // VLAN uplinks leave the bridge first and stay (vlan-service.ts).
+      const detach = detachUplinkSteps(state, name, bridge, this.d.warn);
       const steps: Step[] = [
+        ...detach.steps,
         {
           what: `remove firewall rules of ${name}`,
           apply: () => firewall.teardownNetwork(firewallNetwork(n)),
@@ -162,6 +169,7 @@ export class NetworkService {
         steps.push({ what: 'remove firewall table', apply: () => firewall.teardownBase(), undo: () => firewall.setupBase(this.hostPolicy) });
       }
       await applySteps(steps, this.d.warn);
+      detach.commit();
       delete state.networks[name];
       state.attachments = state.attachments.filter((a) => a.network !== name);
       return n;
@@ -185,19 +193,22 @@ export class NetworkService {
     return nets.map((n, i) => {
       const obs = observed[i]!;
       const attached = state.attachments.filter((a) => a.network === n.name).length;
-      return { ...n, status: statusOf(n, obs), connected: Math.max(attached, obs.ports.length), ports: obs.ports };
+      const uplinks = uplinkNames(state, n.name);
+      return { ...n, status: statusOf(n, obs), connected: Math.max(attached, obs.ports.filter((p) => !uplinks.has(p)).length), ports: obs.ports };
     });
   }
 
   /** Differences between desired state and the kernel, one sentence each. */
   async check(): Promise<string[]> {
     const state = this.d.store.read();
-    return Object.keys(state.networks).length === 0 ? [] : this.checkState(state);
+    if (Object.keys(state.networks).length > 0) return this.checkState(state);
+    // VLANs outlive networks: check them even when there is no network (and no firewall table) left.
+    return Object.keys(state.vlans).length === 0 ? [] : vlanStateDrift(state, await this.d.bridge());
   }
 
   /** Re-apply the whole desired state; a second run finds nothing to do. */
   async up(): Promise<UpReport> {
-    return this.d.store.transaction(async (state) => {
+    const report = await this.d.store.transaction(async (state): Promise<UpReport> => {
       const created = await this.createAll(state, []);
       const drift = created.length > 0 ? [] : await this.checkState(state);
       const nets = Object.values(state.networks);
@@ -221,6 +232,7 @@ export class NetworkService {
         await attempt(`bridge ${n.bridge}`, () => bridge.setupBridge(bridgeSpec(n)));
         await attempt(`firewall for ${n.name}`, () => firewall.setupNetwork(firewallNetwork(n)));
       }
+      for (const s of vlanUpSteps(state, bridge)) await attempt(s.what, () => s.apply());
       if (rules !== undefined && firewall.applyRules) {
         const apply = firewall.applyRules.bind(firewall);
         await attempt('firewall rules', () => apply(rules, rules));
@@ -233,6 +245,8 @@ export class NetworkService {
       }
       return { drift: created.length > 0 ? created.map((n) => `network "${n.name}" did not exist`) : drift, applied: true, networks: nets.map((n) => n.name) };
     });
+    // Persisted `volt tune` sysctls (tune-service.ts), after the bridges they may refer to.
+    return upWithTuning(report, { paths: voltPaths(), warn: this.d.warn });
   }
 
   private async checkState(state: VoltState): Promise<string[]> {
@@ -241,6 +255,7 @@ export class NetworkService {
     const firewall = await this.d.firewall();
     const drift: string[] = [];
     for (const n of nets) drift.push(...bridgeDrift(n, await bridge.inspectBridge(n.bridge)));
+    drift.push(...(await vlanStateDrift(state, bridge)));
     drift.push(...(await firewall.check(this.hostPolicy, nets.map(firewallNetwork), this.d.firewallRules?.(state))));
     // Other firewalls cannot be repaired by volt: warn, naming the table and chain.
     if (firewall.foreignConflicts) for (const w of await firewall.foreignConflicts(nets.map((n) => n.bridge))) this.d.warn(w);

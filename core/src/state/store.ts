@@ -59,6 +59,7 @@ export class StateStore {
       firewall: { rules: s.firewall?.rules ?? [] },
       portForwards: s.portForwards ?? [],
       policies: s.policies ?? {},
+      vlans: s.vlans ?? {},
     };
   }
 

@@ -187,6 +187,19 @@ export interface PolicyRecord {
   createdAt: string;
 }
 
+/** An 802.1Q VLAN interface volt manages (`volt net vlan`), optionally the uplink of a network's bridge. */
+export interface VlanRecord {
+  /** Kernel interface name ("eth0.100"). */
+  name: string;
+  /** The host link it is stacked on. */
+  parent: string;
+  /** 802.1Q id, 1–4094. */
+  id: number;
+  /** The network whose bridge it is a port of; absent: on no bridge. */
+  network?: string;
+  createdAt: string;
+}
+
 export interface VoltState {
   schemaVersion: number;
   networks: Record<string, NetworkRecord>;
@@ -197,8 +210,10 @@ export interface VoltState {
   firewall: { rules: FirewallRuleRecord[] };
   portForwards: PortForwardRecord[];
   policies: Record<string, PolicyRecord>;
+  /** VLAN interfaces by name. */
+  vlans: Record<string, VlanRecord>;
 }
 
 export function emptyState(): VoltState {
-  return { schemaVersion: STATE_SCHEMA_VERSION, networks: {}, workloads: {}, attachments: [], ingress: { routes: {} }, firewall: { rules: [] }, portForwards: [], policies: {} };
+  return { schemaVersion: STATE_SCHEMA_VERSION, networks: {}, workloads: {}, attachments: [], ingress: { routes: {} }, firewall: { rules: [] }, portForwards: [], policies: {}, vlans: {} };
 }

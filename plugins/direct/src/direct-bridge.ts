@@ -1,11 +1,12 @@
 import { promises as fs } from 'node:fs';
 import type { HostContext } from '@volt/core/dist/di/registration';
-import type { BridgeDriver, BridgeObservation, BridgeSpec } from '@volt/core/dist/drivers/bridge';
+import type { BridgeDriver, BridgeObservation, BridgeSpec, VlanObservation, VlanSpec } from '@volt/core/dist/drivers/bridge';
 import type { Availability } from '@volt/core/dist/drivers/driver';
 import { DriverError, errorMessage, isVoltError } from '@volt/core/dist/errors';
 import { runCommand } from '@volt/core/dist/kernel/exec';
 import { getLink, ipBatch, observeBridges, type IpLink } from '@volt/core/dist/kernel/ip';
 import { checkBridgeSpec } from '@volt/core/dist/kernel/bridge-spec-check';
+import { DirectVlans } from './direct-vlan';
 
 /** Bridge settings `getLink` does not carry, read only for a bridge that already exists. */
 interface BridgeTuning {
@@ -31,7 +32,14 @@ export class DirectBridge implements BridgeDriver {
   readonly fallback = true;
   readonly description = 'Linux bridges through iproute2 (ip link), no daemon needed';
 
+  private vlanPart?: DirectVlans;
+
   constructor(private readonly host: HostContext) {}
+
+  private get vlans(): DirectVlans {
+    this.vlanPart ??= new DirectVlans(this.host);
+    return this.vlanPart;
+  }
 
   async available(): Promise<Availability> {
     const r = await runCommand('ip', ['-V'], { timeoutMs: 5000 });
@@ -81,6 +89,23 @@ export class DirectBridge implements BridgeDriver {
 
   async inspectBridge(ifname: string): Promise<BridgeObservation> {
     return observeBridge(ifname);
+  }
+
+  // VLAN uplinks (direct-vlan.ts).
+  vlanSupport(): Promise<Availability> {
+    return this.vlans.vlanSupport();
+  }
+
+  setupVlan(spec: VlanSpec): Promise<void> {
+    return this.vlans.setupVlan(spec);
+  }
+
+  teardownVlan(spec: VlanSpec): Promise<void> {
+    return this.vlans.teardownVlan(spec);
+  }
+
+  inspectVlans(ifnames: readonly string[]): Promise<VlanObservation[]> {
+    return this.vlans.inspectVlans(ifnames);
   }
 
   /** Undo a bridge this call created when a later step failed; the original error wins. */

@@ -16,3 +16,5 @@ export {
   type UnitOptions,
 } from './units';
 export { parseLinkStatus, parseSystemdVersion, type NetworkdLinkState } from './networkctl';
+export { NetworkdVlans, type NetworkdVlanOptions } from './networkd-vlan';
+export { renderVlanUnits, vlanDropinFile, vlanUnitNames, type VlanUnits } from './vlan-units';

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { HostContext } from '@volt/core/dist/di/registration';
-import type { BridgeDriver, BridgeObservation, BridgeSpec } from '@volt/core/dist/drivers/bridge';
+import type { BridgeDriver, BridgeObservation, BridgeSpec, VlanObservation, VlanSpec } from '@volt/core/dist/drivers/bridge';
 import type { Availability } from '@volt/core/dist/drivers/driver';
 import { DriverError, errorMessage, isVoltError } from '@volt/core/dist/errors';
 import { runCommand } from '@volt/core/dist/kernel/exec';
@@ -10,6 +10,7 @@ import { checkBridgeSpec } from '@volt/core/dist/kernel/bridge-spec-check';
 import { networkctl, networkdLinkState, networkdVersion, type NetworkdLinkState } from './networkctl';
 import { removeUnits, restoreUnits, writeChangedUnits } from './unit-files';
 import { bridgeUnitNames, renderBridgeUnits } from './units';
+import { NetworkdVlans } from './networkd-vlan';
 
 export interface NetworkdBridgeOptions {
   /** How long set-up waits for networkd to configure the bridge (default 10 s). */
@@ -41,6 +42,7 @@ export class NetworkdBridge implements BridgeDriver {
   readonly description = 'Linux bridges as systemd-networkd units (.netdev/.network)';
 
   private version: Promise<number> | undefined;
+  private vlanPart?: NetworkdVlans;
 
   constructor(
     private readonly host: HostContext,
@@ -131,6 +133,28 @@ export class NetworkdBridge implements BridgeDriver {
 
   async inspectBridge(ifname: string): Promise<BridgeObservation> {
     return (await observeBridges([ifname]))[0]!;
+  }
+
+  // VLAN uplinks (networkd-vlan.ts).
+  vlanSupport(): Promise<Availability> {
+    return this.vlans.vlanSupport();
+  }
+
+  setupVlan(spec: VlanSpec): Promise<void> {
+    return this.vlans.setupVlan(spec);
+  }
+
+  teardownVlan(spec: VlanSpec): Promise<void> {
+    return this.vlans.teardownVlan(spec);
+  }
+
+  inspectVlans(ifnames: readonly string[]): Promise<VlanObservation[]> {
+    return this.vlans.inspectVlans(ifnames);
+  }
+
+  private get vlans(): NetworkdVlans {
+    this.vlanPart ??= new NetworkdVlans(this.host, this.options);
+    return this.vlanPart;
   }
 
   private systemdVersion(): Promise<number> {
