@@ -1,19 +1,41 @@
 #!/usr/bin/env bash
-# volt-dns against dnsmasq and aardvark-dns serving the same 1,000 names, in one run:
-# dnsperf from a container on the network, queries per second and p99 latency each.
+# volt-dns against dnsmasq and aardvark-dns serving the same 1,000 names:
+# dnsperf from a container on the network; queries per second (throughput
+# run) and p99 latency (a run at a fixed rate, every query's latency) each.
 # Goal: volt-dns ≥ 1.2× aardvark-dns and ≥ 0.6× dnsmasq (queries per second).
 #
-# All three answer on the network's gateway, 10.77.0.1:53, one after the other:
-# the firewall volt installs admits DNS to the gateway only, and the same
-# address, port, client and path make the comparison fair. SECS (default 10)
-# is the length of each throughput run; each server gets a warm-up first.
-# VOLT_DNS_ARGS adds flags to `volt dns serve` (e.g. "--workers 0").
+# Fairness and noise:
+# - All three answer on the network's gateway, 10.77.0.1:53, one after the
+#   other: the firewall volt installs admits DNS to the gateway only, and the
+#   same address, port, client, path and dnsperf parameters for all three make
+#   the comparison fair. Nothing is pinned.
+# - Each server runs as it would in production: dnsmasq is single-threaded by
+#   design; aardvark-dns uses its tokio runtime; volt-dns uses its default
+#   worker processes (one per further CPU), so it may use every core. The
+#   dnsperf client shares the same cores with all of them.
+# - The machine is shared and noisy: ROUNDS rounds (default 3), each running
+#   all three servers back to back in a rotating order (V D A, D A V, A V D…),
+#   so load drift hits all alike. The summary gives each server's median and
+#   the ratio of the medians, plus the ratio within each round.
+#
+# "CPU µs/query" is the server's CPU time (user + system, all its processes)
+# during the throughput run divided by the queries answered: less sensitive to
+# the machine's load than queries per second.
+#
+# SECS (default 10) is the length of each throughput run (after a 2 s
+# warm-up); LAT_QPS (default 10000) the fixed rate of the latency run
+# (LAT_SECS, default 4). VOLT_DNS_ARGS adds flags to `volt dns serve`
+# (e.g. "--workers 0"); SERVERS limits the servers (e.g. "volt-dns").
 source "$(dirname "$0")/lib.sh"
 command -v dnsperf >/dev/null || { echo "bench: dnsperf missing (apt-get install dnsperf)"; exit 1; }
 command -v dnsmasq >/dev/null || { echo "bench: dnsmasq missing (apt-get install dnsmasq-base)"; exit 1; }
 AARDVARK=${AARDVARK:-/usr/lib/podman/aardvark-dns}
 [ -x "$AARDVARK" ] || { echo "bench: aardvark-dns missing (apt-get install aardvark-dns)"; exit 1; }
 SECS=${SECS:-10}
+ROUNDS=${ROUNDS:-3}
+LAT_QPS=${LAT_QPS:-10000}
+LAT_SECS=${LAT_SECS:-4}
+SERVERS=${SERVERS:-volt-dns dnsmasq aardvark-dns}
 GW=10.77.0.1
 CLIENT_NS="$BENCH_ID-c"
 WORK=$(mktemp -d /tmp/volt-bench-dns.XXXXXX)
@@ -21,7 +43,13 @@ SERVER_PID=""
 
 stop_server() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; fi
-  if [ -f "$WORK/aardvark/aardvark.pid" ]; then kill "$(cat "$WORK/aardvark/aardvark.pid")" 2>/dev/null || true; rm -f "$WORK/aardvark/aardvark.pid"; fi
+  if [ -f "$WORK/aardvark/aardvark.pid" ]; then
+    local pid
+    pid=$(cat "$WORK/aardvark/aardvark.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$WORK/aardvark/aardvark.pid"
+  fi
 }
 dns_cleanup() {
   stop_server
@@ -74,43 +102,92 @@ wait_answer() {
   echo "bench: $1 does not answer on $GW:53"; exit 1
 }
 
-# measure NAME: warm-up, a throughput run (qps), a latency run with per-query times (p99).
-declare -A QPS P99
-measure() {
-  local name=$1
-  wait_answer "$name"
-  ip netns exec "$CLIENT_NS" dnsperf -s "$GW" -d "$WORK/queries" -l 2 >/dev/null 2>&1
-  local out
-  out=$(ip netns exec "$CLIENT_NS" dnsperf -s "$GW" -d "$WORK/queries" -l "$SECS" 2>&1)
-  QPS[$name]=$(awk '/Queries per second/ { printf "%.0f", $4 }' <<<"$out")
-  local lost
-  lost=$(awk '/Queries lost/ { print $3 }' <<<"$out")
-  ip netns exec "$CLIENT_NS" dnsperf -s "$GW" -d "$WORK/queries" -l 5 -v 2>/dev/null >"$WORK/latency.$name"
-  P99[$name]=$(awk '/^> NOERROR/ { print $NF }' "$WORK/latency.$name" | sort -g | awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.2f", v[i] * 1000 }')
-  echo "bench: $name: ${QPS[$name]} qps (lost $lost), p99 ${P99[$name]} ms" >&2
+start_server() {
+  case $1 in
+    volt-dns)
+      ip netns exec "$BENCH_NS" env VOLT_ROOT="$BENCH_ROOT" node "$REPO/core/bin/run.js" dns serve ${VOLT_DNS_ARGS:-} >>"$WORK/volt.log" 2>&1 &
+      SERVER_PID=$! ;;
+    dnsmasq)
+      ip netns exec "$BENCH_NS" dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --user=root --bind-interfaces \
+        --listen-address="$GW" --addn-hosts="$WORK/hosts" --local-ttl=0 >>"$WORK/dnsmasq.log" 2>&1 &
+      SERVER_PID=$! ;;
+    aardvark-dns)
+      # aardvark-dns forks into the background and writes its pid next to its config.
+      ip netns exec "$BENCH_NS" "$AARDVARK" --config "$WORK/aardvark" -p 53 run >>"$WORK/aardvark.log" 2>&1 ;;
+  esac
 }
 
-echo "bench: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run" >&2
+# The server's processes (volt-dns: the main one and its workers; aardvark-dns: its threads are in its pid).
+server_pids() {
+  case $1 in
+    volt-dns) echo "$SERVER_PID" $(pgrep -P "$SERVER_PID" || true) ;;
+    dnsmasq) echo "$SERVER_PID" ;;
+    aardvark-dns) cat "$WORK/aardvark/aardvark.pid" ;;
+  esac
+}
+# CPU time (user + system, clock ticks) used so far by these processes.
+cpu_ticks() {
+  local total=0 p
+  for p in "$@"; do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  echo "$total"
+}
 
-ip netns exec "$BENCH_NS" env VOLT_ROOT="$BENCH_ROOT" node "$REPO/core/bin/run.js" dns serve ${VOLT_DNS_ARGS:-} >"$WORK/volt.log" 2>&1 &
-SERVER_PID=$!
-measure volt-dns
-stop_server
+# One run of one server: warm-up, throughput (qps, and the server's CPU per answered query),
+# latency at LAT_QPS (p50, p99). Appends to $WORK/results.
+measure() {
+  local name=$1 round=$2
+  start_server "$name"
+  wait_answer "$name"
+  ip netns exec "$CLIENT_NS" dnsperf -s "$GW" -d "$WORK/queries" -l 2 >/dev/null 2>&1
+  local out qps lost p50 p99 pids t0 t1 done_q us
+  pids=$(server_pids "$name")
+  # shellcheck disable=SC2086
+  t0=$(cpu_ticks $pids)
+  out=$(ip netns exec "$CLIENT_NS" dnsperf -s "$GW" -d "$WORK/queries" -l "$SECS" 2>&1)
+  # shellcheck disable=SC2086
+  t1=$(cpu_ticks $pids)
+  qps=$(awk '/Queries per second/ { printf "%.0f", $4 }' <<<"$out")
+  lost=$(awk '/Queries lost/ { print $3 }' <<<"$out")
+  done_q=$(awk '/Queries completed/ { print $3 }' <<<"$out")
+  us=$(node -e "console.log(((${t1} - ${t0}) * 1e6 / $(getconf CLK_TCK) / Math.max(1, ${done_q:-0})).toFixed(1))")
+  ip netns exec "$CLIENT_NS" dnsperf -s "$GW" -d "$WORK/queries" -l "$LAT_SECS" -Q "$LAT_QPS" -v 2>/dev/null >"$WORK/latency"
+  read -r p50 p99 < <(awk '/^> NOERROR/ { print $NF }' "$WORK/latency" | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan nan"; exit } a = int(NR * 0.5); b = int(NR * 0.99); if (a < 1) a = 1; if (b < 1) b = 1; printf "%.3f %.3f\n", v[a] * 1000, v[b] * 1000 }')
+  stop_server
+  echo "$round $name $qps $p50 $p99 $us" >>"$WORK/results"
+  echo "bench: round $round: $name: $qps qps (lost $lost), $us µs CPU per query; at $LAT_QPS qps: p50 $p50 ms, p99 $p99 ms" >&2
+}
 
-ip netns exec "$BENCH_NS" dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --user=root --bind-interfaces \
-  --listen-address="$GW" --addn-hosts="$WORK/hosts" --local-ttl=0 >"$WORK/dnsmasq.log" 2>&1 &
-SERVER_PID=$!
-measure dnsmasq
-stop_server
+# shellcheck disable=SC2206
+LIST=($SERVERS)
+echo "bench: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run; $ROUNDS rounds of ${SECS} s per server" >&2
+for round in $(seq 1 "$ROUNDS"); do
+  n=${#LIST[@]}
+  for i in $(seq 0 $((n - 1))); do measure "${LIST[$(((i + round - 1) % n))]}" "$round"; done
+done
+echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) after the run" >&2
 
-# aardvark-dns forks into the background and writes its pid next to its config.
-ip netns exec "$BENCH_NS" "$AARDVARK" --config "$WORK/aardvark" -p 53 run >"$WORK/aardvark.log" 2>&1
-measure aardvark-dns
-stop_server
-
-printf '%-14s %10s %10s\n' "server" "qps" "p99 ms"
-for s in volt-dns dnsmasq aardvark-dns; do printf '%-14s %10s %10s\n' "$s" "${QPS[$s]}" "${P99[$s]}"; done
-ra=$(node -e "console.log((${QPS[volt-dns]} / ${QPS[aardvark-dns]}).toFixed(2))")
-rd=$(node -e "console.log((${QPS[volt-dns]} / ${QPS[dnsmasq]}).toFixed(2))")
-echo "volt-dns / aardvark-dns: ${ra}× (goal ≥ 1.2×)"
-echo "volt-dns / dnsmasq:      ${rd}× (goal ≥ 0.6×)"
+node - "$WORK/results" "$LAT_QPS" <<'JS'
+const fs = require('fs');
+const rows = fs.readFileSync(process.argv[2], 'utf8').trim().split('\n').map((l) => l.split(' '));
+const latQps = process.argv[3];
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const servers = [...new Set(rows.map((r) => r[1]))];
+const by = (s, i) => rows.filter((r) => r[1] === s).map((r) => Number(r[i]));
+const med = {};
+console.log(`${'server'.padEnd(14)} ${'median qps'.padStart(10)}  ${'runs (qps)'.padEnd(26)} ${'CPU µs/query'.padStart(12)} ${`p50 ms @${latQps}`.padStart(13)} ${`p99 ms @${latQps}`.padStart(13)}`);
+for (const s of servers) {
+  med[s] = median(by(s, 2));
+  console.log(`${s.padEnd(14)} ${med[s].toFixed(0).padStart(10)}  ${by(s, 2).join(' ').padEnd(26)} ${median(by(s, 5)).toFixed(1).padStart(12)} ${median(by(s, 3)).toFixed(2).padStart(13)} ${median(by(s, 4)).toFixed(2).padStart(13)}`);
+}
+const ratio = (a, b, goal) => {
+  if (med[a] === undefined || med[b] === undefined) return;
+  const rounds = [...new Set(rows.map((r) => r[0]))].map((n) => {
+    const q = (s) => Number(rows.find((r) => r[0] === n && r[1] === s)?.[2]);
+    return (q(a) / q(b)).toFixed(2);
+  });
+  console.log(`${a} / ${b}: ${(med[a] / med[b]).toFixed(2)}× of medians (goal ≥ ${goal}×); per round: ${rounds.join(', ')}`);
+};
+ratio('volt-dns', 'aardvark-dns', 1.2);
+ratio('volt-dns', 'dnsmasq', 0.6);
+JS

@@ -1,19 +1,14 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SandboxHost, waitFor, type BackgroundProcess } from '../harness';
+import { SandboxHost, waitFor } from '../harness';
+import { serve } from './500-dns-lib';
 
 /*
  * Bad input for volt-dns: hostile packets (crafted and random, UDP and TCP),
  * bad configuration, a port someone else holds, a second instance, a
  * gateway that is not up yet, and DNS switched off.
  */
-
-async function serve(host: SandboxHost, args: string[] = []): Promise<BackgroundProcess> {
-  const p = host.spawnVolt(['dns', 'serve', ...args]);
-  await p.waitForOutput(/volt-dns: ready:/, { timeoutMs: 30_000 });
-  return p;
-}
 
 /**
  * Runs in a container on the network, as a client would. Sends crafted

@@ -1,68 +1,17 @@
 import test from 'ava';
-import { SandboxHost, UPLINK, sleep, waitFor, type BackgroundProcess, type ContainerNs, type NsRunner } from '../harness';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SandboxHost, UPLINK, sleep, waitFor, type ContainerNs, type NsRunner } from '../harness';
+import { dig as digOnce, dnsConfig, dnsmasq, ready, serve, type Dig } from './500-dns-lib';
+
+/** Forwarding waits on upstreams: dig waits 4 s, longer than any bound tested here. */
+const dig = (ns: NsRunner, server: string, args: string[]): Promise<Dig> => digOnce(ns, server, args, { timeSeconds: 4 });
 
 /*
  * Forwarding: the upstream is dnsmasq in the namespace that plays the
  * internet. Truncation retried over TCP, failure bounded at 2 s, failover,
  * recovery, and a cache that honours TTLs and empties on `volt net dns flush`.
  */
-
-interface Dig {
-  status: string;
-  flags: string[];
-  answers: { name: string; ttl: number; type: string; value: string }[];
-  transport: string;
-  ms: number;
-  raw: string;
-}
-
-async function dig(ns: NsRunner, server: string, args: string[]): Promise<Dig> {
-  const r = await ns.exec('dig', ['+time=4', '+tries=1', `@${server}`, ...args], { timeoutMs: 15_000 });
-  const raw = r.stdout + r.stderr;
-  // dig's own measure: from its query to the answer, without process start-up on a busy machine.
-  const ms = Number(/;; Query time: (\d+) msec/.exec(raw)?.[1] ?? NaN);
-  const answers: Dig['answers'] = [];
-  const section = /;; ANSWER SECTION:\n([\s\S]*?)\n\n/.exec(raw)?.[1] ?? '';
-  for (const line of section.split('\n').filter((l) => l.trim() !== '')) {
-    const [name, ttl, , type, ...value] = line.split(/\s+/);
-    answers.push({ name: name ?? '', ttl: Number(ttl), type: type ?? '', value: value.join(' ') });
-  }
-  return {
-    status: /status: (\w+)/.exec(raw)?.[1] ?? (/timed out|no servers could be reached/.test(raw) ? 'TIMEOUT' : 'NONE'),
-    flags: (/;; flags: ([a-z ]*);/.exec(raw)?.[1] ?? '').split(' ').filter((f) => f !== ''),
-    answers,
-    transport: /;; SERVER: .*\((UDP|TCP)\)/.exec(raw)?.[1] ?? '',
-    ms,
-    raw,
-  };
-}
-
-async function serve(host: SandboxHost): Promise<BackgroundProcess> {
-  const p = host.spawnVolt(['dns', 'serve']);
-  await p.waitForOutput(/volt-dns: ready:/, { timeoutMs: 30_000 });
-  return p;
-}
-
-function dnsmasq(host: SandboxHost, address: string, extra: string[] = []): BackgroundProcess {
-  return host.outside!.spawn('dnsmasq', [
-    '--no-daemon',
-    '--conf-file=/dev/null',
-    '--no-resolv',
-    '--no-hosts',
-    '--user=root',
-    '--bind-interfaces',
-    `--listen-address=${address}`,
-    ...extra,
-  ]);
-}
-
-/** dnsmasq answers once it is up; wait for that instead of sleeping. */
-async function ready(from: NsRunner, address: string): Promise<void> {
-  await waitFor(async () => (await from.exec('dig', ['+time=1', '+tries=1', `@${address}`, 'probe.example.test'])).stdout.includes('status: NOERROR'), {
-    timeoutMs: 10_000,
-    description: `dnsmasq on ${address}`,
-  });
-}
 
 async function backend(host: SandboxHost): Promise<ContainerNs> {
   await host.voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24']);
@@ -72,7 +21,7 @@ async function backend(host: SandboxHost): Promise<ContainerNs> {
 }
 
 const UPSTREAM = UPLINK.internetAddress;
-const config = (upstream: string[]): string => `network:\n  dns:\n    upstream: [${upstream.join(', ')}]\n`;
+const config = (upstream: string[]): string => dnsConfig(upstream);
 
 test('a truncated upstream answer is asked again over TCP; the client gets it whole', async (t) => {
   const host = await SandboxHost.create(t, { config: config([UPSTREAM]) });
@@ -203,4 +152,69 @@ test('the cache honours TTLs (answers outlive the upstream only that long) and `
   t.deepEqual(JSON.parse(flushed.stdout), { running: true, flushed: 1 });
   t.is((await dig(api, '10.30.0.1', ['long.example.test'])).status, 'SERVFAIL', 'gone from the cache');
   await dns.stop();
+});
+
+/** As editors save: a new file renamed over the old one. */
+function writeConfig(host: SandboxHost, text: string): void {
+  const file = path.join(host.root, 'etc/volt/config.yaml');
+  fs.writeFileSync(`${file}.tmp`, text);
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+test('config changes apply live (upstream, search domains, resolv.conf), no restart; an invalid config is reported and changes nothing', async (t) => {
+  const second = '198.51.100.2';
+  const host = await SandboxHost.create(t, { config: config([UPSTREAM]) });
+  await host.outside!.exec('ip', ['addr', 'add', `${second}/32`, 'dev', 'lo']);
+  const a = dnsmasq(host, UPSTREAM, ['--address=/example.test/198.51.100.7', '--local-ttl=300']);
+  const b = dnsmasq(host, second, ['--address=/example.test/198.51.100.8', '--local-ttl=300']);
+  await ready(host, UPSTREAM);
+  await ready(host, second);
+  const api = await backend(host);
+  const db = await host.addContainer('db');
+  await host.voltOk(['net', 'connect', 'backend', db.netns, '--ip', '10.30.0.10']);
+  const dns = await serve(host);
+  const conf = path.join(host.root, 'etc/netns', api.netns, 'resolv.conf');
+  t.regex(fs.readFileSync(conf, 'utf8'), /^search volt\.local$/m);
+  // Cached for 300 s from the first upstream: a new upstream must not be answered from it.
+  t.deepEqual((await dig(api, '10.30.0.1', ['www.example.test'])).answers.map((x) => x.value), ['198.51.100.7']);
+  t.deepEqual((await dig(api, '10.30.0.1', [`${db.netns}.volt.local`])).answers.map((x) => x.value), ['10.30.0.10']);
+
+  writeConfig(host, dnsConfig([second], ['corp.internal']));
+  const changed = Date.now();
+  await dns.waitForOutput(/config\.yaml reloaded: upstream 198\.51\.100\.2 \(was 198\.51\.100\.1\); search domains corp\.internal \(was volt\.local\)/, {
+    timeoutMs: 5000,
+  });
+  await waitFor(async () => (await dig(api, '10.30.0.1', ['+time=1', `${db.netns}.corp.internal`])).answers[0]?.value === '10.30.0.10', {
+    timeoutMs: 5000,
+    intervalMs: 20,
+    description: 'the name under the new search domain',
+  });
+  t.log(`new config answered ${Date.now() - changed} ms after the file changed`);
+  t.deepEqual((await dig(api, '10.30.0.1', ['www.example.test'])).answers.map((x) => x.value), ['198.51.100.8'], 'the new upstream, not the old cache');
+  const nx = await dig(api, '10.30.0.1', ['ghost.corp.internal']);
+  t.is(nx.status, 'NXDOMAIN');
+  t.deepEqual(nx.authority.map((x) => [x.name, x.type]), [['corp.internal.', 'SOA']]);
+  const old = await dig(api, '10.30.0.1', [`${db.netns}.volt.local`]);
+  t.false(old.flags.includes('aa'), `volt.local is no longer volt's: ${old.raw}`);
+  t.is(old.answers.length, 0);
+  // The containers' resolv.conf follow, so plain glibc lookups of bare names use the new domain.
+  await waitFor(() => /^search corp\.internal$/m.test(fs.readFileSync(conf, 'utf8')), { timeoutMs: 3000, description: 'resolv.conf with the new search line' });
+  t.regex(fs.readFileSync(conf, 'utf8'), /^nameserver 10\.30\.0\.1$/m);
+  const getent = await api.exec('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec getent hosts "$1"', conf, db.netns]);
+  t.is(getent.code, 0, getent.stderr);
+  t.regex(getent.stdout, new RegExp(`^10\\.30\\.0\\.10\\s+${db.netns}\\.corp\\.internal`));
+
+  // Invalid: said clearly (file:line:column, key), and the configuration in force stays.
+  writeConfig(host, 'network:\n  dns:\n    upstream: [dns.example.com]\n');
+  await dns.waitForOutput(
+    /config not applied, volt-dns keeps the configuration in force \(upstream 198\.51\.100\.2; search domains corp\.internal\):\n\s+\S*etc\/volt\/config\.yaml:3:\d+: network\.dns\.upstream\.0: "dns\.example\.com" is not an IP address/,
+    { stream: 'stderr', timeoutMs: 5000 },
+  );
+  t.deepEqual((await dig(api, '10.30.0.1', ['two.example.test'])).answers.map((x) => x.value), ['198.51.100.8']);
+  t.deepEqual((await dig(api, '10.30.0.1', [`${db.netns}.corp.internal`])).answers.map((x) => x.value), ['10.30.0.10']);
+  t.regex(fs.readFileSync(conf, 'utf8'), /^search corp\.internal$/m);
+  t.true(dns.running, dns.stderr);
+  await dns.stop();
+  await a.stop();
+  await b.stop();
 });

@@ -2,6 +2,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SandboxHost, UPLINK, waitFor, type BackgroundProcess, type NsRunner } from '../harness';
+import { dig, dnsConfig, dnsmasq, serve } from './500-dns-lib';
 
 /*
  * volt-dns end to end: `volt dns serve` in a sandbox host, real clients (dig,
@@ -14,52 +15,9 @@ import { SandboxHost, UPLINK, waitFor, type BackgroundProcess, type NsRunner } f
  * nslookup) is tested with the VM work.
  */
 
-interface Dig {
-  status: string;
-  flags: string[];
-  answers: { name: string; ttl: number; type: string; value: string }[];
-  transport: string;
-  raw: string;
-}
-
-async function dig(ns: NsRunner, server: string, args: string[]): Promise<Dig> {
-  const r = await ns.exec('dig', ['+time=2', '+tries=1', `@${server}`, ...args], { timeoutMs: 15_000 });
-  const raw = r.stdout + r.stderr;
-  const answers: Dig['answers'] = [];
-  const section = /;; ANSWER SECTION:\n([\s\S]*?)\n\n/.exec(raw)?.[1] ?? '';
-  for (const line of section.split('\n').filter((l) => l.trim() !== '')) {
-    const [name, ttl, , type, ...value] = line.split(/\s+/);
-    answers.push({ name: name ?? '', ttl: Number(ttl), type: type ?? '', value: value.join(' ') });
-  }
-  return {
-    status: /status: (\w+)/.exec(raw)?.[1] ?? (/timed out|no servers could be reached/.test(raw) ? 'TIMEOUT' : 'NONE'),
-    flags: (/;; flags: ([a-z ]*);/.exec(raw)?.[1] ?? '').split(' ').filter((f) => f !== ''),
-    answers,
-    transport: /;; SERVER: .*\((UDP|TCP)\)/.exec(raw)?.[1] ?? '',
-    raw,
-  };
-}
-
-async function serve(host: SandboxHost, args: string[] = []): Promise<BackgroundProcess> {
-  const p = host.spawnVolt(['dns', 'serve', ...args]);
-  await p.waitForOutput(/volt-dns: ready:/, { timeoutMs: 30_000 });
-  return p;
-}
-
 /** The upstream resolver on the outside's 198.51.100.1: owns example.test, nothing else. */
 function upstream(host: SandboxHost, extra: string[] = []): BackgroundProcess {
-  return host.outside!.spawn('dnsmasq', [
-    '--no-daemon',
-    '--conf-file=/dev/null',
-    '--no-resolv',
-    '--no-hosts',
-    '--user=root',
-    '--bind-interfaces',
-    `--listen-address=${UPLINK.internetAddress}`,
-    '--address=/example.test/198.51.100.7',
-    '--local-ttl=60',
-    ...extra,
-  ]);
+  return dnsmasq(host, UPLINK.internetAddress, ['--address=/example.test/198.51.100.7', '--local-ttl=60', ...extra]);
 }
 
 /**
@@ -73,11 +31,11 @@ function withNetnsEtc(c: NsRunner, resolvConf: string, cmd: string[]): ReturnTyp
   return c.exec('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolvConf, ...cmd], { timeoutMs: 20_000 });
 }
 
-const CONFIG = `network:\n  dns:\n    upstream: [${UPLINK.internetAddress}]\n`;
+const CONFIG = dnsConfig([UPLINK.internetAddress]);
 
 test('containers resolve the workloads of their own network by name, over UDP, TCP and resolv.conf; other networks stay invisible', async (t) => {
   const host = await SandboxHost.create(t, { config: CONFIG });
-  const dnsmasq = upstream(host);
+  const up = upstream(host);
   await host.voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24']);
   await host.voltOk(['net', 'create', '--name', 'frontend', '--subnet', '10.20.0.0/24']);
   await host.voltOk(['net', 'create', '--name', 'internal', '--subnet', '10.50.0.0/24', '--no-nat']);
@@ -103,9 +61,18 @@ test('containers resolve the workloads of their own network by name, over UDP, T
   const tcp = await dig(api, '10.30.0.1', ['+tcp', 'db-primary']);
   t.is(tcp.transport, 'TCP');
   t.deepEqual(tcp.answers.map((x) => x.value), ['10.30.0.10']);
+  // AAAA (and any other type) of a workload, which has IPv4 addresses only: NODATA, never NXDOMAIN
+  // (which would make a resolver give up the name, A record included), with the zone's SOA.
   const nodata = await dig(api, '10.30.0.1', ['db-primary.volt.local', 'AAAA']);
   t.is(nodata.status, 'NOERROR', 'a name without IPv6 is NODATA, so getaddrinfo still uses its A record');
   t.is(nodata.answers.length, 0);
+  t.true(nodata.flags.includes('aa'));
+  t.deepEqual(nodata.authority.map((x) => [x.name, x.type]), [['volt.local.', 'SOA']], nodata.raw);
+  const bare = await dig(api, '10.30.0.1', ['db-primary', 'AAAA']);
+  t.is(bare.status, 'NOERROR', bare.raw);
+  t.is(bare.answers.length, 0);
+  t.is((await dig(api, '10.30.0.1', ['db-primary.volt.local', 'MX'])).status, 'NOERROR');
+  t.is((await dig(api, '10.30.0.1', ['+tcp', 'db-primary.volt.local', 'AAAA'])).status, 'NOERROR');
 
   // Plain glibc resolution through the resolv.conf volt wrote for the named namespace.
   const conf = path.join(host.root, 'etc/netns', api.netns, 'resolv.conf');
@@ -115,6 +82,10 @@ test('containers resolve the workloads of their own network by name, over UDP, T
   const getent = await withNetnsEtc(api, conf, ['getent', 'hosts', 'db-primary']);
   t.is(getent.code, 0, getent.stderr);
   t.regex(getent.stdout, /^10\.30\.0\.10\s+db-primary\.volt\.local/);
+  // AF_UNSPEC asks A and AAAA together: the NODATA AAAA must not cost the A record.
+  const ahosts = await withNetnsEtc(api, conf, ['getent', 'ahosts', 'db-primary']);
+  t.is(ahosts.code, 0, ahosts.stderr);
+  t.deepEqual([...new Set(ahosts.stdout.split('\n').filter((l) => l !== '').map((l) => l.split(/\s+/)[0]))], ['10.30.0.10'], ahosts.stdout);
   const ping = await withNetnsEtc(api, conf, ['ping', '-c1', '-W2', 'db-primary']);
   t.is(ping.code, 0, ping.stdout + ping.stderr);
   t.regex(ping.stdout, /PING db-primary\.volt\.local \(10\.30\.0\.10\)/);
@@ -168,7 +139,7 @@ test('containers resolve the workloads of their own network by name, over UDP, T
   t.false(fs.existsSync(path.join(host.root, 'run/volt/dns.sock')), 'control socket removed on stop');
   t.regex((await host.voltOk(['net', 'dns', 'flush'])).stdout, /volt-dns is not running .*: there is no cache to flush/);
   t.regex((await host.voltOk(['net', 'dns', 'list'])).stderr, /volt-dns is not running/);
-  await dnsmasq.stop();
+  await up.stop();
 });
 
 test('live: connect, disconnect and network create/delete are answered within 1 s, without a restart', async (t) => {

@@ -143,3 +143,46 @@ test('ipv4ToInt: strict dotted quads only', (t) => {
   t.is(ipv4ToInt('255.255.255.255'), 0xffffffff);
   for (const bad of ['', '1.2.3', '1.2.3.4.5', '1.2.3.256', '1..2.3', 'a.b.c.d', '::ffff:1.2.3.4', '1.2.3.4 ']) t.is(ipv4ToInt(bad), -1, bad);
 });
+
+test('AAAA and other types of a workload, bare or qualified, over EDNS too: NODATA with the zone SOA when the name is in it', (t) => {
+  const a = answerer();
+  for (const type of [Packet.TYPE.AAAA, Packet.TYPE.MX, Packet.TYPE.TXT]) {
+    const q = answered(ask(a, 'backend', 'api-server.volt.local', type, true));
+    t.is(q.header.rcode, 0);
+    t.is(q.header.aa, 1);
+    t.is(q.answers.length, 0);
+    t.deepEqual(q.authorities.map((x) => [x.name, x.type, x.ttl]), [['volt.local', Packet.TYPE.SOA, 0]]);
+    t.is(q.additionals[0]?.type, Packet.TYPE.EDNS);
+  }
+  // A single-label name is in no zone volt owns: NODATA without an SOA (one from volt.local would be out of bailiwick).
+  const bare = answered(ask(a, 'backend', 'api-server', Packet.TYPE.AAAA));
+  t.is(bare.header.rcode, 0);
+  t.is(bare.answers.length, 0);
+  t.is(bare.authorities.length, 0);
+  // Repeated (the memo path) it is the same answer.
+  t.is(answered(ask(a, 'backend', 'api-server.volt.local', Packet.TYPE.AAAA)).header.rcode, 0);
+  t.is(answered(ask(a, 'backend', 'api-server.volt.local', Packet.TYPE.AAAA)).authorities[0]?.type, Packet.TYPE.SOA);
+  // A reverse name asked for another type: NODATA too, never NXDOMAIN.
+  t.is(answered(ask(a, 'backend', '10.0.30.10.in-addr.arpa', Packet.TYPE.AAAA)).header.rcode, 0);
+});
+
+test('new search domains (config reload): zones rebuilt at once, old domain no longer owned, memo of old answers dropped', (t) => {
+  const a = answerer();
+  t.is(answered(ask(a, 'backend', 'ghost.volt.local')).header.rcode, 3);
+  t.is(ask(a, 'backend', 'ghost.corp.internal'), 'forward', 'corp.internal is not ours yet');
+  a.setSearchDomains(['corp.internal'], 2);
+  // Until the views are republished the old NAME.volt.local records still answer; unknown names there go upstream.
+  t.is(ask(a, 'backend', 'ghost.volt.local'), 'forward');
+  const nx = answered(ask(a, 'backend', 'ghost.corp.internal'));
+  t.is(nx.header.rcode, 3);
+  t.is(nx.authorities[0]?.name, 'corp.internal');
+  t.is(nx.authorities[0]?.serial, 2);
+  a.publish({
+    ...backend,
+    records: backend.records.map((r) => (r.type === 'A' ? { ...r, name: r.name.replace('volt.local', 'corp.internal') } : { ...r, value: r.value.replace('volt.local', 'corp.internal') })),
+  });
+  t.is(answered(ask(a, 'backend', 'db-primary.corp.internal')).answers[0]?.address, '10.30.0.10');
+  t.is(ask(a, 'backend', 'db-primary.volt.local'), 'forward');
+  t.is(answered(ask(a, 'backend', 'vault')).header.rcode, 3, 'other networks follow too');
+  t.is(answered(ask(a, 'internal', 'vault')).answers[0]?.address, '10.50.0.5');
+});

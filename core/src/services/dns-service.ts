@@ -1,12 +1,16 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import type { VoltConfig } from '../config/defaults';
-import type { DnsDriver, DnsListener } from '../drivers/dns';
+import { loadConfig } from '../config/load';
+import type { DnsDriver, DnsListener, DnsResolverOptions } from '../drivers/dns';
 import { ConflictError, errorMessage, isVoltError } from '../errors';
 import type { VoltPaths } from '../paths';
 import type { StateStore } from '../state/store';
+import type { VoltState } from '../state/types';
 import { CONTROL_LINE_MAX, askDns, controlSocketPath, type DnsControlReply, type DnsListenerStatus, type DnsServiceStatus } from './dns-control';
 import { planDns, upstreamsOf } from './dns-records';
+import { syncResolvConf } from './dns-resolvconf';
 
 export interface DnsServeDeps {
   paths: VoltPaths;
@@ -16,6 +20,8 @@ export interface DnsServeDeps {
   port: number;
   /** Extra answering processes (see DnsResolverOptions.workers). */
   workers?: number;
+  /** Re-read the config file (default: loadConfig of paths.configFile); throws a ConfigError when it is invalid. */
+  reloadConfig?(): VoltConfig;
   /** Progress for the operator (stdout; the journal under systemd). */
   log(message: string): void;
   warn(message: string): void;
@@ -25,6 +31,23 @@ interface ActiveListener {
   listener: DnsListener;
   state: 'listening' | 'waiting';
   error?: string;
+}
+
+/**
+ * Drivers that take new upstreams and search domains while running (dns2
+ * does); others are restarted, which closes their listeners for a moment.
+ */
+interface Reconfigurable {
+  reconfigure(options: DnsResolverOptions): Promise<boolean>;
+}
+
+function reconfigurable(d: DnsDriver): d is DnsDriver & Reconfigurable {
+  return typeof (d as Partial<Reconfigurable>).reconfigure === 'function';
+}
+
+/** The part of the config the running service follows live. */
+function dnsSettings(c: VoltConfig): VoltConfig['network']['dns'] {
+  return c.network.dns;
 }
 
 /** State writes are atomic renames, often several per command: wait this long for the last one. */
@@ -47,6 +70,11 @@ export class DnsServeService {
   /** network → JSON of the view last published, so unchanged networks are not re-encoded. */
   private readonly published = new Map<string, string>();
   private watcher?: fs.FSWatcher;
+  private configWatcher?: fs.FSWatcher;
+  /** The configuration in force: the one read at start, then each valid one read since. */
+  private config: VoltConfig;
+  private lastConfigStat = '';
+  private configDirty = false;
   private poll?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
   private control?: net.Server;
@@ -56,14 +84,20 @@ export class DnsServeService {
   private stopped = false;
   private readonly startedAt = new Date().toISOString();
 
-  constructor(private readonly d: DnsServeDeps) {}
+  constructor(private readonly d: DnsServeDeps) {
+    this.config = d.config;
+  }
+
+  private options(): DnsResolverOptions {
+    return { upstream: upstreamsOf(this.config), searchDomains: this.config.network.dns.search_domains, workers: this.d.workers };
+  }
 
   /** Claim the control socket, start the resolver, listen on every gateway; throws if a port is taken. */
   async start(): Promise<void> {
     await this.claimControlSocket();
     try {
-      const dns = this.d.config.network.dns;
-      await this.d.driver.start({ upstream: upstreamsOf(this.d.config), searchDomains: dns.search_domains, workers: this.d.workers });
+      this.lastConfigStat = this.configStatKey();
+      await this.d.driver.start(this.options());
       this.lastStat = this.statKey();
       await this.reconcile(true);
       this.watch();
@@ -72,7 +106,7 @@ export class DnsServeService {
       throw e;
     }
     const n = [...this.active.values()].filter((a) => a.state === 'listening').length;
-    const up = this.d.config.network.dns.upstream;
+    const up = this.config.network.dns.upstream;
     this.d.log(
       `ready: ${n} network${n === 1 ? '' : 's'}, ` +
         (up.length > 0 ? `forwarding to ${up.join(', ')}` : 'no upstream servers configured (names only)') +
@@ -84,6 +118,7 @@ export class DnsServeService {
     if (this.stopped) return;
     this.stopped = true;
     this.watcher?.close();
+    this.configWatcher?.close();
     clearInterval(this.poll);
     clearTimeout(this.debounce);
     await this.running?.catch(() => undefined);
@@ -101,8 +136,9 @@ export class DnsServeService {
     this.active.clear();
   }
 
-  /** Re-read state now (SIGHUP). */
+  /** Re-read state and config now (SIGHUP). */
   reload(): void {
+    this.configDirty = true;
     this.schedule(0);
   }
 
@@ -114,7 +150,7 @@ export class DnsServeService {
       state: a.state,
       ...(a.error !== undefined ? { error: a.error } : {}),
     }));
-    return { pid: process.pid, startedAt: this.startedAt, upstream: this.d.config.network.dns.upstream, listeners, stats: await this.d.driver.stats() };
+    return { pid: process.pid, startedAt: this.startedAt, upstream: this.config.network.dns.upstream, listeners, stats: await this.d.driver.stats() };
   }
 
   private watch(): void {
@@ -129,11 +165,104 @@ export class DnsServeService {
     } catch (e: unknown) {
       this.d.warn(`watch ${this.d.paths.stateDir}: ${errorMessage(e)}; polling every ${POLL_MS / 1000} s`);
     }
+    // The config file too (upstream, search domains): editors save by rename, so the directory is watched.
+    const configDir = path.dirname(this.d.paths.configFile);
+    const configName = path.basename(this.d.paths.configFile);
+    try {
+      this.configWatcher = fs.watch(configDir, (_event, name) => {
+        if (name === null || name === configName) {
+          this.configDirty = true;
+          this.schedule(DEBOUNCE_MS);
+        }
+      });
+      this.configWatcher.on('error', () => this.configWatcher?.close());
+    } catch {
+      /* no config directory yet: the poll below notices a config file that appears */
+    }
     this.poll = setInterval(() => {
       const now = this.statKey();
       const waiting = [...this.active.values()].some((a) => a.state === 'waiting');
-      if (now !== this.lastStat || waiting) this.schedule(0);
+      if (this.configStatKey() !== this.lastConfigStat) this.configDirty = true;
+      if (now !== this.lastStat || waiting || this.configDirty) this.schedule(0);
     }, POLL_MS);
+  }
+
+  private configStatKey(): string {
+    try {
+      const st = fs.statSync(this.d.paths.configFile);
+      return `${st.ino}:${st.mtimeMs}:${st.size}`;
+    } catch {
+      return 'none';
+    }
+  }
+
+  /**
+   * Apply a changed config file: new upstreams and search domains take effect
+   * at once, without a restart; the names (NAME.<domain>) are republished by
+   * the reconcile that follows, and the containers' resolv.conf files get the
+   * new search line. An invalid file changes nothing: it is reported, and the
+   * configuration in force stays.
+   */
+  private async applyConfig(): Promise<boolean> {
+    this.configDirty = false;
+    this.lastConfigStat = this.configStatKey();
+    const file = this.d.paths.configFile;
+    let next: VoltConfig;
+    try {
+      next = this.d.reloadConfig ? this.d.reloadConfig() : loadConfig(file);
+    } catch (e: unknown) {
+      const now = dnsSettings(this.config);
+      this.d.warn(
+        `config not applied, volt-dns keeps the configuration in force (upstream ${listOr(now.upstream)}; search domains ${listOr(now.search_domains)}):\n  ${errorMessage(e).split('\n').join('\n  ')}`,
+      );
+      return false;
+    }
+    const was = dnsSettings(this.config);
+    const now = dnsSettings(next);
+    if (JSON.stringify(was) === JSON.stringify(now)) {
+      this.config = next;
+      return false;
+    }
+    const changes: string[] = [];
+    if (JSON.stringify(was.upstream) !== JSON.stringify(now.upstream)) changes.push(`upstream ${listOr(now.upstream)} (was ${listOr(was.upstream)})`);
+    if (JSON.stringify(was.search_domains) !== JSON.stringify(now.search_domains))
+      changes.push(`search domains ${listOr(now.search_domains)} (was ${listOr(was.search_domains)})`);
+    const previous = this.config;
+    this.config = next;
+    if (changes.length > 0) {
+      if (reconfigurable(this.d.driver)) {
+        await this.d.driver.reconfigure(this.options());
+      } else {
+        // A driver without live reconfiguration starts over with the new options; reconcile re-listens.
+        await this.d.driver.stop();
+        this.active.clear();
+        this.published.clear();
+        try {
+          await this.d.driver.start(this.options());
+        } catch (e: unknown) {
+          this.config = previous;
+          await this.d.driver.start(this.options());
+          this.d.warn(`config not applied: ${errorMessage(e)}; volt-dns keeps the configuration in force`);
+          return false;
+        }
+      }
+      this.d.log(`${file} reloaded: ${changes.join('; ')}`);
+    }
+    if (was.enabled !== now.enabled) {
+      this.d.warn(
+        now.enabled
+          ? 'network.dns.enabled is true again'
+          : 'network.dns.enabled is now false: containers lose their volt resolv.conf; volt-dns keeps answering until it is stopped (systemctl stop volt-dns)',
+      );
+    }
+    return true;
+  }
+
+  /** Containers' resolv.conf carry the search domains (and exist only while DNS is enabled): rewrite them. */
+  private syncResolvConfs(state: VoltState): void {
+    for (const [name, w] of Object.entries(state.workloads)) {
+      if (w.type === 'container') syncResolvConf(state, name, this.config, this.d.warn, this.d.paths);
+    }
   }
 
   private statKey(): string {
@@ -157,7 +286,7 @@ export class DnsServeService {
       this.again = true;
       return;
     }
-    this.running = this.reconcile(false)
+    this.running = this.apply()
       .catch((e: unknown) => this.d.warn(`apply state: ${errorMessage(e)}`))
       .finally(() => {
         this.running = undefined;
@@ -168,12 +297,18 @@ export class DnsServeService {
       });
   }
 
+  private async apply(): Promise<void> {
+    const configChanged = this.configDirty ? await this.applyConfig() : false;
+    const state = await this.reconcile(false);
+    if (configChanged && state !== undefined) this.syncResolvConfs(state);
+  }
+
   /**
    * Bring listeners and names in line with state. `strict` (start-up): a port
    * in use is fatal. Later, and for gateway addresses not up yet, it warns
    * and retries every second.
    */
-  private async reconcile(strict: boolean): Promise<void> {
+  private async reconcile(strict: boolean): Promise<VoltState | undefined> {
     this.lastStat = this.statKey();
     let state;
     try {
@@ -181,9 +316,9 @@ export class DnsServeService {
     } catch (e: unknown) {
       if (strict) throw e;
       this.d.warn(`${errorMessage(e)}; still serving the names read before`);
-      return;
+      return undefined;
     }
-    const plan = planDns(state, this.d.config, this.d.port);
+    const plan = planDns(state, this.config, this.d.port);
     const wanted = new Map(plan.listeners.map((l) => [key(l), l]));
     for (const [k, a] of [...this.active]) {
       if (wanted.has(k)) continue;
@@ -221,6 +356,7 @@ export class DnsServeService {
         this.active.set(k, { listener: l, state: 'waiting', error: msg });
       }
     }
+    return state;
   }
 
   /** A second `serve` must fail clearly, and a socket left by a crashed one must not block a restart. */
@@ -299,6 +435,10 @@ export class DnsServeService {
       return { ok: false, error: errorMessage(e) };
     }
   }
+}
+
+function listOr(xs: readonly string[]): string {
+  return xs.length > 0 ? xs.join(', ') : '(none)';
 }
 
 function key(l: DnsListener): string {

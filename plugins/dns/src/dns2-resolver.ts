@@ -8,6 +8,8 @@ import type { WorkerPool } from './worker-pool';
 
 interface Running {
   engine: Engine;
+  searchDomains: string[];
+  serial: number;
   pool?: WorkerPool;
   views: Map<string, DnsView>;
   sockets: Map<string, { spec: DnsListener; socket: dgram.Socket }>;
@@ -43,7 +45,7 @@ export class Dns2Resolver implements DnsDriver {
     const { Engine } = await import('./engine');
     const serial = Math.floor(Date.now() / 1000);
     const engine = new Engine(options, serial, this.host);
-    const run: Running = { engine, views: new Map(), sockets: new Map() };
+    const run: Running = { engine, searchDomains: [...options.searchDomains], serial, views: new Map(), sockets: new Map() };
     try {
       await engine.start();
       const workers = Math.max(0, Math.floor(options.workers ?? 0));
@@ -51,7 +53,11 @@ export class Dns2Resolver implements DnsDriver {
         const { WorkerPool } = await import('./worker-pool');
         run.pool = new WorkerPool(
           workers,
-          { searchDomains: options.searchDomains, serial, views: () => [...run.views.values()], listeners: () => [...run.sockets.values()] },
+          {
+            zoneConfig: () => ({ searchDomains: run.searchDomains, serial: run.serial }),
+            views: () => [...run.views.values()],
+            listeners: () => [...run.sockets.values()],
+          },
           (key, msg, peer) => engine.relayed(key, msg, peer),
           this.host.warn,
         );
@@ -70,6 +76,22 @@ export class Dns2Resolver implements DnsDriver {
     this.run = undefined;
     run?.pool?.stop();
     await run?.engine.stop();
+  }
+
+  /**
+   * Config reloaded while running: new upstreams and search domains, without
+   * closing a listener (the caller republishes the views right after, as their
+   * NAME.<domain> records change with the domains). Returns whether the
+   * upstreams changed (and with them the cache, which starts empty).
+   */
+  async reconfigure(options: DnsResolverOptions): Promise<boolean> {
+    const run = this.running('reconfigure');
+    // The SOA serial must grow: a secondary or a cache comparing serials sees a new zone.
+    run.serial = Math.max(run.serial + 1, Math.floor(Date.now() / 1000));
+    run.searchDomains = [...options.searchDomains];
+    const changed = await run.engine.reconfigure(options, run.serial);
+    await run.pool?.broadcast({ op: 'configure', searchDomains: run.searchDomains, serial: run.serial });
+    return changed;
   }
 
   async startListener(listener: DnsListener): Promise<void> {

@@ -1,6 +1,6 @@
 import type * as dgram from 'node:dgram';
 import type { HostContext } from '@volt/core/dist/di/registration';
-import type { DnsListener, DnsResolverOptions, DnsStats, DnsView } from '@volt/core/dist/drivers/dns';
+import type { DnsListener, DnsResolverOptions, DnsStats, DnsUpstream, DnsView } from '@volt/core/dist/drivers/dns';
 import { DEFAULT_FORWARDER_OPTIONS, Forwarder } from './forwarder';
 import { Listener, listenerKey } from './listener';
 import { errorResponse, fitToClient } from './responses';
@@ -21,9 +21,11 @@ const NOT_IMPLEMENTED: ReadonlySet<number> = new Set([TYPE.AXFR, TYPE.IXFR, TYPE
  */
 export class LocalAnswerer {
   private readonly zones = new Map<string, NetworkZone>();
-  private readonly domains: OwnedDomain[];
+  private domains: OwnedDomain[];
   /** Per network: the encodings its last publish used, reused by the next one. */
   private readonly encoded = new Map<string, EncodeCache>();
+  /** Per network: the view last published, to rebuild its zone when the search domains change. */
+  private readonly views = new Map<string, DnsView>();
   queries = 0;
 
   constructor(searchDomains: readonly string[], serial: number) {
@@ -35,17 +37,31 @@ export class LocalAnswerer {
     const next: EncodeCache = new Map();
     const zone = new NetworkZone(view, this.domains, this.encoded.get(view.network) ?? new Map(), next);
     this.encoded.set(view.network, next);
+    this.views.set(view.network, view);
     this.zones.set(view.network, zone);
   }
 
   withdraw(network: string): void {
     this.zones.delete(network);
     this.encoded.delete(network);
+    this.views.delete(network);
   }
 
   clear(): void {
     this.zones.clear();
     this.encoded.clear();
+    this.views.clear();
+  }
+
+  /**
+   * New search domains (config reloaded): the zones volt owns change, so every
+   * zone is rebuilt from its last view at once (a new SOA serial says the zone
+   * changed). The views themselves, whose NAME.<domain> records follow the
+   * domains, are republished by the caller right after.
+   */
+  setSearchDomains(searchDomains: readonly string[], serial: number): void {
+    this.domains = searchDomains.map((d) => ownedDomain(d.toLowerCase(), serial));
+    for (const view of [...this.views.values()]) this.publish(view);
   }
 
   local(network: string, msg: Buffer): Buffer | Query | undefined {
@@ -96,7 +112,11 @@ export class LocalAnswerer {
 export class Engine {
   readonly answerer: LocalAnswerer;
   private readonly listeners = new Map<string, Listener>();
-  private readonly forwarder: Forwarder;
+  private forwarder: Forwarder;
+  private upstream: DnsUpstream[];
+  /** Counts of forwarders replaced by a config reload, so stats keep counting up. */
+  private readonly retired = { forwarded: 0, cacheHits: 0, servfail: 0 };
+  private readonly draining = new Map<NodeJS.Timeout, Forwarder>();
 
   constructor(
     options: DnsResolverOptions,
@@ -104,8 +124,45 @@ export class Engine {
     private readonly host: HostContext,
   ) {
     this.answerer = new LocalAnswerer(options.searchDomains, serial);
-    this.forwarder = new Forwarder(options.upstream, { ...DEFAULT_FORWARDER_OPTIONS, warn: host.warn, debug: host.debug });
+    this.upstream = options.upstream.map((u) => ({ ...u }));
+    this.forwarder = this.newForwarder(this.upstream);
     this.handle = this.handle.bind(this);
+  }
+
+  private newForwarder(upstream: readonly DnsUpstream[]): Forwarder {
+    return new Forwarder(upstream, { ...DEFAULT_FORWARDER_OPTIONS, warn: this.host.warn, debug: this.host.debug });
+  }
+
+  /**
+   * New configuration, live: the search domains are swapped at once; new
+   * upstreams get a new forwarder (and so an empty cache: the old servers'
+   * answers are not the new ones'), while questions already asked of the old
+   * upstreams finish there (or fail at their deadline) before it closes.
+   * Returns whether the upstreams changed.
+   */
+  async reconfigure(options: DnsResolverOptions, serial: number): Promise<boolean> {
+    this.answerer.setSearchDomains(options.searchDomains, serial);
+    const same =
+      options.upstream.length === this.upstream.length && options.upstream.every((u, i) => u.address === this.upstream[i]?.address && u.port === this.upstream[i]?.port);
+    if (same) return false;
+    const next = this.newForwarder(options.upstream);
+    await next.start();
+    const old = this.forwarder;
+    this.forwarder = next;
+    this.upstream = options.upstream.map((u) => ({ ...u }));
+    const timer = setTimeout(() => {
+      this.draining.delete(timer);
+      this.retire(old);
+    }, DEFAULT_FORWARDER_OPTIONS.deadlineMs + 100);
+    this.draining.set(timer, old);
+    return true;
+  }
+
+  private retire(f: Forwarder): void {
+    f.close();
+    this.retired.forwarded += f.stats.forwarded;
+    this.retired.cacheHits += f.stats.cacheHits;
+    this.retired.servfail += f.stats.servfail;
   }
 
   async start(): Promise<void> {
@@ -116,6 +173,11 @@ export class Engine {
     const all = [...this.listeners.values()];
     this.listeners.clear();
     await Promise.all(all.map((l) => l.close()));
+    for (const [t, f] of this.draining) {
+      clearTimeout(t);
+      this.retire(f);
+    }
+    this.draining.clear();
     this.forwarder.close();
     this.answerer.clear();
   }
@@ -146,10 +208,10 @@ export class Engine {
   stats(): DnsStats {
     return {
       queries: this.answerer.queries,
-      forwarded: this.forwarder.stats.forwarded,
-      cacheHits: this.forwarder.stats.cacheHits,
+      forwarded: this.retired.forwarded + this.forwarder.stats.forwarded,
+      cacheHits: this.retired.cacheHits + this.forwarder.stats.cacheHits,
       cacheEntries: this.forwarder.cacheSize,
-      servfail: this.forwarder.stats.servfail,
+      servfail: this.retired.servfail + this.forwarder.stats.servfail,
     };
   }
 

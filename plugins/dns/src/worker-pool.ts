@@ -19,8 +19,8 @@ interface Worker {
 }
 
 export interface PoolState {
-  searchDomains: string[];
-  serial: number;
+  /** The current search domains and SOA serial (they change when the config is reloaded). */
+  zoneConfig(): { searchDomains: string[]; serial: number };
   views(): DnsView[];
   listeners(): { spec: DnsListener; socket: dgram.Socket }[];
 }
@@ -86,7 +86,7 @@ export class WorkerPool {
         if (!this.stopping) void this.spawn().catch((e: unknown) => this.warn(`replace worker: ${e instanceof Error ? e.message : String(e)}`));
       }, RESPAWN_DELAY_MS).unref();
     });
-    await this.request(w, { op: 'start', searchDomains: this.state.searchDomains, serial: this.state.serial });
+    await this.request(w, { op: 'start', ...this.state.zoneConfig() });
     for (const view of this.state.views()) await this.request(w, { op: 'publish', view });
     for (const l of this.state.listeners()) await this.request(w, { op: 'listen', spec: l.spec }, l.socket);
     w.ready = true;

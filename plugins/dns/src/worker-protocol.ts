@@ -3,6 +3,8 @@ import type { DnsListener, DnsView } from '@volt/core/dist/drivers/dns';
 /** Main process → worker. `listen` carries the bound UDP socket as the message's handle. */
 export type ToWorker =
   | { id: number; op: 'start'; searchDomains: string[]; serial: number }
+  /** Config reloaded: new search domains (the views follow as `publish`). */
+  | { id: number; op: 'configure'; searchDomains: string[]; serial: number }
   | { id: number; op: 'listen'; spec: DnsListener }
   | { id: number; op: 'unlisten'; spec: DnsListener }
   | { id: number; op: 'publish'; view: DnsView }

@@ -24,6 +24,9 @@ function handle(m: ToWorker, socket: dgram.Socket | undefined): number {
     case 'start':
       answerer = new LocalAnswerer(m.searchDomains, m.serial);
       return 0;
+    case 'configure':
+      need().setSearchDomains(m.searchDomains, m.serial);
+      return 0;
     case 'publish':
       need().publish(m.view);
       return 0;
