@@ -77,10 +77,10 @@ async function upstream(behaviour: Behaviour): Promise<FakeUpstream> {
 
 const fast: Omit<ForwarderOptions, 'warn' | 'debug'> = { attemptMs: 150, deadlineMs: 450, poolSize: 2, maxInflight: 100, downMs: 1000 };
 
-async function forwarder(ports: number[]): Promise<Forwarder> {
+async function forwarder(ports: number[], opts: Partial<typeof fast> = {}): Promise<Forwarder> {
   const f = new Forwarder(
     ports.map((port) => ({ address: '127.0.0.1', port })),
-    { ...fast, warn: () => undefined, debug: () => undefined },
+    { ...fast, ...opts, warn: () => undefined, debug: () => undefined },
   );
   await f.start();
   return f;
@@ -133,9 +133,9 @@ test('a silent upstream: SERVFAIL by the deadline', async (t) => {
   t.teardown(() => (f.close(), u.close()));
   const started = Date.now();
   const a = await ask(f, 'slow.example.test');
-  const took = Date.now() - started;
   t.is(a.header.rcode, 2);
-  t.true(took >= fast.deadlineMs - 20 && took < fast.deadlineMs + 200, `took ${took} ms`);
+  // Not before the deadline (a lower bound: load can only make it later).
+  t.true(Date.now() - started >= fast.deadlineMs - 20, `gave up after ${Date.now() - started} ms`);
   t.true(u.queries >= 2, 'asked again before giving up');
 });
 
@@ -148,21 +148,22 @@ test('failover: the second upstream answers when the first is silent', async (t)
   t.is(a.header.rcode, 0);
   t.is(a.answers[0]!.address, '192.0.2.1');
   // The silent one is now tried last: the next question goes straight to the live one.
-  const started = Date.now();
-  await ask(f, 'other.example.test');
-  t.true(Date.now() - started < fast.attemptMs, 'no wait on the upstream that just failed');
+  const asked = dead.queries;
+  const b = await ask(f, 'other.example.test');
+  t.is(b.header.rcode, 0);
+  t.is(dead.queries, asked, 'the upstream that just failed is not asked first');
 });
 
 test('nothing listening (ICMP port unreachable): SERVFAIL at once, not after the timeout', async (t) => {
   const u = await upstream('answer');
   const port = u.port;
   await u.close();
-  const f = await forwarder([port]);
+  // Timeouts far beyond the test's own: only the ICMP error can end this question in time.
+  const f = await forwarder([port], { attemptMs: 120_000, deadlineMs: 240_000 });
   t.teardown(() => f.close());
-  const started = Date.now();
+  t.timeout(60_000);
   const a = await ask(f, 'www.example.test');
   t.is(a.header.rcode, 2);
-  t.true(Date.now() - started < fast.attemptMs, `took ${Date.now() - started} ms`);
 });
 
 test('an upstream SERVFAIL moves on to the next upstream', async (t) => {
