@@ -3,26 +3,34 @@
 # against (a) the backend directly, (b) nginx as a reverse proxy, (c) volt
 # ingress, and (d) redbird 1.x when it can be loaded (it is not a dependency:
 # `npm install --prefix /tmp/rb redbird@1` and run with NODE_PATH=/tmp/rb/node_modules)
-# — the same backend behind every proxy, one run each.
-# Prints requests/s, p99 latency and each proxy's ratio to nginx.
+# — the same backend behind every proxy. Every round runs each target once, in
+# turn (so a noisy moment hits all of them alike); the table gives the median
+# over the rounds of requests/s, p99 latency and CPU per request, and each
+# proxy's ratio to nginx (median of the per-round ratios).
 #
 #   bash bench/ingress.sh [--backend node|nginx|both] [--duration S] [--connections N] [--workers N]
+#                         [--rounds N] [--node-path]
 #
 # --backend node   a one-process Node http server (what a workload typically runs; default)
 # --backend nginx  nginx answering `return 200` (about the cheapest backend there is:
 #                  the figures are then the proxies' own cost)
 # --workers        proxy worker processes for nginx and volt alike (default: CPUs)
+# --rounds         rounds per backend (default 3)
+# --node-path      also run a second volt with VOLT_INGRESS_FAST_PATH=0 (Node's http
+#                  server + undici, the path before docs/decisions/0004): the A/B of the fast path
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-BACKENDS=node DURATION=10 CONNECTIONS=50 WORKERS=$(nproc)
+BACKENDS=node DURATION=10 CONNECTIONS=50 WORKERS=$(nproc) ROUNDS=3 NODE_PATH_ROW=no
 while [ $# -gt 0 ]; do
   case "$1" in
     --backend) BACKENDS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
     --workers) WORKERS=$2; shift 2 ;;
-    *) echo "usage: bench/ingress.sh [--backend node|nginx|both] [--duration S] [--connections N] [--workers N]"; exit 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --node-path) NODE_PATH_ROW=yes; shift ;;
+    *) echo "usage: bench/ingress.sh [--backend node|nginx|both] [--duration S] [--connections N] [--workers N] [--rounds N] [--node-path]"; exit 2 ;;
   esac
 done
 [ "$BACKENDS" = both ] && BACKENDS="node nginx"
@@ -44,7 +52,7 @@ trap 'stop_all; bench_cleanup' EXIT
 
 BODY='hello from backend'
 HOST=bench.example.com
-BACKEND_PORT=9001 NGINX_PORT=9002 VOLT_PORT=9003 REDBIRD_PORT=9004
+BACKEND_PORT=9001 NGINX_PORT=9002 VOLT_PORT=9003 REDBIRD_PORT=9004 VOLT_NODE_PORT=9005
 
 cat > "$W/backend.js" <<JS
 const http = require('http');
@@ -75,7 +83,7 @@ nginx_conf proxy "$WORKERS" "upstream be { server 127.0.0.1:$BACKEND_PORT; keepa
     proxy_set_header Host \$host; proxy_set_header X-Forwarded-For \$remote_addr;
     proxy_set_header X-Forwarded-Proto \$scheme; proxy_set_header X-Forwarded-Host \$host; } }"
 
-wait_port() { for _ in $(seq 1 100); do in_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null && return 0; sleep 0.1; done; echo "bench: nothing listens on $1"; exit 1; }
+wait_port() { for _ in $(seq 1 150); do in_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null && return 0; sleep 0.1; done; echo "bench: nothing listens on $1"; exit 1; }
 
 TICK=$(getconf CLK_TCK)
 # CPU time (clock ticks) used so far by the given processes and all their descendants.
@@ -90,7 +98,7 @@ cpu_ticks() {
   echo "$total"
 }
 
-# run NAME PORT PIDS... → "rps p99 cpu-µs-per-request" (a 2 s warm-up first; wrk with one thread,
+# run NAME PORT PIDS... → "rps p99-ms cpu-µs-per-request" (a 2 s warm-up first; wrk with one thread,
 # leaving the CPUs to the servers). CPU is that of PIDS (the server under test, not the backend).
 run() {
   local name=$1 port=$2; shift 2
@@ -102,15 +110,32 @@ run() {
   if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then echo "bench: $name had failed requests:" >&2; echo "$out" >&2; fi
   local rps p99 reqs
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  # wrk prints 812.00us / 15.44ms / 1.20s: in ms
+  p99=$(awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v); if (u == "us") v /= 1000; else if (u == "s") v *= 1000; printf "%.2f", v }' <<<"$out")
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   echo "$rps $p99 $(awk -v t=$((after - before)) -v hz="$TICK" -v n="$reqs" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }')"
 }
 
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
 REDBIRD=no
 if (cd "$REPO" && node -e "require.resolve('redbird')" 2>/dev/null); then REDBIRD=yes; fi
 
-echo "ingress bench: wrk -t1 -c$CONNECTIONS -d${DURATION}s on loopback, $WORKERS proxy worker(s), $(nproc) CPU(s), node $(node -v), $(nginx -v 2>&1 | sed 's/.*\///')"
+# start_volt ROOT PORT HTTPS-PORT [ENV=VALUE...] → pid of `volt ingress serve` (its workers are its children)
+start_volt() {
+  local root=$1 port=$2 sport=$3; shift 3
+  mkdir -p "$root"
+  rm -f "$root/var/lib/volt/state.json"
+  VOLT_ROOT=$root $VOLT ingress create --name bench --hostname $HOST --backend 127.0.0.1:$BACKEND_PORT >/dev/null 2>"$root/create.err" \
+    || { echo "bench: volt ingress create failed:"; cat "$root/create.err"; exit 1; }
+  env VOLT_ROOT="$root" "$@" ip netns exec "$BENCH_NS" $VOLT ingress serve --http-port "$port" --https-port "$sport" --workers "$WORKERS" --health-interval 60 > "$root/volt.out" 2> "$root/volt.err" &
+  PIDS+=($!)
+  STARTED=$!
+  wait_port "$port"
+}
+
+echo "ingress bench: wrk -t1 -c$CONNECTIONS -d${DURATION}s on loopback, $ROUNDS round(s), $WORKERS proxy worker(s), $(nproc) CPU(s), node $(node -v), nginx $(nginx -v 2>&1 | sed 's/.*\///')"
 for backend in $BACKENDS; do
   # Started with `ip netns exec` directly (it execs), so $! is the server itself.
   if [ "$backend" = node ]; then ip netns exec "$BENCH_NS" node "$W/backend.js" > /dev/null & PIDS+=($!); BACKEND_PIDS=$!
@@ -118,32 +143,54 @@ for backend in $BACKENDS; do
   wait_port $BACKEND_PORT
   in_ns nginx -c "$W/nginx-proxy.conf"
   NGINX_PIDS=$(cat "$W/nginx-proxy.pid")
-  rm -rf "$VOLT_ROOT/var/lib/volt/state.json"
-  $VOLT ingress create --name bench --hostname $HOST --backend 127.0.0.1:$BACKEND_PORT >/dev/null 2>&1
-  ip netns exec "$BENCH_NS" $VOLT ingress serve --http-port $VOLT_PORT --https-port 9443 --workers "$WORKERS" --health-interval 60 > "$W/volt.out" 2> "$W/volt.err" & PIDS+=($!)
-  VOLT_PIDS=$!
-  wait_port $VOLT_PORT
+  start_volt "$VOLT_ROOT" $VOLT_PORT 9443
+  VOLT_PIDS=$STARTED
+  TARGETS="direct nginx volt"
+  if [ $NODE_PATH_ROW = yes ]; then
+    start_volt "$BENCH_ROOT/node-path" $VOLT_NODE_PORT 9444 VOLT_INGRESS_FAST_PATH=0
+    VOLT_NODE_PIDS=$STARTED
+    TARGETS="$TARGETS voltnode"
+  fi
   if [ $REDBIRD = yes ]; then
     (cd "$REPO" && exec ip netns exec "$BENCH_NS" node -e "const { Redbird } = require('redbird'); new Redbird({ port: $REDBIRD_PORT }).register('$HOST', 'http://127.0.0.1:$BACKEND_PORT');") > /dev/null 2>&1 & PIDS+=($!)
     REDBIRD_PIDS=$!
     wait_port $REDBIRD_PORT
+    TARGETS="$TARGETS redbird"
   fi
 
-  read -r d_rps d_p99 d_cpu < <(run direct $BACKEND_PORT $BACKEND_PIDS)
-  read -r n_rps n_p99 n_cpu < <(run nginx $NGINX_PORT $NGINX_PIDS)
-  read -r v_rps v_p99 v_cpu < <(run volt $VOLT_PORT $VOLT_PIDS)
-  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-  row() { printf '  %-20s %10s %10s %10s %16s\n' "$@"; }
+  R=$W/results-$backend
+  : > "$R"
+  for round in $(seq 1 "$ROUNDS"); do
+    for target in $TARGETS; do
+      case $target in
+        direct) line=$(run direct $BACKEND_PORT $BACKEND_PIDS) ;;
+        nginx) line=$(run nginx $NGINX_PORT $NGINX_PIDS) ;;
+        volt) line=$(run volt $VOLT_PORT $VOLT_PIDS) ;;
+        voltnode) line=$(run volt-node-path $VOLT_NODE_PORT $VOLT_NODE_PIDS) ;;
+        redbird) line=$(run redbird $REDBIRD_PORT $REDBIRD_PIDS) ;;
+      esac
+      echo "$round $target $line" >> "$R"
+    done
+  done
+
+  col() { awk -v t="$1" -v c="$2" '$2 == t { print $c }' "$R" | median; }
+  # Per-round ratio a/b, then the median of those.
+  rratio() { awk -v a="$1" -v b="$2" '$2 == a { x[$1] = $3 } $2 == b { y[$1] = $3 } END { for (r in x) if (y[r] > 0) printf "%.4f\n", x[r] / y[r] }' "$R" | median | awk '{ printf "%.2f", $1 }'; }
+  rounds() { awk -v t="$1" '$2 == t { printf "%s%.0f", (n++ ? " / " : ""), $3 }' "$R"; }
+  row() { printf '  %-22s %10s %10s %9s %16s   %s\n' "$@"; }
   echo
-  echo "backend: $backend"
-  row target 'req/s' p99 'vs nginx' 'CPU µs/request'
-  row "backend directly" "$d_rps" "$d_p99" "-" "$d_cpu"
-  row "nginx proxy" "$n_rps" "$n_p99" "1.00" "$n_cpu"
-  row "volt ingress" "$v_rps" "$v_p99" "$(ratio "$v_rps" "$n_rps")" "$v_cpu"
+  echo "backend: $backend (median of $ROUNDS round(s); req/s of every round at the end of the line)"
+  row target 'req/s' 'p99 ms' 'vs nginx' 'CPU µs/request' 'rounds'
+  row "backend directly" "$(col direct 3)" "$(col direct 4)" "-" "$(col direct 5)" "$(rounds direct)"
+  row "nginx proxy" "$(col nginx 3)" "$(col nginx 4)" "1.00" "$(col nginx 5)" "$(rounds nginx)"
+  row "volt ingress" "$(col volt 3)" "$(col volt 4)" "$(rratio volt nginx)" "$(col volt 5)" "$(rounds volt)"
+  if [ $NODE_PATH_ROW = yes ]; then
+    row "volt, Node http+undici" "$(col voltnode 3)" "$(col voltnode 4)" "$(rratio voltnode nginx)" "$(col voltnode 5)" "$(rounds voltnode)"
+    echo "  fast path / Node path: $(rratio volt voltnode)"
+  fi
   if [ $REDBIRD = yes ]; then
-    read -r r_rps r_p99 r_cpu < <(run redbird $REDBIRD_PORT $REDBIRD_PIDS)
-    row "redbird" "$r_rps" "$r_p99" "$(ratio "$r_rps" "$n_rps")" "$r_cpu"
-    echo "  volt / redbird: $(ratio "$v_rps" "$r_rps")"
+    row "redbird" "$(col redbird 3)" "$(col redbird 4)" "$(rratio redbird nginx)" "$(col redbird 5)" "$(rounds redbird)"
+    echo "  volt / redbird: $(rratio volt redbird)"
   else
     echo "  redbird: not installed here; docs/decisions/0001 records 0.05-0.09x nginx (2-4k req/s) on these machines"
   fi

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { SandboxHost } from '../harness';
-import { echo, rawRequest, request, startBackend, startProxy, workload } from '../fixtures/ingress/ingress-helpers';
+import { echo, eventually, rawRequest, request, startBackend, startProxy, status, workload } from '../fixtures/ingress/ingress-helpers';
 
 /** Opens `hold` idle connections, then one more; reports what happened to the extra one, then frees them and tries again. */
 const CAP_PROBE = `
@@ -82,6 +82,74 @@ test('limits: slow clients are cut off, oversized and overlong headers refused, 
   t.is(echo(t, await request(host, { url: 'http://127.0.0.1/', host: 'app.example.com' })).backend, 'web');
 });
 
+/**
+ * Holds `hold` keep-alive connections (each served once), then tries one more; on a line on stdin,
+ * closes the first held one; on the next, opens a fresh connection and asks once more.
+ */
+const GLOBAL_CAP_PROBE = `
+const net = require('net');
+const readline = require('readline');
+const [port, hold] = [Number(process.argv[1]), Number(process.argv[2])];
+const open = () => new Promise((resolve) => {
+  const s = net.connect({ host: '127.0.0.1', port });
+  s.on('error', () => {});
+  s.once('connect', () => resolve(s));
+});
+const ask = (s) => new Promise((resolve) => {
+  let data = '';
+  const onData = (d) => { data += d; if (data.includes('\\r\\n\\r\\n')) { s.off('data', onData); s.off('close', onClose); resolve(data.split('\\r\\n')[0]); } };
+  const onClose = () => resolve(data === '' ? 'CLOSED' : data.split('\\r\\n')[0]);
+  s.on('data', onData);
+  s.once('close', onClose);
+  s.write('GET / HTTP/1.1\\r\\nHost: app.example.com\\r\\n\\r\\n');
+});
+(async () => {
+  const held = [];
+  const answers = [];
+  for (let i = 0; i < hold; i++) { const s = await open(); held.push(s); answers.push(await ask(s)); }
+  console.log('HELD ' + JSON.stringify(answers));
+  console.log('EXTRA ' + (await ask(await open())));
+  const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  await lines.next();
+  held[0].destroy();
+  console.log('RELEASED');
+  await lines.next();
+  console.log('AGAIN ' + (await ask(await open())));
+  for (const s of held) s.destroy();
+  process.exit(0);
+})();
+`;
+
+test('the connection cap is global: with 2 workers, exactly --max-connections concurrent connections are served, the next is closed; a freed slot is usable again', async (t) => {
+  const host = await SandboxHost.create(t, { uplink: false });
+  await host.voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24']);
+  const web = await workload(host, 'backend', 'web');
+  await startBackend(web.c, 8080, 'web');
+  await host.voltOk(['ingress', 'create', '--name', 'app', '--hostname', 'app.example.com', '--backend', `${web.name}:8080`]);
+  // 3 over 2 workers: a per-worker split (2 + 2) would let a fourth in; the primary counts all of them.
+  await startProxy(host, { workers: 2, args: ['--max-connections', '3', '--idle-timeout', '120', '--header-timeout', '60'] });
+  const probe = host.spawn(process.execPath, ['-e', GLOBAL_CAP_PROBE, '80', '3']);
+  const held = await probe.waitForOutput(/^HELD (.*)$/m, { timeoutMs: 20_000 });
+  t.deepEqual(JSON.parse(held[1]!), ['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK', 'HTTP/1.1 200 OK'], 'three concurrent connections are served');
+  const extra = await probe.waitForOutput(/^EXTRA (.*)$/m, { timeoutMs: 20_000 });
+  t.is(extra[1], 'CLOSED', 'the fourth is closed at once');
+  const full = await status(host);
+  t.is(full.proxy.activeConnections, 3);
+  t.is(full.proxy.workers.length, 2);
+  t.deepEqual(full.proxy.workers.map((w) => w.connections).sort(), [1, 2], 'spread over both workers, least connections first');
+  t.regex((await host.voltOk(['ingress', 'status'])).stdout, /^connections: 3 active \(of at most 3\)/m);
+  probe.write('release\n');
+  await probe.waitForOutput(/^RELEASED$/m);
+  // The worker reports the close; until the primary has counted it, the slot is still taken.
+  await eventually('the closed connection to be counted out', async () => (await status(host)).proxy.activeConnections === 2);
+  probe.write('again\n');
+  const again = await probe.waitForOutput(/^AGAIN (.*)$/m, { timeoutMs: 20_000 });
+  t.is(again[1], 'HTTP/1.1 200 OK', 'a freed slot takes a new connection');
+  const done = await probe.exited;
+  t.is(done.code, 0, done.stderr);
+  await eventually('every connection to be counted out', async () => (await status(host)).proxy.activeConnections === 0);
+});
+
 test('bad flags are refused with clear errors and change nothing', async (t) => {
   const host = await SandboxHost.create(t, { uplink: false });
   const rows: [string[], number, RegExp][] = [
@@ -138,6 +206,6 @@ test('bad flags are refused with clear errors and change nothing', async (t) => 
   const taken = await host.volt(['ingress', 'serve', '--http-port', '8081', '--https-port', '8443', '--workers', '1']);
   t.is(taken.code, 5);
   t.regex(taken.stderr, /start the ingress proxy: listen on 0\.0\.0\.0:8081: address already in use \(EADDRINUSE\)/);
-  t.regex(taken.stderr, /→ pick another port \(--http-port\)/);
+  t.regex(taken.stderr, /→ pick another port \(--http-port or ingress\.http_port\)/);
   await squatter.stop();
 });

@@ -62,6 +62,90 @@ test('hot reload under load: wrk for 20 s, a reload and a route change every sec
   t.true(proxy.running);
 });
 
+/**
+ * Two keep-alive connections through the proxy: one idle after a first request, one waiting on
+ * a slow response. After "go" on stdin it reports how each ended, then asks `path` on a fresh
+ * connection. Prints FIRST, READY, IDLE CLOSED fin|reset, BUSY <backend> <connection header>,
+ * BUSY CLOSED, FRESH <backend>.
+ */
+const KEEPALIVE_PROBE = `
+const net = require('net');
+const [slowPath, freshPath] = process.argv.slice(1);
+const conn = () => {
+  const s = net.connect({ host: '127.0.0.1', port: 80 });
+  s.setEncoding('latin1');
+  s.on('error', (e) => console.log('ERROR ' + e.code));
+  return s;
+};
+const ask = (s, path) => new Promise((resolve) => {
+  let data = '';
+  const on = (d) => {
+    data += d;
+    const i = data.indexOf('\\r\\n\\r\\n');
+    if (i < 0) return;
+    const head = data.slice(0, i);
+    let body = data.slice(i + 4);
+    const len = /\\r\\ncontent-length: *(\\d+)/i.exec(head);
+    if (len) {
+      if (body.length < Number(len[1])) return;
+    } else {
+      // chunked (small bodies: size, data, then the last chunk)
+      if (!body.endsWith('\\r\\n0\\r\\n\\r\\n')) return;
+      body = body.slice(body.indexOf('\\r\\n') + 2, body.length - 7);
+    }
+    s.off('data', on);
+    const conn = /\\r\\nconnection: *([^\\r]*)/i.exec(head);
+    resolve({ backend: JSON.parse(body).backend, connection: conn ? conn[1].toLowerCase() : 'none' });
+  };
+  s.on('data', on);
+  s.write('GET ' + path + ' HTTP/1.1\\r\\nHost: app.example.com\\r\\n\\r\\n');
+});
+(async () => {
+  const idle = conn();
+  const busy = conn();
+  console.log('FIRST ' + (await ask(idle, '/')).backend);
+  idle.on('close', (hadError) => console.log('IDLE CLOSED ' + (hadError ? 'reset' : 'fin')));
+  busy.on('close', () => console.log('BUSY CLOSED'));
+  const slow = ask(busy, slowPath);
+  console.log('READY');
+  await new Promise((r) => process.stdin.once('data', r));
+  const r = await slow;
+  console.log('BUSY ' + r.backend + ' ' + r.connection);
+  console.log('FRESH ' + (await ask(conn(), freshPath)).backend);
+  process.exit(0);
+})();
+`;
+
+test('keep-alive connections are retired on reload: an idle one is closed (FIN), a busy one finishes on its old route with Connection: close; the next request takes a fresh connection and the new table', async (t) => {
+  const host = await SandboxHost.create(t, { uplink: false });
+  await host.voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24']);
+  const a = await workload(host, 'backend', 'a');
+  const b = await workload(host, 'backend', 'b');
+  const backendA = await startBackend(a.c, 8080, 'a', undefined, { log: true });
+  await startBackend(b.c, 8080, 'b');
+  await host.voltOk(['ingress', 'create', '--name', 'app', '--hostname', 'app.example.com', '--backend', `${a.name}:8080`]);
+  // A long idle timeout: only the reload may close the idle connection.
+  await startProxy(host, { workers: 1, args: ['--idle-timeout', '120'] });
+
+  // The slow request must still be in flight when the new table arrives, even on a loaded machine.
+  const probe = host.spawn(process.execPath, ['-e', KEEPALIVE_PROBE, '/slow?ms=20000', '/v2/x']);
+  await probe.waitForOutput(/^READY$/m, { timeoutMs: 15_000 });
+  t.regex(probe.stdout, /^FIRST a$/m);
+  await backendA.waitForOutput(/^REQ GET \/slow\?ms=20000$/m, { timeoutMs: 15_000 });
+  // A route change is a new table (like `volt ingress reload`).
+  await host.voltOk(['ingress', 'create', '--name', 'v2', '--hostname', 'app.example.com', '--path', '/v2', '--backend', `${b.name}:8080`]);
+  const closed = await probe.waitForOutput(/^IDLE CLOSED (\w+)$/m, { timeoutMs: 15_000 });
+  t.is(closed[1], 'fin', 'the idle connection was closed gracefully, not reset');
+  probe.write('go\n');
+  const busy = await probe.waitForOutput(/^BUSY (\w+) (\S+)$/m, { timeoutMs: 40_000 });
+  t.is(busy[1], 'a', 'the request in flight finished on its old route');
+  t.is(busy[2], 'close', 'its response closed the connection (the graceful way for a busy one)');
+  await probe.waitForOutput(/^BUSY CLOSED$/m, { timeoutMs: 15_000 });
+  const fresh = await probe.waitForOutput(/^FRESH (\w+)$/m, { timeoutMs: 15_000 });
+  t.is(fresh[1], 'b', 'a fresh connection routes by the new table');
+  t.false(/^ERROR/m.test(probe.stdout), probe.stdout);
+});
+
 test('in-flight requests finish on their old route; new requests take the new one; SIGTERM drains before stopping', async (t) => {
   const host = await SandboxHost.create(t, { uplink: false });
   await host.voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24']);

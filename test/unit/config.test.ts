@@ -17,6 +17,16 @@ test('the spec example parses and overrides defaults', (t) => {
   t.deepEqual(c.network.dns.upstream, ['1.1.1.1', '8.8.8.8']);
   t.is(c.drivers.bridge, 'networkd');
   t.is(c.network.firewall.host_input, 'drop');
+  t.is(c.ingress.http_port, 80, 'no ingress: section, ingress defaults');
+});
+
+test('the ingress section sits beside network and drivers', (t) => {
+  const c = parseConfig('network:\n  mtu: 9000\ningress:\n  http_port: 8080\n  acme:\n    email: ops@example.com\ndrivers:\n  ingress: node\n', F);
+  t.is(c.network.mtu, 9000);
+  t.is(c.ingress.http_port, 8080);
+  t.is(c.ingress.https_port, 443);
+  t.is(c.ingress.acme.email, 'ops@example.com');
+  t.is(c.drivers.ingress, 'node');
 });
 
 const bad: [string, string, RegExp][] = [
@@ -31,6 +41,9 @@ const bad: [string, string, RegExp][] = [
   ['not a mapping', '- a\n- b\n', /\(top level\)/],
   ['duplicate key', 'network:\n  mtu: 1500\n  mtu: 9000\n', /config\.yaml:3:\d+: invalid YAML/],
   ['bad driver name', 'drivers:\n  bridge: "Net D"\n', /config\.yaml:2:3: drivers\.bridge/],
+  ['ingress: bad port', 'network:\n  mtu: 1500\ningress:\n  http_port: 65536\n', /config\.yaml:4:3: ingress\.http_port: 65536 is out of range \(1-65535\)/],
+  ['ingress: unknown key', 'ingress:\n  acme:\n    directory: https://ca.example/dir\n', /config\.yaml:3:5: ingress\.acme\.directory: unknown key "directory"/],
+  ['ingress: bad address', 'ingress:\n  address: 10.0.0.300\n', /config\.yaml:2:3: ingress\.address: "10\.0\.0\.300" is not an IP address/],
 ];
 
 for (const [title, text, message] of bad) {

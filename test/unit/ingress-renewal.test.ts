@@ -28,4 +28,7 @@ test('retries back off: 30 s doubling up to an hour', (t) => {
   t.is(retryDelay(20), 3_600_000);
   t.is(retryDelay(1000), 3_600_000);
   t.is(retryDelay(0), 30_000);
+  // The schedule is configurable (ingress.acme.retry_min / retry_max): tests run it in seconds.
+  t.deepEqual([1, 2, 3, 4, 5].map((n) => retryDelay(n, 1000, 4000)), [1000, 2000, 4000, 4000, 4000]);
+  t.is(retryDelay(1, 500, 500), 500);
 });

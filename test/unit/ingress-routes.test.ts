@@ -3,6 +3,7 @@ import { emptyState, type IngressRouteRecord, type VoltState } from '@volt/core/
 import { resolveRoutes, resolveTarget, routeConflicts, formatBackend } from '@volt/core/dist/services/ingress-routes';
 import { proxySpecFrom, LETS_ENCRYPT_DIRECTORY, type ServeInput } from '@volt/core/dist/services/ingress-settings';
 import { voltPaths } from '@volt/core/dist/paths';
+import { defaultIngressConfig } from '@volt/core/dist/config/defaults';
 import { isVoltError } from '@volt/core/dist/errors';
 
 function route(p: Partial<IngressRouteRecord> & { name: string }): IngressRouteRecord {
@@ -89,13 +90,13 @@ const serve: ServeInput = {
 
 test('serve flags become the driver spec; bad ones are refused', (t) => {
   const paths = voltPaths({ VOLT_ROOT: '/tmp/volt-x' });
-  const spec = proxySpecFrom(serve, paths, '/');
+  const spec = proxySpecFrom(serve, defaultIngressConfig(), paths, '/');
   t.is(spec.dataDir, '/tmp/volt-x/var/lib/volt/ingress');
   t.is(spec.limits.headerTimeoutMs, 10_000);
   t.is(spec.acme.renewBeforeMs, 30 * 86_400_000);
   t.is(spec.health.intervalMs, 5000);
   t.is(spec.acme.directoryUrl, LETS_ENCRYPT_DIRECTORY);
-  t.is(proxySpecFrom({ ...serve, healthInterval: '0.25' }, paths, '/').health.intervalMs, 250);
+  t.is(proxySpecFrom({ ...serve, healthInterval: '0.25' }, defaultIngressConfig(), paths, '/').health.intervalMs, 250);
   const bad: [Partial<ServeInput>, RegExp][] = [
     [{ httpPort: 0 }, /--http-port 0 is out of range/],
     [{ httpsPort: 70000 }, /--https-port 70000 is out of range/],
@@ -111,7 +112,7 @@ test('serve flags become the driver spec; bad ones are refused', (t) => {
   ];
   for (const [patch, re] of bad) {
     try {
-      proxySpecFrom({ ...serve, ...patch }, paths, '/');
+      proxySpecFrom({ ...serve, ...patch }, defaultIngressConfig(), paths, '/');
       t.fail(`accepted ${JSON.stringify(patch)}`);
     } catch (e: unknown) {
       t.true(isVoltError(e) && e.exitCode === 2, JSON.stringify(patch));

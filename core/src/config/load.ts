@@ -4,7 +4,7 @@ import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { ConfigError } from '../errors';
 import { parseCidr, networkAddress } from '../net/ipv4';
 import type { ConfigFile } from './schema';
-import { defaultConfig, type VoltConfig } from './defaults';
+import { defaultConfig, type IngressConfig, type VoltConfig } from './defaults';
 
 interface Located {
   path: string[];
@@ -45,11 +45,11 @@ export function parseConfig(text: string, file: string): VoltConfig {
   const raw: unknown = doc.toJS() ?? {};
   const problems: Located[] = [];
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    problems.push({ path: [], message: 'the file must be a mapping with the sections network: and drivers:' });
+    problems.push({ path: [], message: 'the file must be a mapping with the sections network:, drivers: and ingress:' });
   } else {
     for (const e of Value.Errors(ConfigFile, raw)) {
       const path = e.path.split('/').filter((s) => s.length > 0).map(unescapePointer);
-      problems.push({ path, message: describeSchemaError(e.message, e.schema, path) });
+      problems.push({ path, message: describeSchemaError(e.message, e.schema, path, e.value) });
     }
     if (problems.length === 0) problems.push(...semanticProblems(raw as ConfigFile));
   }
@@ -71,13 +71,30 @@ function unescapePointer(s: string): string {
   return s.replace(/~1/g, '/').replace(/~0/g, '~');
 }
 
-function describeSchemaError(message: string, schema: unknown, path: string[]): string {
+function describeSchemaError(message: string, schema: unknown, path: string[], value: unknown): string {
   if (/Unexpected property/i.test(message)) return `unknown key "${path[path.length - 1] ?? ''}"`;
-  const s = schema as { pattern?: string; const?: unknown; anyOf?: { const?: unknown }[] };
+  const s = schema as { pattern?: string; const?: unknown; anyOf?: SchemaPart[]; minimum?: number; maximum?: number };
+  if (typeof value === 'number' && s.minimum !== undefined && s.maximum !== undefined && (value < s.minimum || value > s.maximum)) {
+    return `${value} is out of range (${s.minimum}-${s.maximum})`;
+  }
   if (s.anyOf && s.anyOf.every((x) => x.const !== undefined)) {
     return `must be one of ${s.anyOf.map((x) => JSON.stringify(x.const)).join(', ')}`;
   }
+  if (s.anyOf) return `must be ${s.anyOf.map(describePart).join(' or ')}`;
   return message.charAt(0).toLowerCase() + message.slice(1);
+}
+
+interface SchemaPart {
+  const?: unknown;
+  type?: string;
+  minimum?: number;
+  maximum?: number;
+}
+
+function describePart(p: SchemaPart): string {
+  if (p.const !== undefined) return JSON.stringify(p.const);
+  const range = p.minimum !== undefined && p.maximum !== undefined ? ` ${p.minimum}-${p.maximum}` : '';
+  return `${p.type === 'integer' ? 'an integer' : `a ${p.type ?? 'value'}`}${range}`;
 }
 
 function semanticProblems(c: ConfigFile): Located[] {
@@ -98,7 +115,67 @@ function semanticProblems(c: ConfigFile): Located[] {
     const port = Number(a.split('/')[1]);
     if (port < 1 || port > 65535) out.push({ path: ['network', 'firewall', 'host_allow', String(i)], message: `port ${port} is out of range 1-65535` });
   });
+  out.push(...ingressProblems(c.ingress));
   return out;
+}
+
+function ingressProblems(i: ConfigFile['ingress']): Located[] {
+  const out: Located[] = [];
+  if (i === undefined) return out;
+  const at = (...p: string[]): string[] => ['ingress', ...p];
+  if (i.address !== undefined && isIP(i.address) === 0) out.push({ path: at('address'), message: `"${i.address}" is not an IP address (e.g. 0.0.0.0, ::, 127.0.0.1)` });
+  const d = defaultConfig().ingress;
+  const http = i.http_port ?? d.http_port;
+  const https = i.https_port ?? d.https_port;
+  if (http === https) out.push({ path: at(i.https_port !== undefined ? 'https_port' : 'http_port'), message: `http_port and https_port are both ${http}` });
+  const a = i.acme;
+  if (a?.directory_url !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(a.directory_url);
+    } catch (e: unknown) {
+      void e;
+    }
+    if (u === undefined) out.push({ path: at('acme', 'directory_url'), message: `"${a.directory_url}" is not a URL` });
+    else if (u.protocol !== 'https:') out.push({ path: at('acme', 'directory_url'), message: 'must be an https URL (ACME requires TLS)' });
+  }
+  if (a?.email !== undefined && !/^[^\s@]+@[^\s@]+$/.test(a.email)) out.push({ path: at('acme', 'email'), message: `"${a.email}" is not an e-mail address` });
+  const min = a?.retry_min ?? d.acme.retry_min;
+  const max = a?.retry_max ?? d.acme.retry_max;
+  if (max < min) out.push({ path: at('acme', a?.retry_max !== undefined ? 'retry_max' : 'retry_min'), message: `retry_max (${max} s) is below retry_min (${min} s)` });
+  return out;
+}
+
+function mergeIngress(i: ConfigFile['ingress']): IngressConfig {
+  const d = defaultConfig().ingress;
+  if (i === undefined) return d;
+  const acme: IngressConfig['acme'] = {
+    directory_url: i.acme?.directory_url ?? d.acme.directory_url,
+    renew_before: i.acme?.renew_before ?? d.acme.renew_before,
+    retry_min: i.acme?.retry_min ?? d.acme.retry_min,
+    retry_max: i.acme?.retry_max ?? d.acme.retry_max,
+  };
+  if (i.acme?.email !== undefined) acme.email = i.acme.email;
+  if (i.acme?.ca !== undefined) acme.ca = i.acme.ca;
+  return {
+    http_port: i.http_port ?? d.http_port,
+    https_port: i.https_port ?? d.https_port,
+    address: i.address ?? d.address,
+    workers: i.workers ?? d.workers,
+    max_connections: i.max_connections ?? d.max_connections,
+    max_header_size: i.max_header_size ?? d.max_header_size,
+    max_headers: i.max_headers ?? d.max_headers,
+    header_timeout: i.header_timeout ?? d.header_timeout,
+    request_timeout: i.request_timeout ?? d.request_timeout,
+    idle_timeout: i.idle_timeout ?? d.idle_timeout,
+    drain_timeout: i.drain_timeout ?? d.drain_timeout,
+    health: {
+      interval: i.health?.interval ?? d.health.interval,
+      timeout: i.health?.timeout ?? d.health.timeout,
+      failures: i.health?.failures ?? d.health.failures,
+    },
+    acme,
+  };
 }
 
 function merge(c: ConfigFile): VoltConfig {
@@ -120,6 +197,7 @@ function merge(c: ConfigFile): VoltConfig {
       },
     },
     drivers: { ...(c.drivers ?? {}) },
+    ingress: mergeIngress(c.ingress),
   };
 }
 

@@ -62,6 +62,9 @@ export interface IngressAcmeSettings {
   caPem?: string;
   /** Renew this long before expiry (at most a third of the certificate's lifetime). */
   renewBeforeMs: number;
+  /** Backoff after a failed order: retryMinMs, doubling per consecutive failure, at most retryMaxMs. */
+  retryMinMs: number;
+  retryMaxMs: number;
 }
 
 export interface IngressHealthSettings {
@@ -115,19 +118,42 @@ export interface IngressCertificateStatus {
   notAfter?: string;
   /** ACME: when renewal is due. */
   renewAt?: string;
-  /** ACME: certificates ordered for this host name by this proxy. */
+  /** ACME: orders placed at the CA for this host name by this proxy. */
   orders?: number;
+  /** ACME: attempts to get a certificate (an attempt that fails before ordering places no order). */
+  attempts?: number;
   serial?: string;
   error?: string;
   /** ACME: the next attempt after a failure. */
   retryAt?: string;
 }
 
+export interface IngressWorkerStatus {
+  pid: number;
+  connections: number;
+  requests: number;
+  /** Which set of workers it belongs to: a change of listeners or limits starts a new one. */
+  generation?: number;
+  /** Left over from an earlier generation: finishing its connections, taking no new ones. */
+  draining?: boolean;
+}
+
+/** What `reconfigure` did. */
+export interface IngressReconfigureResult {
+  /** The listeners now accepting. */
+  listeners: IngressListener[];
+  /** What changed, in words ("http listener 0.0.0.0:80 → 0.0.0.0:8080"); empty when nothing did. */
+  changes: string[];
+}
+
 export interface IngressStatus {
   driver: string;
+  /** The listeners accepting now. */
   listeners: IngressListener[];
-  workers: { pid: number; connections: number; requests: number }[];
+  workers: IngressWorkerStatus[];
   activeConnections: number;
+  /** limits.maxConnections in force. */
+  maxConnections?: number;
   /** Bumped by every applyRoutes. */
   generation: number;
   appliedAt?: string;
@@ -155,6 +181,15 @@ export interface IngressDriver extends Driver {
   applyRoutes(routes: IngressRoute[]): Promise<number>;
   /** Listeners, connections, backend health and certificates. */
   status(): Promise<IngressStatus>;
+  /**
+   * Optional: apply new settings to the running proxy (`volt ingress
+   * reload` after config.yaml changed). Listeners whose address and port
+   * are unchanged are kept as they are (same sockets, connections kept);
+   * new ones are bound before old ones close, which then drain. Throws,
+   * with everything still as before, when a new port cannot be bound.
+   * A driver without it is restarted to change settings.
+   */
+  reconfigure?(spec: IngressProxySpec): Promise<IngressReconfigureResult>;
 }
 
 export const IngressDriver = token<IngressDriver>('volt.driver.ingress');

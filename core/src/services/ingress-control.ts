@@ -20,19 +20,21 @@ export function ingressRunFiles(paths: VoltPaths): IngressRunFiles {
   return { socket: path.join(paths.runDir, 'ingress.sock'), info: path.join(paths.runDir, 'ingress.json') };
 }
 
-export type ControlCommand = 'reload' | 'status';
+/** reload: config.yaml, routes and certificate files; apply: routes and certificate files only (create/delete); status. */
+export type ControlCommand = 'reload' | 'apply' | 'status';
 
 export interface ControlRequest {
   command: ControlCommand;
 }
 
-export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: { message: string; code: string } };
+export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: { message: string; code: string; suggestions?: string[] } };
 
 /** Thrown by the client when the proxy answered with an error. */
 export class ControlReplyError extends Error {
   constructor(
     message: string,
     readonly code: string,
+    readonly suggestions: string[] = [],
   ) {
     super(message);
   }
@@ -74,8 +76,9 @@ export function controlRequest(socket: string, req: ControlRequest, timeoutMs = 
       const r = parsed as Partial<ControlResponse>;
       if (r.ok === true) finish(() => resolve((r as { result: unknown }).result));
       else {
-        const err = (r as { error?: { message?: unknown; code?: unknown } }).error;
-        finish(() => reject(new ControlReplyError(typeof err?.message === 'string' ? err.message : 'unknown error', typeof err?.code === 'string' ? err.code : 'E_INGRESS_CONTROL')));
+        const err = (r as { error?: { message?: unknown; code?: unknown; suggestions?: unknown } }).error;
+        const suggestions = Array.isArray(err?.suggestions) ? err.suggestions.filter((x): x is string => typeof x === 'string') : [];
+        finish(() => reject(new ControlReplyError(typeof err?.message === 'string' ? err.message : 'unknown error', typeof err?.code === 'string' ? err.code : 'E_INGRESS_CONTROL', suggestions)));
       }
     });
     c.on('error', (e: NodeJS.ErrnoException) => {
@@ -140,7 +143,7 @@ export class ControlServer {
     let req: ControlRequest;
     try {
       const parsed = JSON.parse(line) as { command?: unknown };
-      if (parsed.command !== 'reload' && parsed.command !== 'status') throw new Error(`unknown command ${JSON.stringify(parsed.command)}`);
+      if (parsed.command !== 'reload' && parsed.command !== 'apply' && parsed.command !== 'status') throw new Error(`unknown command ${JSON.stringify(parsed.command)}`);
       req = { command: parsed.command };
     } catch (e: unknown) {
       return { ok: false, error: { message: `bad control request: ${errorMessage(e)}`, code: 'E_INGRESS_CONTROL' } };
@@ -148,7 +151,7 @@ export class ControlServer {
     try {
       return { ok: true, result: await this.handler(req) };
     } catch (e: unknown) {
-      return { ok: false, error: { message: errorMessage(e), code: isVoltError(e) ? e.code : 'E_INGRESS_CONTROL' } };
+      return { ok: false, error: { message: errorMessage(e), code: isVoltError(e) ? e.code : 'E_INGRESS_CONTROL', ...(isVoltError(e) && e.suggestions.length > 0 ? { suggestions: e.suggestions } : {}) } };
     }
   }
 

@@ -7,12 +7,19 @@ import type { IngressDriver, IngressListener, IngressProxySpec } from '../driver
 import { ControlServer, controlRequest, ingressRunFiles, type ControlRequest } from './ingress-control';
 import { resolveRoutes } from './ingress-routes';
 import type { ProxyStatusReply, ReloadReply } from './ingress-service';
+import { describeSpecChanges } from './ingress-settings';
 
 export interface IngressServeDeps {
   store: StateStore;
   paths: VoltPaths;
   driver: IngressDriver;
   spec: IngressProxySpec;
+  /**
+   * The settings as they are now (config.yaml read again, flags still
+   * winning), for `volt ingress reload` and SIGHUP; throws on a bad file.
+   * Without it a reload applies routes only.
+   */
+  respec?: () => IngressProxySpec;
   /** One line per event on stderr. */
   log(message: string): void;
   /** Called once the listeners are up and the first table is applied. */
@@ -42,8 +49,10 @@ export class IngressServer {
   private poll?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
   private stateStamp = '';
+  private spec: IngressProxySpec;
 
   constructor(private readonly d: IngressServeDeps) {
+    this.spec = d.spec;
     this.files = ingressRunFiles(d.paths);
     this.control = new ControlServer(this.files.socket, (req) => this.onControl(req));
   }
@@ -77,7 +86,7 @@ export class IngressServer {
   private async serve(stop?: StopTrigger): Promise<void> {
     // The first table goes in with the listeners: no connection is ever served from an empty one.
     const initial = this.resolve();
-    this.listeners = await this.d.driver.startProxy(this.d.spec, initial.routes);
+    this.listeners = await this.d.driver.startProxy(this.spec, initial.routes);
     this.generation = 1;
     this.lastApplied = JSON.stringify(initial.routes);
     this.report(initial.problems);
@@ -85,7 +94,7 @@ export class IngressServer {
     const stopped = new Promise<string>((resolve) => (stopSignal = resolve));
     const onTerm = (sig: NodeJS.Signals): void => stopSignal(sig);
     const onHup = (): void => {
-      void this.apply('SIGHUP', true).catch((e: unknown) => this.d.log(`reload after SIGHUP failed: ${errorMessage(e)}`));
+      void this.apply('SIGHUP', true, true).catch((e: unknown) => this.d.log(`reload after SIGHUP failed: ${errorMessage(e)}`));
     };
     try {
       await this.control.listen();
@@ -97,7 +106,7 @@ export class IngressServer {
       void stop?.then(() => stopSignal('stop requested'));
       this.d.ready(this.listeners, initial.routes.length);
       const why = await stopped;
-      this.d.log(`stopping (${why}): draining connections for up to ${Math.round(this.d.spec.drainMs / 1000)} s`);
+      this.d.log(`stopping (${why}): draining connections for up to ${Math.round(this.spec.drainMs / 1000)} s`);
     } finally {
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onTerm);
@@ -127,7 +136,8 @@ export class IngressServer {
   }
 
   private async onControl(req: ControlRequest): Promise<unknown> {
-    if (req.command === 'reload') return this.apply('reload', true);
+    if (req.command === 'reload') return this.apply('reload', true, true);
+    if (req.command === 'apply') return this.apply('route change', true, false);
     const s = await this.d.driver.status();
     const reply: ProxyStatusReply = {
       pid: process.pid,
@@ -136,6 +146,7 @@ export class IngressServer {
       listeners: s.listeners,
       workers: s.workers,
       activeConnections: s.activeConnections,
+      ...(s.maxConnections !== undefined ? { maxConnections: s.maxConnections } : {}),
       generation: s.generation,
       appliedAt: s.appliedAt,
       backends: s.backends,
@@ -147,10 +158,11 @@ export class IngressServer {
 
   /**
    * Read state, resolve, and hand the table to the driver when it differs
-   * from the last one applied (always when `force`). Calls are serialised.
+   * from the last one applied (always when `force`); with `settings`, read
+   * config.yaml again first and apply what changed. Calls are serialised.
    */
-  private apply(reason: string, force: boolean): Promise<ReloadReply> {
-    const next = this.queue.then(() => this.applyNow(reason, force));
+  private apply(reason: string, force: boolean, settings = false): Promise<ReloadReply> {
+    const next = this.queue.then(() => this.applyNow(reason, force, settings));
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -164,7 +176,30 @@ export class IngressServer {
     this.problems = problems;
   }
 
-  private async applyNow(reason: string, force: boolean): Promise<ReloadReply> {
+  /**
+   * New settings first: a bad config.yaml or a port that cannot be bound
+   * fails the reload with nothing changed (routes included).
+   */
+  private async applySettings(): Promise<string[]> {
+    if (!this.d.respec) return [];
+    const next = this.d.respec();
+    const changes = describeSpecChanges(this.spec, next);
+    if (changes.length === 0) return [];
+    if (!this.d.driver.reconfigure) {
+      const note = `not applied (the ${this.d.driver.name} driver takes new settings only at a restart): ${changes.join(', ')}`;
+      this.d.log(note);
+      return [note];
+    }
+    const r = await this.d.driver.reconfigure(next);
+    this.spec = next;
+    this.listeners = r.listeners;
+    this.writeInfo();
+    for (const c of r.changes) this.d.log(`settings: ${c}`);
+    return r.changes;
+  }
+
+  private async applyNow(reason: string, force: boolean, settings: boolean): Promise<ReloadReply> {
+    const changedSettings = settings ? await this.applySettings() : [];
     const { routes, problems } = this.resolve();
     const text = JSON.stringify(routes);
     const changed = text !== this.lastApplied;
@@ -176,7 +211,7 @@ export class IngressServer {
       this.d.log(`applied ${routes.length} route${routes.length === 1 ? '' : 's'} (generation ${this.generation}, ${reason}${changed ? '' : ', unchanged'})`);
       this.report(problems);
     }
-    return { generation: this.generation, routes: routes.length, changed, problems };
+    return { generation: this.generation, routes: routes.length, changed, problems, ...(settings ? { settings: changedSettings, listeners: this.listeners } : {}) };
   }
 
   private writeInfo(): void {

@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { ConflictError, DriverError, NotFoundError, UserInputError, errorMessage } from '../errors';
+import { ConfigError, ConflictError, DriverError, NotFoundError, UserInputError, errorMessage } from '../errors';
 import type { VoltPaths } from '../paths';
 import type { StateStore } from '../state/store';
 import type { IngressRouteRecord, VoltState } from '../state/types';
-import type { IngressBackendHealth, IngressCertificateStatus, IngressListener, IngressTlsMode } from '../drivers/ingress';
+import type { IngressBackendHealth, IngressCertificateStatus, IngressListener, IngressTlsMode, IngressWorkerStatus } from '../drivers/ingress';
 import { ControlReplyError, controlRequest, ingressRunFiles } from './ingress-control';
 import { formatBackend, resolveTarget, routeConflicts } from './ingress-routes';
 import {
@@ -62,8 +62,9 @@ export interface ProxyStatusReply {
   startedAt: string;
   driver: string;
   listeners: IngressListener[];
-  workers: { pid: number; connections: number; requests: number }[];
+  workers: IngressWorkerStatus[];
   activeConnections: number;
+  maxConnections?: number;
   generation: number;
   appliedAt?: string;
   backends: IngressBackendHealth[];
@@ -76,6 +77,10 @@ export interface ReloadReply {
   routes: number;
   changed: boolean;
   problems: string[];
+  /** Settings from config.yaml applied by this reload ("http listener … → …"); absent or empty when none changed. */
+  settings?: string[];
+  /** The listeners after the reload. */
+  listeners?: IngressListener[];
 }
 
 export interface IngressStatusView {
@@ -86,8 +91,9 @@ export interface IngressStatusView {
     driver?: string;
     listeners: IngressListener[];
     /** Worker processes with their open connections and requests served. */
-    workers: { pid: number; connections: number; requests: number }[];
+    workers: IngressWorkerStatus[];
     activeConnections: number;
+    maxConnections?: number;
     generation?: number;
     appliedAt?: string;
   };
@@ -178,7 +184,7 @@ export class IngressService {
       .map((r) => view(state, r));
   }
 
-  /** Ask the running proxy to re-read state and certificate files. */
+  /** Ask the running proxy to re-read config.yaml, state and certificate files. */
   async reload(): Promise<ReloadReply> {
     const r = await this.ask('reload', 'reload the ingress proxy');
     if (r === undefined) {
@@ -213,6 +219,7 @@ export class IngressService {
         listeners: reply.listeners,
         workers: reply.workers,
         activeConnections: reply.activeConnections,
+        ...(reply.maxConnections !== undefined ? { maxConnections: reply.maxConnections } : {}),
         generation: reply.generation,
         appliedAt: reply.appliedAt,
       },
@@ -229,10 +236,19 @@ export class IngressService {
   }
 
   private async ask(command: 'reload' | 'status', what: string): Promise<unknown> {
+    // A reload that moves listeners waits for the new workers and the bind: give it time.
     try {
-      return await controlRequest(this.files.socket, { command });
+      return await controlRequest(this.files.socket, { command }, command === 'reload' ? 60_000 : 15_000);
     } catch (e: unknown) {
-      if (e instanceof ControlReplyError) throw new DriverError(`${what}: ${e.message}`, { code: e.code });
+      if (e instanceof ControlReplyError) {
+        // A bad config.yaml or setting is the operator's to fix (exit 2), as it is for any other command.
+        const suggestions = e.suggestions;
+        if (e.code.startsWith('E_CONFIG_')) {
+          throw new ConfigError(`${what}: ${e.message}`, { code: e.code, suggestions: ['fix config.yaml and reload again; the proxy keeps running as it was', ...suggestions] });
+        }
+        if (e.code === 'E_INGRESS_FLAGS' || e.code === 'E_INGRESS_FILE_UNREADABLE') throw new UserInputError(`${what}: ${e.message}`, { code: e.code, suggestions });
+        throw new DriverError(`${what}: ${e.message}`, { code: e.code, suggestions });
+      }
       throw new DriverError(`${what}: ${errorMessage(e)}`, {
         code: 'E_INGRESS_CONTROL',
         suggestions: ['is `volt ingress serve` hung? `systemctl status volt-ingress.service`'],
@@ -244,7 +260,8 @@ export class IngressService {
   private async tellProxy(notes: string[], relevant: (problem: string) => boolean): Promise<void> {
     let reply: ReloadReply | undefined;
     try {
-      reply = (await controlRequest(this.files.socket, { command: 'reload' })) as ReloadReply | undefined;
+      // Routes only: create/delete do not re-read config.yaml (that is what `volt ingress reload` is for).
+      reply = (await controlRequest(this.files.socket, { command: 'apply' })) as ReloadReply | undefined;
     } catch (e: unknown) {
       notes.push(`the change is stored, but the running proxy did not apply it: ${errorMessage(e)}; run \`volt ingress reload\``);
       return;

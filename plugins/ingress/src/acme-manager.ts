@@ -17,8 +17,10 @@ export interface AcmeHooks {
 interface HostState {
   hostname: string;
   cert?: StoredCertificate;
-  /** Orders placed for this name by this process. */
+  /** Orders placed at the CA for this name by this process. */
   orders: number;
+  /** Attempts to get a certificate (one that fails before ordering, e.g. the CA is unreachable, places no order). */
+  attempts: number;
   failures: number;
   error?: string;
   retryAt?: Date;
@@ -47,6 +49,8 @@ export class AcmeManager {
   private queue: Promise<void> = Promise.resolve();
   private clientPromise?: Promise<{ acme: AcmeModule; client: AcmeClient }>;
   private stopped = false;
+  /** The host an order is being obtained for (one at a time), to count the orders the client places. */
+  private current?: HostState;
 
   constructor(
     private readonly settings: IngressAcmeSettings,
@@ -68,7 +72,7 @@ export class AcmeManager {
     }
     for (const name of wanted) {
       if (this.hosts.has(name)) continue;
-      const h: HostState = { hostname: name, orders: 0, failures: 0, busy: false };
+      const h: HostState = { hostname: name, orders: 0, attempts: 0, failures: 0, busy: false };
       this.hosts.set(name, h);
       const stored = this.store.load(name);
       const need = certificateNeed(stored, this.settings.directoryUrl, this.settings.renewBeforeMs, new Date());
@@ -94,6 +98,7 @@ export class AcmeManager {
           source: 'acme',
           state,
           orders: h.orders,
+          attempts: h.attempts,
           ...(c ? { notAfter: c.notAfter.toISOString(), serial: c.serial, renewAt: renewalTime(c.notBefore, c.notAfter, this.settings.renewBeforeMs).toISOString() } : {}),
           ...(h.error !== undefined ? { error: h.error } : {}),
           ...(h.retryAt ? { retryAt: h.retryAt.toISOString() } : {}),
@@ -144,9 +149,13 @@ export class AcmeManager {
     }
     const renewing = h.cert !== undefined;
     this.hooks.log(`acme: ${renewing ? 'renewing' : 'ordering'} a certificate for ${h.hostname} from ${this.settings.directoryUrl}`);
+    h.attempts++;
+    this.current = h;
     try {
+      // A CA that cannot be reached fails here, with the reason (acme-client 5.4 turns a network error
+      // into "Cannot read properties of undefined" once its own retries are used up).
+      await reachable(this.settings.directoryUrl, this.settings.caPem);
       const { acme, client } = await this.client();
-      h.orders++;
       const key = await acme.crypto.createPrivateEcdsaKey('P-256');
       const [, csr] = await acme.crypto.createCsr({ altNames: [h.hostname] }, key);
       const certPem = await client.auto({
@@ -179,10 +188,12 @@ export class AcmeManager {
       h.failures++;
       h.error = msg(e);
       h.busy = false;
-      const delay = retryDelay(h.failures);
+      const delay = retryDelay(h.failures, this.settings.retryMinMs, this.settings.retryMaxMs);
       h.retryAt = new Date(Date.now() + delay);
-      this.hooks.log(`acme: ${renewing ? 'renewal' : 'order'} for ${h.hostname} failed (${h.error}); next attempt at ${h.retryAt.toISOString()}`);
+      this.hooks.log(`acme: ${renewing ? 'renewal' : 'order'} for ${h.hostname} failed (${h.error}); attempt ${h.attempts}, next one in ${delay / 1000} s at ${h.retryAt.toISOString()}`);
       this.wait(h, h.retryAt, () => this.enqueue(h));
+    } finally {
+      this.current = undefined;
     }
   }
 
@@ -191,6 +202,15 @@ export class AcmeManager {
       // acme-client (and axios) load only when a route asks for --tls auto.
       const acme = await import('acme-client');
       acme.setLogger((m: string) => this.hooks.debug(`acme-client: ${m}`));
+      // acme-client retries a failed request by itself (5 times, waiting 5 s, 10 s, … 25 s: over a minute
+      // against a CA that is down). Keep that to one quick retry of a single request (a blip, a 503,
+      // a rate limit's Retry-After); anything longer is a failed attempt, retried on our own schedule
+      // (retryMinMs, doubling, at most retryMaxMs).
+      const acmeSettings = (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number; retryDefaultDelay: number } }).acmeSettings;
+      if (acmeSettings) {
+        acmeSettings.retryMaxAttempts = 1;
+        acmeSettings.retryDefaultDelay = 1;
+      }
       if (this.settings.caPem !== undefined) {
         acme.axios.defaults.httpsAgent = new https.Agent({ ca: [...tls.rootCertificates, this.settings.caPem] });
       }
@@ -209,6 +229,13 @@ export class AcmeManager {
         backoffMin: 1000,
         backoffMax: 10_000,
       });
+      // Count what reaches the CA: an order is placed by createOrder (auto() calls it once per attempt that gets that far).
+      const createOrder = client.createOrder.bind(client);
+      client.createOrder = async (data) => {
+        const order = await createOrder(data);
+        if (this.current) this.current.orders++;
+        return order;
+      };
       return { acme, client };
     })();
     // A failed setup (CA unreachable) is retried from scratch next time.
@@ -223,6 +250,18 @@ export class AcmeManager {
       this.hooks.debug(`acme: account URL not saved: ${msg(e)}`);
     }
   }
+}
+
+/** Resolves when the directory URL answers at all (any HTTP status); rejects with the network error otherwise. */
+function reachable(url: string, caPem: string | undefined, timeoutMs = 15_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { timeout: timeoutMs, ...(caPem !== undefined ? { ca: [...tls.rootCertificates, caPem] } : {}) }, (res) => {
+      res.resume();
+      resolve();
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs / 1000} s`), { code: 'ETIMEDOUT' })));
+    req.on('error', (e: NodeJS.ErrnoException) => reject(new Error(`ACME directory ${url} unreachable: ${e.code !== undefined && !e.message.includes(e.code) ? `${e.message} (${e.code})` : e.message}`)));
+  });
 }
 
 function msg(e: unknown): string {

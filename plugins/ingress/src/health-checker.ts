@@ -40,7 +40,7 @@ export class HealthChecker {
   private lastDown = '';
 
   constructor(
-    private readonly settings: IngressHealthSettings,
+    private settings: IngressHealthSettings,
     private readonly onChange: (downKeys: string[]) => void,
     private readonly log: (message: string) => void,
   ) {}
@@ -87,6 +87,11 @@ export class HealthChecker {
         ...(w.error !== undefined ? { error: w.error } : {}),
       }))
       .sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  /** New interval, timeout or threshold (a reload): used from each backend's next probe on. */
+  updateSettings(settings: IngressHealthSettings): void {
+    this.settings = settings;
   }
 
   stop(): void {

@@ -1,12 +1,17 @@
 import type { IngressLimits, IngressRoute } from '@volt/core/dist/drivers/ingress';
 
-/** What a worker needs to serve: listeners and limits (one per worker process). */
+/** What a worker needs to serve: limits and where it is reached (one per worker generation). */
 export interface WorkerConfig {
   address: string;
   httpPort: number;
+  /** For redirects to https (the port goes into Location when it is not 443). */
   httpsPort: number;
   limits: IngressLimits;
-  /** limits.maxConnections split over the workers. */
+  /**
+   * A backstop only: the primary accepts every connection and counts them
+   * across all workers against limits.maxConnections before handing one
+   * over, so this is that global cap and a worker never reaches it.
+   */
   maxConnectionsPerWorker: number;
 }
 
@@ -17,7 +22,7 @@ export interface CertificatePem {
   keyPem: string;
 }
 
-/** Everything a worker serves from; a new worker gets all of it before it accepts a connection. */
+/** Everything a worker serves from; a new worker gets all of it before it is handed a connection. */
 export interface WorkerState {
   generation: number;
   routes: IngressRoute[];
@@ -36,12 +41,25 @@ export type ToWorker =
   | { type: 'stats'; seq: number }
   | { type: 'stop'; seq: number; drainMs: number };
 
+/**
+ * Primary → worker, with the accepted socket as the message's handle: a
+ * client connection on the `listener` port, to serve. Not acknowledged (the
+ * worker reports it in `closed` when it ends).
+ */
+export interface ConnectionMessage {
+  type: 'conn';
+  listener: 'http' | 'https';
+}
+
 /** Worker → primary. */
 export type FromWorker =
   | { type: 'ack'; seq: number }
-  | { type: 'listening' }
-  | { type: 'listen-error'; message: string; code?: string; port?: number }
+  /** Configured and ready to be handed connections. */
+  | { type: 'ready' }
+  | { type: 'start-error'; message: string }
   | { type: 'stats'; seq: number; connections: number; requests: number }
+  /** `n` handed-over connections have closed since the last report (the primary's count of open connections). */
+  | { type: 'closed'; n: number }
   /** A backend refused or timed out a connection: the primary probes it at once. */
   | { type: 'backend-failed'; key: string; error: string };
 
@@ -51,4 +69,10 @@ export function isFromWorker(m: unknown): m is FromWorker {
 
 export function isToWorker(m: unknown): m is ToWorker {
   return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && typeof (m as { seq?: unknown }).seq === 'number';
+}
+
+export function isConnectionMessage(m: unknown): m is ConnectionMessage {
+  if (typeof m !== 'object' || m === null) return false;
+  const c = m as { type?: unknown; listener?: unknown };
+  return c.type === 'conn' && (c.listener === 'http' || c.listener === 'https');
 }

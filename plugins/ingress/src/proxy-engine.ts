@@ -1,11 +1,13 @@
 import * as http from 'node:http';
-import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 import type { IngressRoute } from '@volt/core/dist/drivers/ingress';
 import { parseClientHello, type ClientHelloResult } from './client-hello';
+import { describeErrno } from './errno';
+import { ClientConn, RETIRE_IDLE_MS, TICK_MS, UpstreamPool, servernameOf, type FastPathHost, type Plan } from './fast-path';
+import type { HeadLimits, RequestHead } from './http1-parser';
 import { addForwarded, downstreamResponseHeaders, scanRequestHeaders, upgradeRequestHead, type ForwardContext } from './forward-headers';
 import type { CertificatePem, WorkerConfig } from './messages';
 import { RouteTable, normalizeHost, pickUpstream, stripPrefix, type CompiledRoute } from './route-table';
@@ -15,11 +17,6 @@ export interface EngineEvents {
   backendFailed(key: string, error: string): void;
 }
 
-export interface ListenFailure extends Error {
-  port: number;
-  code?: string;
-}
-
 const ACME_PREFIX = '/.well-known/acme-challenge/';
 const POOL_CONNECTIONS = 512;
 const MAX_CONNECT_TIMEOUT_MS = 10_000;
@@ -27,14 +24,23 @@ const MAX_CONNECT_TIMEOUT_MS = 10_000;
 /** Errors (from undici or the socket layer) that mean "could not reach the backend at all". */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 
+/** The routing table generation a connection handed to Node's http server started under. */
+const kGeneration = Symbol('volt.generation');
+type Tagged = net.Socket & { [kGeneration]?: number };
+
+/** Where a request goes, or the proxy's own answer. */
+type Decision = { r: CompiledRoute; path: string; hostHeader: string } | { status: number; body: string; location?: string };
+
 /**
  * The data plane of one worker: accepts on the shared listeners, routes by
- * Host/SNI and longest path prefix, forwards with undici, tunnels upgrades
- * and TLS passthrough. All state (table, certificates, challenges, health)
- * is replaced wholesale by the primary; nothing here reads files or parses
- * user input.
+ * Host/SNI and longest path prefix, forwards, tunnels upgrades and TLS
+ * passthrough. Plain HTTP/1.1 (on both ports, after TLS termination) takes
+ * the fast path (fast-path.ts: own parser, pooled raw upstream sockets);
+ * what it does not handle goes to Node's http server, forwarding with
+ * undici. All state (table, certificates, challenges, health) is replaced
+ * wholesale by the primary; nothing here reads files or parses user input.
  */
-export class ProxyEngine {
+export class ProxyEngine implements FastPathHost {
   private table: RouteTable = RouteTable.empty;
   private down: ReadonlySet<string> = new Set();
   private challenges = new Map<string, string>();
@@ -42,16 +48,36 @@ export class ProxyEngine {
   private manualContexts = new Map<string, tls.SecureContext>();
   private manualPems = new Map<string, string>();
   private readonly pools = new Map<string, Pool>();
+  /** Fast-path upstream pools, by backend key. */
+  private readonly fastPools = new Map<string, UpstreamPool>();
+  /** Fast-path client connections. */
+  private readonly conns = new Set<ClientConn>();
+  /** Bumped by every setRoutes: connections from an older table are retired. */
+  generation = 0;
+  private reloadedAt = 0;
+  private retireNodePath = false;
+  /** Coarse clock for the fast path, advanced by the sweep. */
+  now = Date.now();
+  private readonly sweeper: NodeJS.Timeout;
+  readonly headLimits: HeadLimits;
+  readonly headerTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  /** `VOLT_INGRESS_FAST_PATH=0`: every connection goes to Node's http servers (an escape hatch, and the A/B for bench/ingress.sh). */
+  private readonly fastPath = process.env.VOLT_INGRESS_FAST_PATH !== '0';
   /** Client connections (both ports), including tunnelled ones. */
   private readonly clients = new Set<net.Socket>();
   /** Upstream halves of tunnels (WebSocket, passthrough). */
   private readonly tunnels = new Set<net.Socket>();
   private inFlight = 0;
   private served = 0;
-  private stopping = false;
-  private readonly listeners: net.Server[] = [];
+  stopping = false;
+  /** Node's http server for plain connections the fast path hands over. */
   private readonly httpServer: http.Server;
-  private readonly httpsServer: https.Server;
+  /** The same for terminated TLS connections (an http.Server over TLS sockets is what https.Server is). */
+  private readonly httpsServer: http.Server;
+  /** Terminates TLS (certificate by SNI), then hands the connection to the fast path. */
+  private readonly tlsServer: tls.Server;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -69,20 +95,28 @@ export class ProxyEngine {
       // Checked in route(), after the header-count limit (a truncated header list may have lost Host).
       requireHostHeader: false,
     };
+    this.headLimits = { maxHeaderBytes: l.maxHeaderBytes, maxHeaderCount: l.maxHeaderCount };
+    this.headerTimeoutMs = Math.min(l.headerTimeoutMs, l.requestTimeoutMs);
+    this.requestTimeoutMs = l.requestTimeoutMs;
+    this.idleTimeoutMs = l.idleTimeoutMs;
     this.httpServer = http.createServer(serverOptions, (req, res) => this.onRequest(req, res, false));
-    this.httpsServer = https.createServer(
+    this.httpsServer = http.createServer(serverOptions, (req, res) => this.onRequest(req, res, true));
+    this.tlsServer = tls.createServer(
       {
-        ...serverOptions,
         minVersion: 'TLSv1.2',
         ALPNProtocols: ['http/1.1'],
+        handshakeTimeout: l.headerTimeoutMs,
         SNICallback: (servername, cb) => {
           const ctx = this.contextFor(servername);
           if (ctx) cb(null, ctx);
           else cb(new Error(`no certificate for ${servername}`));
         },
       },
-      (req, res) => this.onRequest(req, res, true),
+      (s: tls.TLSSocket) => this.onSecureConnection(s),
     );
+    this.tlsServer.on('tlsClientError', (_e: Error, socket: tls.TLSSocket) => socket.destroy());
+    this.sweeper = setInterval(() => this.sweep(), TICK_MS);
+    this.sweeper.unref();
     for (const [server, secure] of [
       [this.httpServer, false],
       [this.httpsServer, true],
@@ -91,29 +125,10 @@ export class ProxyEngine {
       server.maxHeadersCount = l.maxHeaderCount + 1;
       server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.onUpgrade(req, socket, head, secure));
       server.on('connect', (_req: http.IncomingMessage, socket: net.Socket) => rawReply(socket, 405, 'CONNECT is not supported: this is not a forward proxy'));
-      server.on('tlsClientError', (_e: Error, socket: tls.TLSSocket) => socket.destroy());
       // The raw listeners hand connections over; the servers never listen themselves, so start
       // their connection tracking (header/request timeouts) as listening would.
       server.emit('listening');
     }
-  }
-
-  /** Bind both listeners (through the cluster's shared handles). */
-  async listen(): Promise<void> {
-    const { address, httpPort, httpsPort } = this.config;
-    const open = (port: number, onConnection: (s: net.Socket) => void): Promise<net.Server> =>
-      new Promise((resolve, reject) => {
-        const s = net.createServer({ noDelay: true }, onConnection);
-        s.once('error', (e: NodeJS.ErrnoException) => {
-          const err = new Error(`listen on ${address.includes(':') ? `[${address}]` : address}:${port}: ${describeErrno(e)}`) as ListenFailure;
-          err.port = port;
-          err.code = e.code;
-          reject(err);
-        });
-        s.listen({ host: address, port }, () => resolve(s));
-      });
-    this.listeners.push(await open(httpPort, (s) => this.onHttpConnection(s)));
-    this.listeners.push(await open(httpsPort, (s) => this.onTlsConnection(s)));
   }
 
   setRoutes(routes: IngressRoute[]): void {
@@ -139,14 +154,25 @@ export class ProxyEngine {
     this.manualPems = pems;
     const previous = this.table;
     this.table = next;
+    // Keep-alive connections from now on are retired: the response in flight (or the next one) says
+    // `Connection: close`, and connections left idle are closed (ClientConn.sweep).
+    this.generation++;
+    this.reloadedAt = this.now;
+    this.retireNodePath = true;
     // Connections to backends that are no longer routed close once their requests finish.
     const live = new Set(next.routes().flatMap((r) => r.upstreams.map((u) => u.key)));
     for (const r of previous.routes()) {
       for (const u of r.upstreams) {
+        if (live.has(u.key)) continue;
         const pool = this.pools.get(u.key);
-        if (pool && !live.has(u.key)) {
+        if (pool) {
           this.pools.delete(u.key);
           void pool.close().catch(() => undefined);
+        }
+        const fast = this.fastPools.get(u.key);
+        if (fast) {
+          this.fastPools.delete(u.key);
+          fast.close();
         }
       }
     }
@@ -184,7 +210,7 @@ export class ProxyEngine {
   async stop(drainMs: number): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    await Promise.all(this.listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    this.sweep();
     this.httpServer.closeIdleConnections();
     this.httpsServer.closeIdleConnections();
     const deadline = Date.now() + drainMs;
@@ -193,14 +219,24 @@ export class ProxyEngine {
       this.httpServer.closeIdleConnections();
       this.httpsServer.closeIdleConnections();
     }
+    clearInterval(this.sweeper);
     for (const s of [...this.clients, ...this.tunnels]) s.destroy();
     this.httpServer.close(() => undefined);
     this.httpsServer.close(() => undefined);
+    this.tlsServer.close(() => undefined);
     await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => undefined)));
     this.pools.clear();
+    for (const p of this.fastPools.values()) p.close();
+    this.fastPools.clear();
   }
 
   // ---- connections -------------------------------------------------------
+
+  /** A client connection the primary accepted on `listener` and handed over (IPC): served as if accepted here. */
+  adopt(socket: net.Socket, listener: 'http' | 'https'): void {
+    if (listener === 'http') this.onHttpConnection(socket);
+    else this.onTlsConnection(socket);
+  }
 
   private admit(s: net.Socket): boolean {
     if (this.stopping || this.clients.size >= this.config.maxConnectionsPerWorker) {
@@ -214,7 +250,76 @@ export class ProxyEngine {
   }
 
   private onHttpConnection(s: net.Socket): void {
-    if (this.admit(s)) this.httpServer.emit('connection', s);
+    if (!this.admit(s)) return;
+    if (this.fastPath) this.conns.add(new ClientConn(this, s, false));
+    else this.fallback(s, false);
+  }
+
+  /** A terminated TLS connection: the fast path, like plain HTTP. */
+  private onSecureConnection(s: tls.TLSSocket): void {
+    s.on('error', () => undefined);
+    if (this.fastPath) this.conns.add(new ClientConn(this, s, true));
+    else this.fallback(s, true);
+  }
+
+  /** Every TICK_MS: the coarse clock, fast-path timeouts and retirement, idle upstream sockets. */
+  private sweep(): void {
+    const now = Date.now();
+    this.now = now;
+    for (const c of this.conns) c.sweep(now);
+    for (const p of this.fastPools.values()) p.sweep(now);
+    if (this.retireNodePath && now - this.reloadedAt > RETIRE_IDLE_MS) {
+      // Keep-alive connections Node's server holds (the rare requests the fast path hands over).
+      this.retireNodePath = false;
+      this.httpServer.closeIdleConnections();
+      this.httpsServer.closeIdleConnections();
+    }
+  }
+
+  // ---- FastPathHost ------------------------------------------------------
+
+  plan(head: RequestHead, secure: boolean, socket: net.Socket): Plan {
+    const url = head.target;
+    if (!secure && this.challenges.size > 0 && url.startsWith(ACME_PREFIX)) {
+      const keyAuth = this.challenges.get(url.slice(ACME_PREFIX.length).split('?')[0]!);
+      if (keyAuth !== undefined) return { kind: 'reply', status: 200, body: keyAuth, contentType: 'application/octet-stream' };
+    }
+    const where = this.decide(url, head.host, secure, secure ? servernameOf(socket) : undefined);
+    if ('status' in where) return { kind: 'reply', ...where };
+    const { r, path, hostHeader } = where;
+    const up = pickUpstream(r, this.down);
+    if (up === undefined) {
+      const why = r.upstreams.length === 0 ? 'has no address (workload not connected)' : 'is unavailable (failing health checks)';
+      return { kind: 'reply', status: 502, body: `backend of route ${r.route.name} ${why}` };
+    }
+    let pool = this.fastPools.get(up.key);
+    if (pool === undefined) {
+      pool = new UpstreamPool(up.key, up.address, up.backend.port);
+      this.fastPools.set(up.key, pool);
+    }
+    return { kind: 'forward', route: r.route, key: up.key, pool, path: r.route.stripPath ? stripPrefix(r.route.path, path) : path, hostHeader };
+  }
+
+  fallback(socket: net.Socket, secure: boolean): void {
+    (socket as Tagged)[kGeneration] = this.generation;
+    (secure ? this.httpsServer : this.httpServer).emit('connection', socket);
+  }
+
+  backendFailed(key: string, why: string): void {
+    this.events.backendFailed(key, why);
+  }
+
+  requestStarted(): void {
+    this.served++;
+    this.inFlight++;
+  }
+
+  requestFinished(): void {
+    this.inFlight--;
+  }
+
+  closed(conn: ClientConn): void {
+    this.conns.delete(conn);
   }
 
   /** Peek at the ClientHello: passthrough hosts are tunnelled as they are, the rest is terminated here. */
@@ -238,7 +343,7 @@ export class ProxyEngine {
       }
       // Not ours to tunnel: give the bytes back and let the TLS server read them.
       s.unshift(buf);
-      this.httpsServer.emit('connection', s);
+      this.tlsServer.emit('connection', s);
     };
     s.on('data', onData);
     s.once('close', () => clearTimeout(timer));
@@ -288,8 +393,8 @@ export class ProxyEngine {
     return dot < 0 ? undefined : this.manualContexts.get(`*${host.slice(dot)}`);
   }
 
-  /** Where a request goes, or the reply that ends it. Shared by requests and upgrades. */
-  private route(req: http.IncomingMessage, secure: boolean, host0: string | undefined): { r: CompiledRoute; path: string; hostHeader: string } | { status: number; body: string; location?: string } {
+  /** Where a request on Node's path goes, or the reply that ends it. Shared by requests and upgrades. */
+  private route(req: http.IncomingMessage, secure: boolean, host0: string | undefined): Decision {
     let url = req.url ?? '/';
     let hostHeader = host0;
     if (url.charCodeAt(0) !== 47 /* / */) {
@@ -301,11 +406,15 @@ export class ProxyEngine {
       url = m[2] === '' ? '/' : m[2]!.startsWith('/') ? m[2]! : `/${m[2]!}`;
     }
     if (req.rawHeaders.length > this.config.limits.maxHeaderCount * 2) return { status: 431, body: `more than ${this.config.limits.maxHeaderCount} header fields` };
+    return this.decide(url, hostHeader, secure, secure ? servernameOf(req.socket) : undefined);
+  }
+
+  /** Routing proper, for both paths: `url` in origin form, `hostHeader` as sent. */
+  private decide(url: string, hostHeader: string | undefined, secure: boolean, sni: string | undefined): Decision {
     const host = normalizeHost(hostHeader);
     if (host === undefined) return { status: 400, body: 'missing or invalid Host header' };
     if (secure) {
-      const sni = (req.socket as tls.TLSSocket).servername;
-      if (typeof sni === 'string' && sni !== host && this.contextFor(sni) !== this.contextFor(host)) {
+      if (sni !== undefined && sni !== host && this.contextFor(sni) !== this.contextFor(host)) {
         return { status: 421, body: `this connection is for ${sni}, not ${host}` };
       }
     }
@@ -325,7 +434,8 @@ export class ProxyEngine {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse, secure: boolean): void {
     this.served++;
-    if (this.stopping) res.setHeader('connection', 'close');
+    // Stopping, or a connection from before the last reload: this response closes it.
+    if (this.stopping || (req.socket as Tagged)[kGeneration] !== this.generation) res.setHeader('connection', 'close');
     const url = req.url ?? '/';
     if (!secure && url.startsWith(ACME_PREFIX) && this.challenges.size > 0) {
       const keyAuth = this.challenges.get(url.slice(ACME_PREFIX.length).split('?')[0]!);
@@ -535,26 +645,4 @@ function rawReply(socket: net.Socket, status: number, body: string, location?: s
   socket.end(
     `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n${loc}Connection: close\r\n\r\n${text}`,
   );
-}
-
-function describeErrno(e: NodeJS.ErrnoException): string {
-  switch (e.code) {
-    case 'EADDRINUSE':
-      return 'address already in use (EADDRINUSE)';
-    case 'EACCES':
-      return 'permission denied (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE';
-    case 'EADDRNOTAVAIL':
-      return 'no such address on this host (EADDRNOTAVAIL)';
-    case 'ECONNREFUSED':
-      return 'connection refused';
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return 'no route to the backend';
-    case 'ECONNRESET':
-      return 'connection reset by the backend';
-    case 'UND_ERR_SOCKET':
-      return 'the backend closed the connection';
-    default:
-      return e.code !== undefined ? `${e.message} (${e.code})` : e.message;
-  }
 }

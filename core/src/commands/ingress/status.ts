@@ -22,10 +22,15 @@ function render(s: IngressStatusView): string {
   if (!p.running) out.push('proxy: not running (start it: systemctl start volt-ingress.service, or volt ingress serve)');
   else {
     const l = p.listeners.map((x) => `${x.protocol} ${x.address.includes(':') ? `[${x.address}]` : x.address}:${x.port}`).join(', ');
-    const n = p.workers.length;
-    out.push(`proxy: running, pid ${p.pid}, since ${p.startedAt}, driver ${p.driver}, ${n} worker${n === 1 ? '' : 's'} (${p.workers.map((w) => `pid ${w.pid}: ${w.connections} conn, ${w.requests} req`).join('; ')})`);
+    const serving = p.workers.filter((w) => w.draining !== true);
+    const draining = p.workers.filter((w) => w.draining === true);
+    const n = serving.length;
+    const worker = (w: (typeof p.workers)[number]): string => `pid ${w.pid}: ${w.connections} conn, ${w.requests} req`;
+    out.push(`proxy: running, pid ${p.pid}, since ${p.startedAt}, driver ${p.driver}, ${n} worker${n === 1 ? '' : 's'} (${serving.map(worker).join('; ')})`);
+    if (draining.length > 0) out.push(`draining: ${draining.length} worker${draining.length === 1 ? '' : 's'} of an earlier generation (${draining.map(worker).join('; ')})`);
     out.push(`listening: ${l}`);
-    out.push(`connections: ${p.activeConnections} active; routing table generation ${p.generation}${p.appliedAt ? ` (applied ${p.appliedAt})` : ''}`);
+    const cap = p.maxConnections !== undefined ? ` (of at most ${p.maxConnections})` : '';
+    out.push(`connections: ${p.activeConnections} active${cap}; routing table generation ${p.generation}${p.appliedAt ? ` (applied ${p.appliedAt})` : ''}`);
   }
   out.push('');
   if (s.routes.length === 0) out.push('routes: (none)');
