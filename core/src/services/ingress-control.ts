@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { VoltPaths } from '../paths';
 import { errorMessage, isVoltError } from '../errors';
+import { askControlSocket } from './control-socket';
 
 /**
  * The control channel of a running `volt ingress serve`: a unix socket in
@@ -46,47 +47,19 @@ const MAX_LINE = 4 * 1024 * 1024;
  * Ask the running proxy. Resolves undefined when none is running (no
  * socket, or nobody listening on it); rejects on a timeout or an error reply.
  */
-export function controlRequest(socket: string, req: ControlRequest, timeoutMs = 15_000): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(socket);
-    let buf = '';
-    let settled = false;
-    const finish = (fn: () => void): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      c.destroy();
-      fn();
-    };
-    const timer = setTimeout(() => finish(() => reject(new Error(`no answer from ${socket} within ${timeoutMs / 1000} s`))), timeoutMs);
-    c.setEncoding('utf8');
-    c.on('connect', () => c.write(JSON.stringify(req) + '\n'));
-    c.on('data', (d: string) => {
-      buf += d;
-      if (buf.length > MAX_LINE) finish(() => reject(new Error(`answer from ${socket} is too long`)));
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(buf.slice(0, nl));
-      } catch (e: unknown) {
-        finish(() => reject(new Error(`answer from ${socket} is not JSON: ${errorMessage(e)}`)));
-        return;
-      }
-      const r = parsed as Partial<ControlResponse>;
-      if (r.ok === true) finish(() => resolve((r as { result: unknown }).result));
-      else {
-        const err = (r as { error?: { message?: unknown; code?: unknown; suggestions?: unknown } }).error;
-        const suggestions = Array.isArray(err?.suggestions) ? err.suggestions.filter((x): x is string => typeof x === 'string') : [];
-        finish(() => reject(new ControlReplyError(typeof err?.message === 'string' ? err.message : 'unknown error', typeof err?.code === 'string' ? err.code : 'E_INGRESS_CONTROL', suggestions)));
-      }
-    });
-    c.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') finish(() => resolve(undefined));
-      else finish(() => reject(new Error(`talk to the proxy at ${socket}: ${e.message}`)));
-    });
-    c.on('close', () => finish(() => reject(new Error(`the proxy closed ${socket} without answering`))));
-  });
+export async function controlRequest(socket: string, req: ControlRequest, timeoutMs = 15_000): Promise<unknown> {
+  let answer;
+  try {
+    answer = await askControlSocket(socket, req, timeoutMs, MAX_LINE);
+  } catch (e: unknown) {
+    throw new Error(`talk to the proxy at ${socket}: ${errorMessage(e)}`);
+  }
+  if (!answer.running) return undefined;
+  const r = answer.reply as Partial<ControlResponse>;
+  if (r.ok === true) return (r as { result: unknown }).result;
+  const err = (r as { error?: { message?: unknown; code?: unknown; suggestions?: unknown } }).error;
+  const suggestions = Array.isArray(err?.suggestions) ? err.suggestions.filter((x): x is string => typeof x === 'string') : [];
+  throw new ControlReplyError(typeof err?.message === 'string' ? err.message : 'unknown error', typeof err?.code === 'string' ? err.code : 'E_INGRESS_CONTROL', suggestions);
 }
 
 export type ControlHandler = (req: ControlRequest) => Promise<unknown>;
