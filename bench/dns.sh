@@ -26,6 +26,19 @@
 # warm-up); LAT_QPS (default 10000) the fixed rate of the latency run
 # (LAT_SECS, default 4). VOLT_DNS_ARGS adds flags to `volt dns serve`
 # (e.g. "--workers 0"); SERVERS limits the servers (e.g. "volt-dns").
+#
+#   bash bench/dns.sh [--dgram-path]
+#
+# --dgram-path  also run volt-dns on its node:dgram path (VOLT_DNS_UDP=dgram, the
+#               path before docs/decisions/0005) as a fourth server, "volt-dgram",
+#               in the same rotation: the A/B of the batched UDP path.
+DGRAM_ROW=no
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dgram-path) DGRAM_ROW=yes; shift ;;
+    *) echo "usage: bench/dns.sh [--dgram-path]"; exit 2 ;;
+  esac
+done
 source "$(dirname "$0")/lib.sh"
 command -v dnsperf >/dev/null || { echo "bench: dnsperf missing (apt-get install dnsperf)"; exit 1; }
 command -v dnsmasq >/dev/null || { echo "bench: dnsmasq missing (apt-get install dnsmasq-base)"; exit 1; }
@@ -36,6 +49,7 @@ ROUNDS=${ROUNDS:-3}
 LAT_QPS=${LAT_QPS:-10000}
 LAT_SECS=${LAT_SECS:-4}
 SERVERS=${SERVERS:-volt-dns dnsmasq aardvark-dns}
+[ $DGRAM_ROW = yes ] && SERVERS="$SERVERS volt-dgram"
 GW=10.77.0.1
 CLIENT_NS="$BENCH_ID-c"
 WORK=$(mktemp -d /tmp/volt-bench-dns.XXXXXX)
@@ -107,6 +121,9 @@ start_server() {
     volt-dns)
       ip netns exec "$BENCH_NS" env VOLT_ROOT="$BENCH_ROOT" node "$REPO/core/bin/run.js" dns serve ${VOLT_DNS_ARGS:-} >>"$WORK/volt.log" 2>&1 &
       SERVER_PID=$! ;;
+    volt-dgram)
+      ip netns exec "$BENCH_NS" env VOLT_ROOT="$BENCH_ROOT" VOLT_DNS_UDP=dgram node "$REPO/core/bin/run.js" dns serve ${VOLT_DNS_ARGS:-} >>"$WORK/volt-dgram.log" 2>&1 &
+      SERVER_PID=$! ;;
     dnsmasq)
       ip netns exec "$BENCH_NS" dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --user=root --bind-interfaces \
         --listen-address="$GW" --addn-hosts="$WORK/hosts" --local-ttl=0 >>"$WORK/dnsmasq.log" 2>&1 &
@@ -120,7 +137,7 @@ start_server() {
 # The server's processes (volt-dns: the main one and its workers; aardvark-dns: its threads are in its pid).
 server_pids() {
   case $1 in
-    volt-dns) echo "$SERVER_PID" $(pgrep -P "$SERVER_PID" || true) ;;
+    volt-dns | volt-dgram) echo "$SERVER_PID" $(pgrep -P "$SERVER_PID" || true) ;;
     dnsmasq) echo "$SERVER_PID" ;;
     aardvark-dns) cat "$WORK/aardvark/aardvark.pid" ;;
   esac
@@ -166,6 +183,9 @@ for round in $(seq 1 "$ROUNDS"); do
   for i in $(seq 0 $((n - 1))); do measure "${LIST[$(((i + round - 1) % n))]}" "$round"; done
 done
 echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) after the run" >&2
+for log in volt volt-dgram; do
+  [ -f "$WORK/$log.log" ] && echo "bench: $log: $(grep -m1 'volt-dns: udp:' "$WORK/$log.log" || echo 'no udp line')" >&2
+done
 
 node - "$WORK/results" "$LAT_QPS" <<'JS'
 const fs = require('fs');
@@ -186,8 +206,9 @@ const ratio = (a, b, goal) => {
     const q = (s) => Number(rows.find((r) => r[0] === n && r[1] === s)?.[2]);
     return (q(a) / q(b)).toFixed(2);
   });
-  console.log(`${a} / ${b}: ${(med[a] / med[b]).toFixed(2)}× of medians (goal ≥ ${goal}×); per round: ${rounds.join(', ')}`);
+  console.log(`${a} / ${b}: ${(med[a] / med[b]).toFixed(2)}× of medians${goal === undefined ? '' : ` (goal ≥ ${goal}×)`}; per round: ${rounds.join(', ')}`);
 };
 ratio('volt-dns', 'aardvark-dns', 1.2);
 ratio('volt-dns', 'dnsmasq', 0.6);
+ratio('volt-dns', 'volt-dgram');
 JS

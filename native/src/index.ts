@@ -33,3 +33,18 @@ export {
   openVhostNet,
   probeVhostNet,
 } from './vhost';
+export {
+  MSG_DONTWAIT,
+  MSG_WAITFORONE,
+  UdpBatch,
+  UdpSocketError,
+  closeUdpSocket,
+  formatIpv4,
+  openUdpSocket,
+  parseIpv4,
+  probeUdpBatch,
+  setRecvTimeout,
+  shutdownUdpSocket,
+  udpSendTo,
+} from './udp-batch';
+export type { UdpBatchOptions, UdpBatchStats, UdpSocketOptions } from './udp-batch';

@@ -54,9 +54,9 @@ export async function dig(ns: NsRunner, server: string, args: string[], opts: { 
   return parseDig(r.stdout + r.stderr);
 }
 
-/** `volt dns serve ARGS` in the sandbox host, once it says it is ready. */
-export async function serve(host: SandboxHost, args: string[] = []): Promise<BackgroundProcess> {
-  const p = host.spawnVolt(['dns', 'serve', ...args]);
+/** `volt dns serve ARGS` in the sandbox host, once it says it is ready. `env`: e.g. VOLT_DNS_UDP. */
+export async function serve(host: SandboxHost, args: string[] = [], env?: NodeJS.ProcessEnv): Promise<BackgroundProcess> {
+  const p = host.spawnVolt(['dns', 'serve', ...args], env === undefined ? {} : { env });
   await p.waitForOutput(/volt-dns: ready:/, { timeoutMs: 30_000 });
   return p;
 }

@@ -43,13 +43,18 @@ export class Dns2Resolver implements DnsDriver {
   async start(options: DnsResolverOptions): Promise<void> {
     if (this.run) return;
     const { Engine } = await import('./engine');
+    const { chooseUdpMode } = await import('./udp-mode');
     const serial = Math.floor(Date.now() / 1000);
-    const engine = new Engine(options, serial, this.host);
+    const workers = Math.max(0, Math.floor(options.workers ?? 0));
+    const udp = await chooseUdpMode(workers);
+    // The service's start-up lines: which UDP path answers (the host context has no info channel).
+    process.stdout.write(`volt-dns: udp: ${udp.describe}\n`);
+    const engine = new Engine(options, serial, this.host, udp);
     const run: Running = { engine, searchDomains: [...options.searchDomains], serial, views: new Map(), sockets: new Map() };
     try {
       await engine.start();
-      const workers = Math.max(0, Math.floor(options.workers ?? 0));
-      if (workers > 0) {
+      // Batched UDP reads in threads of this process (`workers` sets how many); worker processes are the dgram path's.
+      if (workers > 0 && udp.kind === 'dgram') {
         const { WorkerPool } = await import('./worker-pool');
         run.pool = new WorkerPool(
           workers,
@@ -113,7 +118,7 @@ export class Dns2Resolver implements DnsDriver {
 
   async publish(view: DnsView): Promise<void> {
     const run = this.running('publish names');
-    run.engine.answerer.publish(view);
+    run.engine.publish(view);
     run.views.set(view.network, view);
     await run.pool?.broadcast({ op: 'publish', view });
   }
@@ -121,7 +126,7 @@ export class Dns2Resolver implements DnsDriver {
   async withdraw(network: string): Promise<void> {
     const run = this.run;
     if (!run) return;
-    run.engine.answerer.withdraw(network);
+    run.engine.withdraw(network);
     run.views.delete(network);
     await run.pool?.broadcast({ op: 'withdraw', network });
   }

@@ -1,7 +1,11 @@
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
-import type { DnsListener } from '@volt/core/dist/drivers/dns';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { DnsListener, DnsView } from '@volt/core/dist/drivers/dns';
 import { DriverError } from '@volt/core/dist/errors';
+import { CTL_MAIL, CTL_SLOTS, CTL_STOP, type BatchThreadData, type FromBatchThread, type ToBatchThread } from './batch-protocol';
+import { RECV_TIMEOUT_MS, type UdpMode } from './udp-mode';
 import { ipv4ToInt } from './zone';
 
 /** Answer now (a Buffer), later (a Promise), or not at all (undefined). `peer` is the UDP client. */
@@ -14,6 +18,46 @@ const TCP_MAX_CONNECTIONS = 256;
 const TCP_MAX_PENDING = 64;
 /** A larger receive buffer rides out bursts; the kernel caps it at net.core.rmem_max. */
 const UDP_RECV_BUFFER = 4 * 1024 * 1024;
+/** Pause before replacing a reading thread that died, so a crash loop cannot spin. */
+const THREAD_RESPAWN_MS = 1000;
+/** A reading thread leaves its loop within one receive timeout of being told; after this long it is terminated. */
+const THREAD_STOP_MS = 2000;
+/** Socket errors a dgram socket would hit the same way: reported, not a reason to fall back. */
+const BIND_ERRORS: ReadonlySet<string> = new Set(['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES']);
+
+/** What a listener in batch mode needs from the engine. */
+export interface BatchHooks {
+  mode: Extract<UdpMode, { kind: 'batch' }>;
+  /** The state a new reading thread starts from: search domains, SOA serial, the network's view. */
+  initial(network: string): { searchDomains: string[]; serial: number; view?: DnsView };
+  /** A query a reading thread cannot answer alone (forwarding): answered on the main thread, sent from the same socket. */
+  relay(key: string, msg: Buffer, peer: { address: string; port: number }): void;
+}
+
+interface ReadingThread {
+  worker: Worker;
+  ready: boolean;
+  error?: string;
+  counters: Float64Array;
+  exited: Promise<void>;
+}
+
+/** The batched UDP side of a listener: the socket (owned here) and its reading threads. */
+interface BatchUdp {
+  fd: number;
+  control: Int32Array;
+  threads: Set<ReadingThread>;
+  /** Queries counted by threads that are gone. */
+  retired: number;
+  /** Some thread got as far as reading: the native path works here. */
+  worked: boolean;
+  /** Settles when the first thread reads (undefined) or when none could start (why not). */
+  started: Promise<string | undefined>;
+  settle(failed: string | undefined): void;
+}
+
+/** How long the first reading thread may take to start (a loaded machine) before the listener uses dgram. */
+const THREAD_START_MS = 15_000;
 
 /**
  * One network's gateway: a UDP socket and a TCP server bound to that address
@@ -23,6 +67,7 @@ const UDP_RECV_BUFFER = 4 * 1024 * 1024;
  */
 export class Listener {
   private udp?: dgram.Socket;
+  private batchUdp?: BatchUdp;
   private tcp?: net.Server;
   private readonly conns = new Set<net.Socket>();
   private readonly net: number;
@@ -35,6 +80,7 @@ export class Listener {
     readonly spec: DnsListener,
     private readonly handler: QueryHandler,
     private readonly warn: (m: string) => void,
+    private readonly batch?: BatchHooks,
   ) {
     const [addr, prefix] = spec.subnet.split('/');
     this.mask = Number(prefix) === 0 ? 0 : (0xffffffff << (32 - Number(prefix))) >>> 0;
@@ -45,7 +91,166 @@ export class Listener {
     return listenerKey(this.spec);
   }
 
+  /** How this listener reads UDP: 'batch' (recvmmsg in reading threads) or 'dgram'. */
+  get udpMode(): 'batch' | 'dgram' {
+    return this.batchUdp !== undefined ? 'batch' : 'dgram';
+  }
+
   async open(): Promise<void> {
+    if (this.batch !== undefined) {
+      const opened = this.openBatch(this.batch);
+      if (opened !== undefined) {
+        this.batchUdp = opened;
+        // "Listening" only once a thread reads: the first queries must not wait for a thread's start-up.
+        const failed = await opened.started;
+        if (this.closing) return;
+        if (failed === undefined) {
+          try {
+            await this.openTcp();
+          } catch (e: unknown) {
+            await this.closeBatch();
+            throw e;
+          }
+          return;
+        }
+        const { address, port, network } = this.spec;
+        this.warn(`${address}:${port}/udp (network ${network}): batched UDP unavailable: ${failed}; using node:dgram`);
+        await this.closeBatch();
+      }
+    }
+    await this.openDgram();
+  }
+
+  /** The native socket and its threads; undefined (and a warning) when the native call fails in a way dgram would not. */
+  private openBatch(hooks: BatchHooks): BatchUdp | undefined {
+    const { native } = hooks.mode;
+    const { address, port } = this.spec;
+    let fd: number;
+    try {
+      fd = native.openUdpSocket({ address, port, recvBufferBytes: UDP_RECV_BUFFER, recvTimeoutMs: RECV_TIMEOUT_MS });
+    } catch (e: unknown) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== undefined && BIND_ERRORS.has(code)) throw this.listenError(e, 'udp');
+      this.warn(`${address}:${port}/udp (network ${this.spec.network}): batched UDP unavailable (${e instanceof Error ? e.message : String(e)}); using node:dgram`);
+      return undefined;
+    }
+    let settle = (_failed: string | undefined): void => undefined;
+    const started = new Promise<string | undefined>((resolve) => (settle = resolve));
+    const b: BatchUdp = { fd, control: new Int32Array(new SharedArrayBuffer(CTL_SLOTS * 4)), threads: new Set(), retired: 0, worked: false, started, settle };
+    const timer = setTimeout(() => b.settle(`no reading thread started within ${THREAD_START_MS / 1000} s`), THREAD_START_MS);
+    void started.then(() => clearTimeout(timer));
+    try {
+      for (let i = 0; i < hooks.mode.threads; i++) this.startThread(b, hooks);
+    } catch (e: unknown) {
+      Atomics.store(b.control, CTL_STOP, 1);
+      native.shutdownUdpSocket(fd);
+      for (const t of b.threads) void t.worker.terminate();
+      void Promise.all([...b.threads].map((t) => t.exited)).then(() => native.closeUdpSocket(fd));
+      this.warn(`${address}:${port}/udp (network ${this.spec.network}): cannot start a reading thread (${e instanceof Error ? e.message : String(e)}); using node:dgram`);
+      return undefined;
+    }
+    return b;
+  }
+
+  private startThread(b: BatchUdp, hooks: BatchHooks): void {
+    const counters = new SharedArrayBuffer(8);
+    const data: BatchThreadData = {
+      fd: b.fd,
+      spec: { ...this.spec },
+      ...hooks.initial(this.spec.network),
+      batch: hooks.mode.batch,
+      control: b.control.buffer as SharedArrayBuffer,
+      counters,
+    };
+    const worker = new Worker(path.join(__dirname, 'batch-thread.js'), { workerData: data, stdout: false, stderr: false });
+    const key = this.key;
+    let resolveExit = (): void => undefined;
+    const t: ReadingThread = { worker, ready: false, counters: new Float64Array(counters), exited: new Promise<void>((r) => (resolveExit = r)) };
+    b.threads.add(t);
+    worker.on('message', (m: FromBatchThread) => {
+      if (m.op === 'relay') hooks.relay(key, Buffer.from(m.msg.buffer, m.msg.byteOffset, m.msg.byteLength), { address: m.address, port: m.port });
+      else if (m.op === 'ready') {
+        t.ready = b.worked = true;
+        b.settle(undefined);
+      }
+      else this.warn(m.message);
+    });
+    worker.on('error', (e: Error) => {
+      t.error = e.message;
+      if (t.ready) this.warn(`${this.spec.address}:${this.spec.port}/udp (network ${this.spec.network}): reading thread: ${e.message}`);
+    });
+    worker.on('exit', (code) => {
+      b.threads.delete(t);
+      b.retired += t.counters[0] ?? 0;
+      resolveExit();
+      if (this.closing || this.batchUdp !== b) return;
+      if (!b.worked) {
+        // None got as far as reading (the module or koffi would not load in a thread): open() falls back to dgram.
+        if (b.threads.size === 0) b.settle(`a reading thread did not start (${t.error ?? `exit code ${code}`})`);
+        return;
+      }
+      this.warn(`${this.spec.address}:${this.spec.port}/udp (network ${this.spec.network}): reading thread exited (code ${code}); replacing it in ${THREAD_RESPAWN_MS / 1000} s`);
+      setTimeout(() => {
+        if (this.closing || this.batchUdp !== b) return;
+        try {
+          this.startThread(b, hooks);
+        } catch (e: unknown) {
+          this.warn(`replace reading thread: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }, THREAD_RESPAWN_MS).unref();
+    });
+  }
+
+  /** Tell the reading threads (new names, new search domains). */
+  post(m: ToBatchThread): void {
+    const b = this.batchUdp;
+    if (b === undefined) return;
+    for (const t of b.threads) t.worker.postMessage(m);
+    Atomics.add(b.control, CTL_MAIL, 1);
+  }
+
+  /** Queries the reading threads have read (the dgram path counts in the engine's answerer). */
+  get threadQueries(): number {
+    const b = this.batchUdp;
+    if (b === undefined) return 0;
+    let n = b.retired;
+    for (const t of b.threads) n += t.counters[0] ?? 0;
+    return n;
+  }
+
+  private async closeBatch(): Promise<void> {
+    const b = this.batchUdp;
+    if (b === undefined) return;
+    this.batchUdp = undefined;
+    b.settle('the listener closed');
+    const native = this.batch?.mode.native;
+    Atomics.store(b.control, CTL_STOP, 1);
+    // Wakes a thread blocked in recvmmsg at once (it would return within the receive timeout anyway).
+    native?.shutdownUdpSocket(b.fd);
+    const threads = [...b.threads];
+    await Promise.all(
+      threads.map(async (t) => {
+        const timer = setTimeout(() => void t.worker.terminate(), THREAD_STOP_MS);
+        await t.exited;
+        clearTimeout(timer);
+      }),
+    );
+    // Only now: no thread is in a call on this fd, so the number cannot be reused under one.
+    native?.closeUdpSocket(b.fd);
+  }
+
+  private async openDgram(): Promise<void> {
+    const udp = await this.openDgramUdp();
+    try {
+      await this.openTcp();
+    } catch (e: unknown) {
+      this.udp = undefined;
+      udp.close();
+      throw e;
+    }
+  }
+
+  private async openDgramUdp(): Promise<dgram.Socket> {
     const { address, port } = this.spec;
     const udp = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
     udp.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => this.onDatagram(udp, msg, rinfo));
@@ -67,6 +272,12 @@ export class Listener {
     } catch {
       /* the default buffer still works, it only drops more under bursts */
     }
+    this.udp = udp;
+    return udp;
+  }
+
+  private async openTcp(): Promise<void> {
+    const { address, port } = this.spec;
     const tcp = net.createServer({ noDelay: true }, (s) => this.onConnection(s));
     tcp.maxConnections = TCP_MAX_CONNECTIONS;
     try {
@@ -78,12 +289,10 @@ export class Listener {
         });
       });
     } catch (e: unknown) {
-      udp.close();
       tcp.close();
       throw this.listenError(e, 'tcp');
     }
     tcp.on('error', (e: Error) => this.warn(`${address}:${port}/tcp (network ${this.spec.network}): ${e.message}`));
-    this.udp = udp;
     this.tcp = tcp;
   }
 
@@ -101,8 +310,14 @@ export class Listener {
 
   /** Send an answer computed elsewhere (for a query a worker passed on). */
   reply(b: Buffer, peer: { address: string; port: number }): void {
+    if (this.closing) return;
+    const batch = this.batchUdp;
+    if (batch !== undefined) {
+      this.batch?.mode.native.udpSendTo(batch.fd, b, peer.address, peer.port);
+      return;
+    }
     const udp = this.udp;
-    if (udp !== undefined && !this.closing) this.sendUdp(udp, b, peer);
+    if (udp !== undefined) this.sendUdp(udp, b, peer);
   }
 
   async close(): Promise<void> {
@@ -114,6 +329,7 @@ export class Listener {
     for (const c of this.conns) c.destroy();
     this.conns.clear();
     if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
+    await this.closeBatch();
     if (tcp) await new Promise<void>((resolve) => tcp.close(() => resolve()));
   }
 

@@ -6,7 +6,7 @@
  * upstream sockets however many workers run.
  */
 import type * as dgram from 'node:dgram';
-import { LocalAnswerer } from './engine';
+import { LocalAnswerer } from './local-answerer';
 import { Listener, listenerKey } from './listener';
 import type { FromWorker, ToWorker } from './worker-protocol';
 
