@@ -91,7 +91,15 @@ test('a VM guest resolves containers through the DHCP-given resolver, containers
   t.log(`vm start: name back after ${back} ms`);
   t.true(back < 1000, `name back ${back} ms after vm start`);
 
-  await host.voltOk(['vm', 'stop', 'db-primary', '--force']);
+  // A QEMU that dies on its own changes no file: the service notices the process is gone.
+  const running = await host.voltJson<{ pid?: number }>(['vm', 'inspect', 'db-primary', '-o', 'json']);
+  process.kill(running.pid!, 'SIGKILL');
+  await waitFor(async () => (await dig(api, '10.30.0.1', ['+time=1', 'db-primary'])).status === 'NXDOMAIN', {
+    timeoutMs: 10_000,
+    intervalMs: 50,
+    description: 'db-primary withdrawn after its QEMU was killed',
+  });
+  t.regex((await host.voltOk(['net', 'up'])).stdout, /its QEMU had exited/);
   t.true(dns.running, dns.stderr);
   t.notRegex(dns.stderr, /warning/);
   await dns.stop();

@@ -2,6 +2,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { defaultConfig, type VoltConfig } from '@volt/core/dist/config/defaults';
 import { voltPaths } from '@volt/core/dist/paths';
 import { dnsRecords, planDns, reverseName } from '@volt/core/dist/services/dns-records';
@@ -23,13 +24,26 @@ function net(name: string, third: number, nat = true): NetworkRecord {
   };
 }
 
+// A process that passes for db-primary's QEMU: alive, with the VM's UUID in its command line.
+const QEMU_UUID = 'aaaaaaaa-0000-4000-8000-000000000001';
+let qemu: ChildProcess | undefined;
+test.before(async () => {
+  qemu = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)', QEMU_UUID], { stdio: 'ignore' });
+  await new Promise((resolve) => qemu!.once('spawn', resolve));
+});
+test.after.always(() => {
+  qemu?.kill('SIGKILL');
+});
+
 function state(): VoltState {
   const s = emptyState();
   s.networks.backend = net('backend', 30);
   s.networks.frontend = net('frontend', 20);
   s.networks.internal = net('internal', 50, false);
   s.workloads['api-server'] = { type: 'container', name: 'api-server', source: { kind: 'netns', name: 'api-server' }, registered: false, createdAt: '' };
-  s.workloads['db-primary'] = { type: 'vm', name: 'db-primary', uuid: 'u', config: {}, nics: [], pid: 123, createdAt: '' };
+  s.workloads['db-primary'] = { type: 'vm', name: 'db-primary', uuid: QEMU_UUID, config: {}, nics: [], pid: qemu?.pid, createdAt: '' };
+  // A QEMU that died on its own: its pid is still in state, the process is gone.
+  s.workloads['db-crashed'] = { type: 'vm', name: 'db-crashed', uuid: 'w', config: {}, nics: [], pid: 2 ** 22 + 1, createdAt: '' };
   s.workloads['db-replica'] = { type: 'vm', name: 'db-replica', uuid: 'v', config: {}, nics: [], createdAt: '' };
   const att = (workload: string, network: string, ip: string): void => {
     s.attachments.push({ workload, network, ip, mac: '02:00:00:00:00:02', kind: 'veth', ifname: 'eth0', hostIfname: 'vh', createdAt: '' });
@@ -38,6 +52,7 @@ function state(): VoltState {
   att('api-server', 'frontend', '10.20.0.100');
   att('db-primary', 'backend', '10.30.0.10');
   att('db-replica', 'backend', '10.30.0.11');
+  att('db-crashed', 'backend', '10.30.0.12');
   return s;
 }
 
@@ -62,7 +77,7 @@ test('one view per network with only its own workloads; VMs only while running',
       'db-primary.volt.local A 10.30.0.10',
       '10.0.30.10.in-addr.arpa PTR db-primary.volt.local',
     ],
-    'db-replica is stopped (no pid): not published',
+    'db-replica is stopped (no pid) and db-crashed has no process: neither is published',
   );
   const frontend = plan.views.find((v) => v.network === 'frontend')!;
   t.deepEqual(frontend.records.filter((r) => r.type === 'A').map((r) => r.value), ['10.20.0.100', '10.20.0.100'], 'its address on this network');

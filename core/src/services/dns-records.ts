@@ -1,3 +1,4 @@
+import { qemuAlive } from './vm-qemu';
 import type { VoltConfig } from '../config/defaults';
 import type { DnsListener, DnsRecord, DnsUpstream, DnsView } from '../drivers/dns';
 import type { AttachmentRecord, NetworkRecord, VoltState } from '../state/types';
@@ -28,12 +29,14 @@ export function upstreamsOf(config: VoltConfig): DnsUpstream[] {
 
 /**
  * Whether a workload's names are live: containers while attached; VMs only
- * while running (state sets `pid` at start and clears it at stop), so a VM's
- * name disappears when it stops and comes back when it starts.
+ * while their QEMU runs (state sets `pid` at start and clears it at stop; a
+ * QEMU that died on its own keeps its pid in state until `vm stop` or
+ * `net up`, so the process is checked too), so a VM's name disappears when it
+ * stops or dies and comes back when it starts.
  */
 function published(state: VoltState, a: AttachmentRecord): boolean {
   const w = state.workloads[a.workload];
-  return w?.type !== 'vm' || w.pid !== undefined;
+  return w?.type !== 'vm' || qemuAlive(w.pid, w.uuid);
 }
 
 /** The records of one network, in attachment order: NAME, NAME.<domain>… (A) and the reverse name (PTR). */

@@ -1,3 +1,4 @@
+import { qemuAlive } from './vm-qemu';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -81,6 +82,8 @@ export class DnsServeService {
   private running?: Promise<void>;
   private again = false;
   private lastStat = '';
+  /** VMs with a QEMU pid in state, and whether it ran at the last reconcile: a QEMU that dies changes no file. */
+  private vmProcesses: { pid: number; uuid: string; alive: boolean }[] = [];
   private stopped = false;
   private readonly startedAt = new Date().toISOString();
 
@@ -183,7 +186,8 @@ export class DnsServeService {
       const now = this.statKey();
       const waiting = [...this.active.values()].some((a) => a.state === 'waiting');
       if (this.configStatKey() !== this.lastConfigStat) this.configDirty = true;
-      if (now !== this.lastStat || waiting || this.configDirty) this.schedule(0);
+      const vmChanged = this.vmProcesses.some((v) => qemuAlive(v.pid, v.uuid) !== v.alive);
+      if (now !== this.lastStat || waiting || this.configDirty || vmChanged) this.schedule(0);
     }, POLL_MS);
   }
 
@@ -318,6 +322,7 @@ export class DnsServeService {
       this.d.warn(`${errorMessage(e)}; still serving the names read before`);
       return undefined;
     }
+    this.vmProcesses = Object.values(state.workloads).flatMap((w) => (w.type === 'vm' && w.pid !== undefined ? [{ pid: w.pid, uuid: w.uuid, alive: qemuAlive(w.pid, w.uuid) }] : []));
     const plan = planDns(state, this.config, this.d.port);
     const wanted = new Map(plan.listeners.map((l) => [key(l), l]));
     for (const [k, a] of [...this.active]) {
