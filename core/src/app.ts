@@ -4,7 +4,6 @@ import { loadConfig } from './config/load';
 import type { VoltConfig } from './config/defaults';
 import { StateStore } from './state/store';
 import type { DriverChoice, DriverRegistry } from './services/driver-registry';
-import type { Driver } from './drivers/driver';
 import type { NetworkService } from './services/network-service';
 import type { WorkloadService } from './services/workload-service';
 import type { FirewallService } from './services/firewall-service';
@@ -213,13 +212,7 @@ export class VoltApp {
    * are not selected by drivers.<kind> but by what the NIC and the bridge driver need.
    */
   async vmNicSideDrivers(): Promise<{ kind: string; why: string; choices: DriverChoice[] }[]> {
-    const probe = async (d: Driver): Promise<{ ok: boolean; reason: string }> => {
-      try {
-        return await d.available();
-      } catch (e: unknown) {
-        return { ok: false, reason: e instanceof Error ? e.message : String(e) };
-      }
-    };
+    const { probeDriver: probe } = await import('./services/driver-registry');
     const accels = await this.resolveAllOf<VmNicAccelerator>('accel');
     const accelProbes = await Promise.all(accels.map(probe));
     const firstOk = accelProbes.findIndex((p) => p.ok);

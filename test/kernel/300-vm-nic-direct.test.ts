@@ -10,24 +10,15 @@ import { promisify } from 'node:util';
 import type { VmNicSpec } from '@volt/core/dist/drivers/vm-nic';
 import { NicRunner } from './300-vm-nic-client';
 
+import { createNetns, deleteNetns } from '../harness';
+
 const exec = promisify(execFile);
 let counter = 0;
 
 async function netns(t: ExecutionContext): Promise<string> {
   const name = `vt-tap-${process.pid}-${counter++}`;
-  await exec('ip', ['netns', 'add', name]);
-  t.teardown(async () => {
-    // Kill whatever holds TAP fds in there (the `hold` sleeps), then the namespace.
-    const { stdout } = await exec('ip', ['netns', 'pids', name]).catch(() => ({ stdout: '' }));
-    for (const pid of stdout.split(/\s+/).filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    await exec('ip', ['netns', 'del', name]).catch(() => undefined);
-  });
+  await createNetns(name);
+  t.teardown(() => deleteNetns(name));
   for (const br of ['br-a', 'br-b']) {
     await exec('ip', ['-n', name, 'link', 'add', br, 'type', 'bridge']);
     await exec('ip', ['-n', name, 'link', 'set', br, 'mtu', '1400', 'up']);

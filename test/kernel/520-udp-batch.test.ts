@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { UdpBatch, formatIpv4, parseIpv4 } from '@volt/native';
-import { REPO_ROOT } from '../harness';
+import { REPO_ROOT, createNetns, deleteNetns } from '../harness';
 
 const exec = promisify(execFile);
 const NATIVE = path.join(REPO_ROOT, 'native', 'dist', 'index.js');
@@ -18,19 +18,8 @@ let counter = 0;
 
 async function netns(t: ExecutionContext): Promise<string> {
   const name = `vt-udpb-${process.pid}-${counter++}`;
-  await exec('ip', ['netns', 'add', name]);
-  t.teardown(async () => {
-    const { stdout } = await exec('ip', ['netns', 'pids', name]).catch(() => ({ stdout: '' }));
-    for (const pid of stdout.split(/\s+/).filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    await exec('ip', ['netns', 'del', name]).catch(() => undefined);
-  });
-  await exec('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  await createNetns(name);
+  t.teardown(() => deleteNetns(name));
   await exec('ip', ['-n', name, 'link', 'add', 'gw0', 'type', 'bridge']);
   await exec('ip', ['-n', name, 'addr', 'add', '10.57.0.1/24', 'dev', 'gw0']);
   await exec('ip', ['-n', name, 'link', 'set', 'gw0', 'up']);

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import type { VlanObservation, VlanSpec } from '../drivers/bridge';
 import type { Availability } from '../drivers/driver';
-import { DriverError } from '../errors';
+import { DriverError, errorMessage } from '../errors';
 import { runChecked } from './exec';
 
 /**
@@ -128,5 +128,36 @@ async function exists(p: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** What is in the way when a VLAN name is taken. */
+export function describeLink(link: VlanObservation): string {
+  if (link.kind === 'vlan') return `interface ${link.ifname} exists and is VLAN ${link.id ?? '?'} on ${link.parent ?? '?'}`;
+  return link.kind ? `interface ${link.ifname} exists and is a ${link.kind} link` : `interface ${link.ifname} exists and is a plain device`;
+}
+
+/** A link of the VLAN's name exists: fine when it is this very VLAN, else an error naming what it is. */
+export function assertSameVlan(what: string, link: HostLink, spec: VlanSpec): void {
+  if (link.kind === 'vlan' && link.parent === spec.parent && link.id === spec.id) return;
+  throw new DriverError(`${what}: ${describeLink(link)}`, {
+    code: 'E_VLAN_NAME_TAKEN',
+    suggestions: [`see what it is: ip -d link show ${link.ifname}`, 'remove that interface, or give the VLAN another --name'],
+  });
+}
+
+export function parentMissing(what: string, spec: VlanSpec): DriverError {
+  return new DriverError(`${what}: parent ${spec.parent} does not exist`, {
+    code: 'E_VLAN_PARENT_MISSING',
+    suggestions: ['ip link show', 'bring the parent link back, then run `volt net up`'],
+  });
+}
+
+/** Every link by name (one read), for the drivers' set-up checks. */
+export async function readLinks(what: string): Promise<Map<string, HostLink>> {
+  try {
+    return new Map((await listVlanLinks()).map((l) => [l.ifname, l]));
+  } catch (e: unknown) {
+    throw new DriverError(`${what}: ${errorMessage(e)}`, { code: 'E_KERNEL', cause: e });
   }
 }

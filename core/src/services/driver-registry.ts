@@ -21,6 +21,15 @@ export interface Selection<T extends Driver> {
   choices: DriverChoice[];
 }
 
+/** A driver's availability probe; a probe that throws means unavailable, for that reason. */
+export async function probeDriver(d: Driver): Promise<{ ok: boolean; reason: string }> {
+  try {
+    return await d.available();
+  } catch (e: unknown) {
+    return { ok: false, reason: e instanceof Error ? e.message : String(e) };
+  }
+}
+
 /**
  * Picks one implementation per contract: explicit config wins, then
  * detection (highest preference that reports available), then the fallback.
@@ -74,15 +83,7 @@ export class DriverRegistry {
 
   private async doSelect(kind: DriverKind): Promise<Selection<Driver>> {
     const drivers = this.candidates<Driver>(kind);
-    const probes = await Promise.all(
-      drivers.map(async (d) => {
-        try {
-          return await d.available();
-        } catch (e: unknown) {
-          return { ok: false, reason: e instanceof Error ? e.message : String(e) };
-        }
-      }),
-    );
+    const probes = await Promise.all(drivers.map(probeDriver));
     const choices: DriverChoice[] = drivers.map((d, i) => ({
       name: d.name,
       description: d.description,

@@ -5,7 +5,7 @@ import { ConfigError, ConflictError, DriverError, NotFoundError, UserInputError,
 import type { VoltPaths } from '../paths';
 import type { StateStore } from '../state/store';
 import type { IngressRouteRecord, VoltState } from '../state/types';
-import type { IngressBackendHealth, IngressCertificateStatus, IngressListener, IngressTlsMode, IngressWorkerStatus } from '../drivers/ingress';
+import type { IngressBackendHealth, IngressCertificateStatus, IngressListener, IngressStatus, IngressTlsMode, IngressWorkerStatus } from '../drivers/ingress';
 import { ControlReplyError, controlRequest, ingressRunFiles } from './ingress-control';
 import { formatBackend, resolveTarget, routeConflicts } from './ingress-routes';
 import {
@@ -57,18 +57,9 @@ export interface IngressRouteView {
 }
 
 /** What a running proxy answers to `status` (see ingress-serve.ts). */
-export interface ProxyStatusReply {
+export interface ProxyStatusReply extends IngressStatus {
   pid: number;
   startedAt: string;
-  driver: string;
-  listeners: IngressListener[];
-  workers: IngressWorkerStatus[];
-  activeConnections: number;
-  maxConnections?: number;
-  generation: number;
-  appliedAt?: string;
-  backends: IngressBackendHealth[];
-  certificates: IngressCertificateStatus[];
   problems: string[];
 }
 

@@ -5,13 +5,15 @@ import type { Availability } from '@volt/core/dist/drivers/driver';
 import { DriverError, errorMessage } from '@volt/core/dist/errors';
 import { runCommand } from '@volt/core/dist/kernel/exec';
 import {
+  assertSameVlan,
   checkVlanSpec,
+  describeLink,
   isVlanUnsupportedError,
-  listVlanLinks,
   observeVlans,
+  parentMissing,
   probe8021q,
+  readLinks,
   vlanUnsupported,
-  type HostLink,
 } from '@volt/core/dist/kernel/vlan';
 
 /**
@@ -97,34 +99,6 @@ export function planVlan(spec: VlanSpec, link: VlanObservation | undefined, ipv6
 export function describeSetup(spec: VlanSpec): string {
   const on = spec.bridge === undefined ? '' : ` as uplink of network "${spec.network ?? spec.bridge}"`;
   return `set up VLAN "${spec.ifname}" (id ${spec.id} on ${spec.parent})${on}`;
-}
-
-function assertSameVlan(what: string, link: HostLink, spec: VlanSpec): void {
-  if (link.kind === 'vlan' && link.parent === spec.parent && link.id === spec.id) return;
-  throw new DriverError(`${what}: ${describeLink(link)}`, {
-    code: 'E_VLAN_NAME_TAKEN',
-    suggestions: [`see what it is: ip -d link show ${link.ifname}`, 'remove that interface, or give the VLAN another --name'],
-  });
-}
-
-function parentMissing(what: string, spec: VlanSpec): DriverError {
-  return new DriverError(`${what}: parent ${spec.parent} does not exist`, {
-    code: 'E_VLAN_PARENT_MISSING',
-    suggestions: ['ip link show', 'bring the parent link back, then run `volt net up`'],
-  });
-}
-
-async function readLinks(what: string): Promise<Map<string, HostLink>> {
-  try {
-    return new Map((await listVlanLinks()).map((l) => [l.ifname, l]));
-  } catch (e: unknown) {
-    throw new DriverError(`${what}: ${errorMessage(e)}`, { code: 'E_KERNEL', cause: e });
-  }
-}
-
-export function describeLink(link: VlanObservation): string {
-  if (link.kind === 'vlan') return `interface ${link.ifname} exists and is VLAN ${link.id ?? '?'} on ${link.parent ?? '?'}`;
-  return link.kind ? `interface ${link.ifname} exists and is a ${link.kind} link` : `interface ${link.ifname} exists and is a plain device`;
 }
 
 async function deleteLink(what: string, ifname: string): Promise<void> {

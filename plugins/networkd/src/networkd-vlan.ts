@@ -5,7 +5,7 @@ import type { VlanObservation, VlanSpec } from '@volt/core/dist/drivers/bridge';
 import type { Availability } from '@volt/core/dist/drivers/driver';
 import { DriverError, errorMessage } from '@volt/core/dist/errors';
 import { runCommand } from '@volt/core/dist/kernel/exec';
-import { checkVlanSpec, listVlanLinks, observeVlans, probe8021q, vlanUnsupported, type HostLink } from '@volt/core/dist/kernel/vlan';
+import { assertSameVlan, checkVlanSpec, describeLink, listVlanLinks, observeVlans, parentMissing, probe8021q, readLinks, vlanUnsupported } from '@volt/core/dist/kernel/vlan';
 import { networkctl, networkdLinkState, type NetworkdLinkState } from './networkctl';
 import { removeUnits, restoreUnits, writeChangedUnits, type PreviousUnit } from './unit-files';
 import { renderVlanUnits, vlanDropinFile, vlanUnitNames } from './vlan-units';
@@ -209,34 +209,6 @@ function describeObserved(link: VlanObservation | undefined, state: NetworkdLink
   if (spec.bridge !== undefined && link.master !== spec.bridge) parts.push(`wants ${spec.bridge}`);
   parts.push(state ? `networkd says "${state.adminState}"` : 'networkd does not know it');
   return parts.join(', ');
-}
-
-function describeLink(link: VlanObservation): string {
-  if (link.kind === 'vlan') return `interface ${link.ifname} exists and is VLAN ${link.id ?? '?'} on ${link.parent ?? '?'}`;
-  return link.kind ? `interface ${link.ifname} exists and is a ${link.kind} link` : `interface ${link.ifname} exists and is a plain device`;
-}
-
-function assertSameVlan(what: string, link: HostLink, spec: VlanSpec): void {
-  if (link.kind === 'vlan' && link.parent === spec.parent && link.id === spec.id) return;
-  throw new DriverError(`${what}: ${describeLink(link)}`, {
-    code: 'E_VLAN_NAME_TAKEN',
-    suggestions: [`see what it is: ip -d link show ${link.ifname}`, 'remove that interface, or give the VLAN another --name'],
-  });
-}
-
-function parentMissing(what: string, spec: VlanSpec): DriverError {
-  return new DriverError(`${what}: parent ${spec.parent} does not exist`, {
-    code: 'E_VLAN_PARENT_MISSING',
-    suggestions: ['ip link show', 'bring the parent link back, then run `volt net up`'],
-  });
-}
-
-async function readLinks(what: string): Promise<Map<string, HostLink>> {
-  try {
-    return new Map((await listVlanLinks()).map((l) => [l.ifname, l]));
-  } catch (e: unknown) {
-    throw new DriverError(`${what}: ${errorMessage(e)}`, { code: 'E_KERNEL', cause: e });
-  }
 }
 
 /** Undo: remove a VLAN networkd made during a failed set-up (only if it is the one asked for). */
