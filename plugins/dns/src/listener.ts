@@ -11,9 +11,23 @@ import { ipv4ToInt } from './zone';
 /** Answer now (a Buffer), later (a Promise), or not at all (undefined). `peer` is the UDP client. */
 export type QueryHandler = (network: string, msg: Buffer, tcp: boolean, peer?: dgram.RemoteInfo) => Buffer | Promise<Buffer> | undefined;
 
-/** RFC 7766 asks servers to close idle TCP connections; seconds, not minutes. */
+/** RFC 7766 asks servers to close idle TCP connections; seconds, not minutes. Only complete queries count as activity. */
 const TCP_IDLE_MS = 10_000;
 const TCP_MAX_CONNECTIONS = 256;
+/**
+ * Connections one client address may hold at once: one client cannot take
+ * all TCP_MAX_CONNECTIONS slots and lock every other client out of TCP (and
+ * out of the TCP retry after a truncated UDP answer).
+ */
+const TCP_MAX_PER_CLIENT = 16;
+/**
+ * A query must be complete (length prefix and message) this long after its
+ * first byte, however it trickles: a byte now and then does not keep a
+ * connection alive. VOLT_DNS_TCP_QUERY_MS overrides it (tests).
+ */
+const TCP_QUERY_MS = 5_000;
+/** Answers a client does not read: past this many bytes queued for it, it is hung up on. */
+const TCP_MAX_UNREAD = 1 << 20;
 /** Queries one TCP connection may have unanswered at once (pipelining, RFC 7766 §6.2.1.1). */
 const TCP_MAX_PENDING = 64;
 /** A larger receive buffer rides out bursts; the kernel caps it at net.core.rmem_max. */
@@ -70,6 +84,9 @@ export class Listener {
   private batchUdp?: BatchUdp;
   private tcp?: net.Server;
   private readonly conns = new Set<net.Socket>();
+  /** Open TCP connections per client address. */
+  private readonly perClient = new Map<string, number>();
+  private readonly queryMs = tcpQueryMs(process.env);
   private readonly net: number;
   private readonly mask: number;
   private closing = false;
@@ -359,16 +376,37 @@ export class Listener {
   }
 
   private onConnection(s: net.Socket): void {
-    if (this.closing || !this.allowed(s.remoteAddress ?? '')) {
+    const peer = s.remoteAddress ?? '';
+    if (this.closing || !this.allowed(peer)) {
       s.destroy();
       return;
     }
+    const held = this.perClient.get(peer) ?? 0;
+    if (held >= TCP_MAX_PER_CLIENT) {
+      s.destroy();
+      return;
+    }
+    this.perClient.set(peer, held + 1);
     this.conns.add(s);
-    s.on('close', () => this.conns.delete(s));
+    let timer: NodeJS.Timeout | undefined;
+    /** One timer per connection: the idle limit between queries, or the deadline of the query under way. */
+    const arm = (ms: number): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = setTimeout(() => s.destroy(), ms);
+    };
+    s.on('close', () => {
+      if (timer !== undefined) clearTimeout(timer);
+      this.conns.delete(s);
+      const n = (this.perClient.get(peer) ?? 1) - 1;
+      if (n <= 0) this.perClient.delete(peer);
+      else this.perClient.set(peer, n);
+    });
     s.on('error', () => undefined);
-    s.setTimeout(TCP_IDLE_MS, () => s.destroy());
+    arm(TCP_IDLE_MS);
     let buf: Buffer = Buffer.alloc(0);
     let pending = 0;
+    /** A query has started arriving (its deadline runs) and is not complete yet. */
+    let partial = false;
     const write = (b: Buffer): void => {
       pending--;
       if (s.destroyed) return;
@@ -376,6 +414,7 @@ export class Listener {
       framed.writeUInt16BE(b.length, 0);
       b.copy(framed, 2);
       s.write(framed);
+      if (s.writableLength > TCP_MAX_UNREAD) s.destroy();
     };
     s.on('data', (chunk: Buffer) => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
@@ -386,18 +425,27 @@ export class Listener {
         if (buf.length < 2 + len) break;
         const msg = Buffer.from(buf.subarray(2, 2 + len));
         buf = buf.subarray(2 + len);
+        partial = false;
         if (++pending > TCP_MAX_PENDING) return void s.destroy();
         let r: Buffer | Promise<Buffer> | undefined;
         try {
           r = this.handler(this.spec.network, msg, true);
         } catch (e: unknown) {
-          this.warn(`answering ${s.remoteAddress ?? '?'} over TCP: ${e instanceof Error ? e.message : String(e)}`);
+          this.warn(`answering ${peer} over TCP: ${e instanceof Error ? e.message : String(e)}`);
           r = undefined;
         }
         if (r === undefined) pending--;
         else if (Buffer.isBuffer(r)) write(r);
         else r.then(write, () => pending--);
+        if (s.destroyed) return;
       }
+      // The deadline runs from a query's first byte and is not moved by later ones; after a complete query, the idle limit.
+      if (buf.length > 0) {
+        if (!partial) {
+          partial = true;
+          arm(this.queryMs);
+        }
+      } else arm(TCP_IDLE_MS);
     });
   }
 
@@ -444,6 +492,12 @@ export class Listener {
  */
 function literalLookup(address: string, _family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
   callback(null, address, 4);
+}
+
+/** The per-query TCP deadline: VOLT_DNS_TCP_QUERY_MS when it is a positive integer, else the default. */
+export function tcpQueryMs(env: NodeJS.ProcessEnv): number {
+  const v = (env.VOLT_DNS_TCP_QUERY_MS ?? '').trim();
+  return /^[1-9][0-9]{0,6}$/.test(v) ? Number(v) : TCP_QUERY_MS;
 }
 
 export function listenerKey(l: DnsListener): string {
