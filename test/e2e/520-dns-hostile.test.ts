@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import { SandboxHost, UPLINK, waitFor, type BackgroundProcess, type NsRunner } from '../harness';
-import { dig, dnsConfig, serve } from './500-dns-lib';
+import { dig, dnsConfig, dnsmasq, ready, serve } from './500-dns-lib';
 
 /*
  * volt-dns against a hostile client on its own network: TCP slots. A client
@@ -53,6 +53,8 @@ async function setup(t: ExecutionContext, env?: NodeJS.ProcessEnv): Promise<{ ho
   await host.voltOk(['net', 'connect', 'backend', bad.netns]);
   await host.voltOk(['container', 'register', 'db', '--netns', `/run/netns/${good.netns}`]);
   await host.voltOk(['net', 'connect', 'backend', 'db', '--ip', '10.30.0.20']);
+  dnsmasq(host, UPLINK.internetAddress, ['--address=/example.test/198.51.100.7']);
+  await ready(host.outside!, UPLINK.internetAddress);
   const dns = await serve(host, [], env);
   return { host, bad, good, dns };
 }
@@ -90,4 +92,21 @@ test('a TCP query that does not complete within the deadline is hung up on, howe
   // Complete queries on one connection are fine, deadline or not: dig +tcp +keepopen asks twice on one connection.
   const r = await good.exec('dig', ['+time=5', '+tries=1', '+tcp', '+keepopen', '@10.30.0.1', 'db', 'db.volt.local'], { timeoutMs: 20_000 });
   t.is([...r.stdout.matchAll(/status: NOERROR/g)].length, 2, r.stdout + r.stderr);
+});
+
+test('dig +dnssec: the DO bit comes back in the OPT record, for local answers, NODATA, NXDOMAIN and forwarded answers', async (t) => {
+  const { good } = await setup(t);
+  const flagsOf = (raw: string): string | undefined => /; EDNS: version: 0, flags:([^;]*);/.exec(raw)?.[1]?.trim();
+  for (const [what, args, status] of [
+    ['local answer', ['db'], 'NOERROR'],
+    ['NODATA', ['db.volt.local', 'AAAA'], 'NOERROR'],
+    ['NXDOMAIN', ['nobody.volt.local'], 'NXDOMAIN'],
+    ['forwarded', ['www.example.test'], 'NOERROR'],
+  ] as const) {
+    const r = await dig(good, '10.30.0.1', ['+dnssec', ...args]);
+    t.is(r.status, status, `${what}: ${r.raw}`);
+    t.is(flagsOf(r.raw), 'do', `${what}: ${r.raw}`);
+    const plain = await dig(good, '10.30.0.1', ['+edns', ...args]);
+    t.is(flagsOf(plain.raw), '', `${what} without +dnssec: ${plain.raw}`);
+  }
 });

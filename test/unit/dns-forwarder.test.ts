@@ -30,6 +30,8 @@ function answerFor(query: Buffer, opts: { tc?: boolean; rcode?: number; records?
   if (!opts.tc && (opts.rcode ?? 0) === 0) {
     for (let i = 0; i < (opts.records ?? 1); i++) p.answers.push(new Packet.Resource({ name, type: 1, class: 1, ttl: 60, address: `192.0.2.${i + 1}` }));
   }
+  // An EDNS query gets an OPT back, DO always clear: an upstream that does not copy it (RFC 3225 wants it copied).
+  if (q.additionals.some((r) => r.type === Packet.TYPE.EDNS)) p.additionals.push(Object.assign(new Packet.Resource({ name: '', type: Packet.TYPE.EDNS, class: 1232, ttl: 0 }), { rdata: [] }));
   return p.toBuffer();
 }
 
@@ -86,12 +88,19 @@ async function forwarder(ports: number[], opts: Partial<typeof fast> = {}): Prom
   return f;
 }
 
-function query(name: string, id: number): Buffer {
+function query(name: string, id: number, edns: boolean | 'do' = false): Buffer {
   const p = new Packet();
   p.header.id = id;
   p.header.rd = 1;
   p.questions.push(new Packet.Question(name, 1, 1));
+  if (edns !== false) p.additionals.push(Object.assign(new Packet.Resource({ name: '', type: Packet.TYPE.EDNS, class: 4096, ttl: edns === 'do' ? 0x8000 : 0 }), { rdata: [] }));
   return p.toBuffer();
+}
+
+/** The DO bit of a response whose last record is an OPT without options; undefined without OPT. */
+function doBit(r: Buffer): boolean | undefined {
+  if (r.readUInt16BE(10) === 0 || r.readUInt16BE(r.length - 10) !== Packet.TYPE.EDNS) return undefined;
+  return (r[r.length - 4]! & 0x80) !== 0;
 }
 
 async function ask(f: Forwarder, name: string, id = 77): Promise<Packet> {
@@ -115,6 +124,26 @@ test('forwards, answers with the client ID, caches; identical questions in fligh
   t.is(Packet.parse(hit!).header.id, 13);
   t.is(u.queries, 1);
   t.is(f.flush(), 1);
+});
+
+test('forwarded answers carry the DO bit of the query (RFC 3225), from the upstream and from the cache; SERVFAIL too', async (t) => {
+  const u = await upstream('answer');
+  const f = await forwarder([u.port]);
+  t.teardown(() => (f.close(), u.close()));
+  for (const edns of [true, 'do'] as const) {
+    const msg = query('www.example.test', 21, edns);
+    const r = await f.resolve(msg, parseQuery(msg));
+    t.is(Packet.parse(r).answers[0]!.address, '192.0.2.1');
+    t.is(doBit(r), edns === 'do', `query ${String(edns)}`);
+    const again = query('www.example.test', 22, edns);
+    t.is(doBit(f.cached(again, parseQuery(again))!), edns === 'do', `cached, query ${String(edns)}`);
+  }
+  const none = await forwarder([]);
+  t.teardown(() => none.close());
+  const msg = query('www.example.test', 23, 'do');
+  const r = await none.resolve(msg, parseQuery(msg));
+  t.is(Packet.parse(r).header.rcode, 2);
+  t.true(doBit(r));
 });
 
 test('a truncated UDP answer is asked again over TCP', async (t) => {

@@ -31,13 +31,24 @@ function answerer(): LocalAnswerer {
   return a;
 }
 
-function ask(a: LocalAnswerer, network: string, name: string, type: number = Packet.TYPE.A, edns = false): Packet | 'forward' | 'drop' {
+function query(name: string, type: number, edns: boolean | 'do'): Buffer {
   const p = new Packet();
   p.header.id = 4242;
   p.header.rd = 1;
   p.questions.push(new Packet.Question(name, type, Packet.CLASS.IN));
-  if (edns) p.additionals.push(Object.assign(new Packet.Resource({ name: '', type: Packet.TYPE.EDNS, class: 4096, ttl: 0 }), { rdata: [] }));
-  const r = a.local(network, p.toBuffer());
+  // The OPT "TTL" holds extended rcode, version and flags; DO is the top flag bit (0x8000).
+  if (edns !== false) p.additionals.push(Object.assign(new Packet.Resource({ name: '', type: Packet.TYPE.EDNS, class: 4096, ttl: edns === 'do' ? 0x8000 : 0 }), { rdata: [] }));
+  return p.toBuffer();
+}
+
+/** The DO bit of an answer whose last record is an OPT without options (as volt-dns writes it); undefined without OPT. */
+function doBit(r: Buffer): boolean | undefined {
+  if (r.readUInt16BE(10) === 0 || r.readUInt16BE(r.length - 10) !== Packet.TYPE.EDNS) return undefined;
+  return (r[r.length - 4]! & 0x80) !== 0;
+}
+
+function ask(a: LocalAnswerer, network: string, name: string, type: number = Packet.TYPE.A, edns = false): Packet | 'forward' | 'drop' {
+  const r = a.local(network, query(name, type, edns));
   if (r === undefined) return 'drop';
   if (!Buffer.isBuffer(r)) return 'forward';
   // dns2 decodes what the hand-built path produced: the wire format is checked by another reader.
@@ -127,6 +138,31 @@ test('EDNS queries get an OPT record back', (t) => {
   t.is(p.additionals.length, 1);
   t.is(p.additionals[0]?.type, Packet.TYPE.EDNS);
   t.is(p.answers[0]?.address, '10.30.0.10');
+});
+
+test('the DO bit of a query is copied into the answer OPT (RFC 3225): answers, NODATA, NXDOMAIN, errors', (t) => {
+  const a = answerer();
+  const cases: Array<[string, string, number, number]> = [
+    ['answer', 'db-primary', Packet.TYPE.A, 0],
+    ['NODATA', 'db-primary.volt.local', Packet.TYPE.AAAA, 0],
+    ['NXDOMAIN', 'nobody.volt.local', Packet.TYPE.A, 3],
+    ['PTR', '10.0.30.10.in-addr.arpa', Packet.TYPE.PTR, 0],
+  ];
+  for (const [what, name, type, rcode] of cases) {
+    for (const edns of [false, true, 'do'] as const) {
+      const r = a.local('backend', query(name, type, edns));
+      if (!Buffer.isBuffer(r)) return t.fail(`${what}: not answered locally`);
+      t.is(Packet.parse(r).header.rcode, rcode, what);
+      t.is(doBit(r), edns === false ? undefined : edns === 'do', `${what}, query ${String(edns)}`);
+    }
+  }
+  // Errors too: REFUSED (unpublished network) and NOTIMP (AXFR).
+  for (const [network, type] of [['nowhere', Packet.TYPE.A], ['backend', 252]] as const) {
+    const r = a.local(network, query('db-primary', type, 'do')) as Buffer;
+    t.true(Packet.parse(r).header.rcode !== 0);
+    t.true(doBit(r), `${network} type ${type}`);
+    t.false(doBit(a.local(network, query('db-primary', type, true)) as Buffer));
+  }
 });
 
 test('live: republish replaces names, withdraw removes the network', (t) => {

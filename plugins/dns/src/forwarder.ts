@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { DnsUpstream } from '@volt/core/dist/drivers/dns';
 import { AnswerCache } from './answer-cache';
 import { errorResponse } from './responses';
-import { FLAG, HEADER_BYTES, RCODE, readQuestion, type Query } from './wire';
+import { FLAG, HEADER_BYTES, RCODE, copyDnssecOk, readQuestion, type Query } from './wire';
 
 export interface ForwarderOptions {
   /** Without an answer after this long, ask the next upstream (the earlier question stays open). */
@@ -301,6 +301,8 @@ export class Forwarder {
 
   private complete(f: Inflight, buf: Buffer): void {
     if (!this.finish(f)) return;
+    // Every waiter (and every later cache hit) has the same DO bit: it is part of the key.
+    copyDnssecOk(buf, f.q.dnssecOk);
     this.cache.put(f.key, buf);
     for (const w of f.waiters) w.resolve(personalise(Buffer.from(buf), w.msg, w.q));
   }

@@ -270,6 +270,35 @@ export interface RecordScan {
   ancount: number;
 }
 
+/**
+ * Copy the query's DO bit into a response's OPT record (RFC 3225 §3: the DO
+ * bit of the query MUST be copied in the response), whatever the upstream
+ * that wrote the response did with it. A response without OPT, or one that
+ * does not parse, is left as it is.
+ */
+export function copyDnssecOk(buf: Buffer, dnssecOk: boolean): void {
+  if (buf.length < HEADER_BYTES) return;
+  const qd = buf.readUInt16BE(4);
+  const records = buf.readUInt16BE(6) + buf.readUInt16BE(8) + buf.readUInt16BE(10);
+  let off = HEADER_BYTES;
+  for (let i = 0; i < qd; i++) {
+    off = skipName(buf, off);
+    if (off < 0 || off + 4 > buf.length) return;
+    off += 4;
+  }
+  for (let i = 0; i < records; i++) {
+    off = skipName(buf, off);
+    if (off < 0 || off + 10 > buf.length) return;
+    const rdlen = buf.readUInt16BE(off + 8);
+    if (buf.readUInt16BE(off) === TYPE.OPT) {
+      const z = buf.readUInt16BE(off + 6);
+      buf.writeUInt16BE(dnssecOk ? z | 0x8000 : z & 0x7fff, off + 6);
+      return;
+    }
+    off += 10 + rdlen;
+  }
+}
+
 /** Walk a whole response (from an upstream): where its TTLs are and how long it may live. */
 export function scanResponse(buf: Buffer): RecordScan | undefined {
   if (buf.length < HEADER_BYTES) return undefined;

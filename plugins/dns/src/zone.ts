@@ -1,6 +1,6 @@
 import { Packet } from 'dns2';
 import type { DnsView } from '@volt/core/dist/drivers/dns';
-import { OPT_RECORD } from './responses';
+import { optFor } from './responses';
 import { FLAG, RCODE, TYPE, CLASS_IN, answerFlags, buildResponse, keyLabels, keyWithin, nameKey, type Query } from './wire';
 
 /**
@@ -115,7 +115,7 @@ export class NetworkZone {
    * forward it or refuse it.
    */
   answer(msg: Buffer, q: Query): Buffer | undefined {
-    const opt = q.edns ? OPT_RECORD : undefined;
+    const opt = optFor(q);
     const ra = this.forward ? FLAG.RA : 0;
     const hit = this.names.get(q.key);
     if (hit !== undefined) {
