@@ -171,6 +171,8 @@ test('setupBase with rules: hooks in the base chains, the overlay built before t
   const hooked = tableModel(POLICY, [NET], emptyRuleSet());
   t.deepEqual(plain.chains.find((c) => c.name === 'volt-forward')?.rules, [
     'ct state established,related accept',
+    'iifname @bridges meta nfproto ipv6 drop comment "volt networks are IPv4-only"',
+    'oifname @bridges meta nfproto ipv6 drop comment "volt networks are IPv4-only"',
     'iifname vmap @forward_from',
     'iifname @bridges drop',
     'oifname @bridges ct status dnat accept',
@@ -178,6 +180,8 @@ test('setupBase with rules: hooks in the base chains, the overlay built before t
   ]);
   t.deepEqual(hooked.chains.find((c) => c.name === 'volt-forward')?.rules, [
     'ct state established,related accept',
+    'iifname @bridges meta nfproto ipv6 drop comment "volt networks are IPv4-only"',
+    'oifname @bridges meta nfproto ipv6 drop comment "volt networks are IPv4-only"',
     'iifname @bridges ip saddr 127.0.0.0/8 drop',
     'jump volt-fw-forward',
     'iifname @bridges jump volt-policy',

@@ -236,6 +236,17 @@ export function netChainIn(name: string): string {
 const quote = (ifname: string): string => `"${ifname}"`;
 
 /**
+ * volt networks are IPv4-only: no IPv6 packet is forwarded from or to a volt
+ * bridge (between two of its ports too, which br_netfilter hands to this
+ * hook), nor delivered from one to the host. Deliberate, not a side effect of
+ * IPv4-only policy rules: see docs/firewall.md, "IPv6".
+ */
+export const IPV6_CLOSED = {
+  from: `iifname @${SET_NAME.bridges} meta nfproto ipv6 drop comment "volt networks are IPv4-only"`,
+  to: `oifname @${SET_NAME.bridges} meta nfproto ipv6 drop comment "volt networks are IPv4-only"`,
+} as const;
+
+/**
  * The base chains. With `hooks` (volt manages user rules, forwards and
  * policies) they also jump to the overlay and DNAT port forwards; see
  * overlay.ts. Without, they are exactly the default policy.
@@ -244,6 +255,7 @@ export function baseChains(policy: HostInputPolicy, hooks = false): ChainModel[]
   const input: string[] = [
     'ct state established,related accept',
     'iif "lo" accept',
+    IPV6_CLOSED.from,
     ...(hooks ? BASE_HOOKS.input : []),
     // Traffic from a volt bridge is judged by its network's chain and never
     // reaches the host policy; a bridge without a map entry is dropped.
@@ -265,6 +277,8 @@ export function baseChains(policy: HostInputPolicy, hooks = false): ChainModel[]
   }
   const forward = [
     'ct state established,related accept',
+    IPV6_CLOSED.from,
+    IPV6_CLOSED.to,
     ...(hooks ? BASE_HOOKS.forward : []),
     `iifname vmap @${SET_NAME.forwardFrom}`,
     `iifname @${SET_NAME.bridges} drop`,
