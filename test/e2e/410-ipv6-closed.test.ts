@@ -49,6 +49,17 @@ async function closed(t: ExecutionContext, host: SandboxHost, withPolicy: boolea
 test('direct driver: IPv6 does not cross a v4-only network, nor reach the host; IPv4 does', async (t) => {
   const host = await SandboxHost.create(t, { uplink: false });
   await closed(t, host, false);
+  // Deleting the rule is drift: `volt net check` says so, `volt net up` puts it back.
+  const listing = (await host.exec('nft', ['-a', 'list', 'chain', 'inet', 'volt', 'volt-forward'])).stdout;
+  const handle = /iifname @bridges meta nfproto ipv6 drop comment "volt networks are IPv4-only" # handle (\d+)/.exec(listing)?.[1];
+  t.truthy(handle, listing);
+  await host.exec('nft', ['delete', 'rule', 'inet', 'volt', 'volt-forward', 'handle', handle ?? '0']);
+  const drift = await host.volt(['net', 'check']);
+  t.not(drift.code, 0);
+  t.regex(drift.stdout + drift.stderr, /IPv4-only/);
+  await host.voltOk(['net', 'up']);
+  t.is((await host.volt(['net', 'check'])).code, 0);
+  t.regex((await host.exec('nft', ['list', 'chain', 'inet', 'volt', 'volt-forward'])).stdout, /iifname @bridges meta nfproto ipv6 drop/);
 });
 
 test('direct driver, with a policy present: IPv6 stays closed', async (t) => {
