@@ -150,18 +150,30 @@ export function parseHost(value: string | undefined): HostName | Refusal {
     rest = value.slice(close + 1);
     name = name.toLowerCase();
   } else {
-    const colon = value.indexOf(':');
-    name = colon < 0 ? value : value.slice(0, colon);
-    rest = colon < 0 ? '' : value.slice(colon);
-    if (name.endsWith('.')) name = name.slice(0, -1);
-    if (name === '') return { error: 'empty host name in Host' };
-    if (name.length > 253) return { error: 'host name longer than 253 characters in Host' };
-    for (let i = 0; i < name.length; i++) {
-      const c = name.charCodeAt(i);
-      if (c >= 128 || NAME[c] !== 1) return { error: c === 32 || c === 9 ? 'whitespace inside Host' : `character ${JSON.stringify(name[i])} in the host name in Host` };
-      if (c === DOT && (i === 0 || name.charCodeAt(i - 1) === DOT)) return { error: 'empty label in the host name in Host' };
+    // One pass: characters, empty labels, upper case, up to the port's colon.
+    const n = value.length;
+    let colon = n;
+    let upper = false;
+    let prev = 0;
+    for (let i = 0; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c === 58 /* : */) {
+        colon = i;
+        break;
+      }
+      if (c >= 128 || NAME[c] !== 1) return { error: c === 32 || c === 9 ? 'whitespace inside Host' : `character ${JSON.stringify(value[i])} in the host name in Host` };
+      if (c === DOT && prev === DOT) return { error: 'empty label in the host name in Host' };
+      if (c <= 90 && c >= 65) upper = true;
+      prev = c;
     }
-    name = name.toLowerCase();
+    // A trailing dot (the root label) is dropped; a leading one is an empty label.
+    const stop = colon > 0 && value.charCodeAt(colon - 1) === DOT ? colon - 1 : colon;
+    if (stop === 0) return { error: 'empty host name in Host' };
+    if (value.charCodeAt(0) === DOT) return { error: 'empty label in the host name in Host' };
+    if (stop > 253) return { error: 'host name longer than 253 characters in Host' };
+    name = stop === n ? value : value.slice(0, stop);
+    if (upper) name = name.toLowerCase();
+    rest = colon === n ? '' : value.slice(colon);
   }
   if (rest === '') return { name };
   if (rest.charCodeAt(0) !== 58 /* : */) return { error: 'junk after the host in Host' };
