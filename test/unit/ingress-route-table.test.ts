@@ -60,6 +60,52 @@ test('Host headers normalise to a name', (t) => {
   t.is(normalizeHost(''), undefined);
   t.is(normalizeHost(undefined), undefined);
   t.is(normalizeHost(':80'), undefined);
+  // Only a numeric port, only host-name characters (issue 16).
+  t.is(normalizeHost('app.example.com:abc'), undefined);
+  t.is(normalizeHost('app.example.com:'), undefined);
+  t.is(normalizeHost('app.example.com:65536'), undefined);
+  t.is(normalizeHost('app .example.com'), undefined);
+  t.is(normalizeHost('app.example.com/x'), undefined);
+});
+
+// With app.test → web, app.test/v1 → api and app.test/s --strip-path: the route is chosen by the
+// normalised path, which is also what is forwarded (issue 16: matching the raw path sent
+// /v1/../admin to the /v1 backend and /./v1/x, //v1/x, /%761/x past it).
+const hostile = new RouteTable([r('web', 'app.test', '/'), r('api', 'app.test', '/v1'), { ...r('strip', 'app.test', '/s'), stripPath: true }]);
+const resolved: [string, string, string][] = [
+  ['/v1/x', 'api', '/v1/x'],
+  ['/v1/../admin', 'web', '/admin'],
+  ['/v1/%2e%2e/admin', 'web', '/admin'],
+  ['/./v1/x', 'api', '/v1/x'],
+  ['/admin/../v1/x', 'api', '/v1/x'],
+  ['//v1/x', 'api', '/v1/x'],
+  ['/%761/x', 'api', '/v1/x'],
+  ['/v1%2fx', 'web', '/v1%2Fx'],
+  ['/v1/..?x', 'web', '/?x'],
+  ['/s/a/../b', 'strip', '/s/b'],
+];
+for (const [target, want, path] of resolved) {
+  test(`resolve app.test${target} → ${want} ${path}`, (t) => {
+    const got = hostile.resolve('app.test', target);
+    if ('error' in got) return t.fail(got.error);
+    t.is(got.r?.route.name, want);
+    t.is(got.path, path);
+  });
+}
+
+test('resolve refuses what cannot be normalised; strip-path works on the normalised path', (t) => {
+  for (const target of ['/s/../../x', '/..', '/v1/%zz', '/v1/%4', '/v1/%00', '/v1\\..\\x']) t.true('error' in hostile.resolve('app.test', target), target);
+  const got = hostile.resolve('app.test', '/s/x/../y?z');
+  if ('error' in got) return t.fail(got.error);
+  t.is(stripPrefix(got.r!.route.path, got.path), '/y?z');
+});
+
+test('a route prefix with escapes is spelled the way normalised requests are', (t) => {
+  const tbl = new RouteTable([r('root', 'a.test', '/'), r('cafe', 'a.test', '/caf%c3%a9'), r('tilde', 'a.test', '/%7eu')]);
+  t.is(tbl.match('a.test', '/caf%C3%A9/x')?.route.name, 'cafe');
+  t.is(tbl.match('a.test', '/~u')?.route.name, 'tilde');
+  const got = tbl.resolve('a.test', '/caf%c3%a9/x');
+  t.true(!('error' in got) && got.r?.route.name === 'cafe');
 });
 
 test('upstreams: round robin over healthy ones; none when all are down or unresolved', (t) => {

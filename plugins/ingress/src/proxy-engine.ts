@@ -10,7 +10,8 @@ import { ClientConn, RETIRE_IDLE_MS, TICK_MS, UpstreamPool, servernameOf, type F
 import type { HeadLimits, RequestHead } from './http1-parser';
 import { addForwarded, downstreamResponseHeaders, scanRequestHeaders, upgradeRequestHead, type ForwardContext } from './forward-headers';
 import type { CertificatePem, WorkerConfig } from './messages';
-import { RouteTable, normalizeHost, pickUpstream, stripPrefix, type CompiledRoute } from './route-table';
+import { hostCount, parseHost, splitAbsoluteTarget, withHost } from './request-target';
+import { RouteTable, pickUpstream, stripPrefix, type CompiledRoute } from './route-table';
 
 export interface EngineEvents {
   /** A backend refused or timed out a connection (passive health). */
@@ -397,39 +398,48 @@ export class ProxyEngine implements FastPathHost {
   private route(req: http.IncomingMessage, secure: boolean, host0: string | undefined): Decision {
     let url = req.url ?? '/';
     let hostHeader = host0;
-    if (url.charCodeAt(0) !== 47 /* / */) {
-      // Absolute form ("GET http://host/path"): the URL's authority wins over Host (RFC 9112 §3.2.2).
-      // It is routed like any request, so only configured hostnames are ever forwarded.
-      const m = /^https?:\/\/([^/?#]+)([^#]*)$/i.exec(url);
-      if (!m) return { status: 400, body: 'bad request target' };
-      hostHeader = m[1]!;
-      url = m[2] === '' ? '/' : m[2]!.startsWith('/') ? m[2]! : `/${m[2]!}`;
-    }
     if (req.rawHeaders.length > this.config.limits.maxHeaderCount * 2) return { status: 431, body: `more than ${this.config.limits.maxHeaderCount} header fields` };
+    // RFC 9112 §3.2: more than one Host is a 400 (the fast path's parser refuses it too).
+    if (hostCount(req.rawHeaders) > 1) return { status: 400, body: 'more than one Host header' };
+    if (url.charCodeAt(0) !== 47 /* / */) {
+      // Absolute form ("GET http://host/path"): the URL's authority replaces Host (RFC 9112 §3.2.2),
+      // for routing and upstream. It is routed like any request, so only configured hostnames are ever forwarded.
+      const abs = splitAbsoluteTarget(url);
+      if ('error' in abs) return { status: 400, body: abs.error };
+      hostHeader = abs.authority;
+      url = abs.target;
+    }
     return this.decide(url, hostHeader, secure, secure ? servernameOf(req.socket) : undefined);
   }
 
-  /** Routing proper, for both paths: `url` in origin form, `hostHeader` as sent. */
+  /**
+   * Routing proper, for both paths: `url` in origin form as sent, `hostHeader` as sent (or the
+   * absolute-form target's authority). The decision's `path` is the normalised target (request-target.ts),
+   * before --strip-path; `hostHeader` is what the backend gets as Host.
+   */
   private decide(url: string, hostHeader: string | undefined, secure: boolean, sni: string | undefined): Decision {
-    const host = normalizeHost(hostHeader);
-    if (host === undefined) return { status: 400, body: 'missing or invalid Host header' };
+    const parsed = parseHost(hostHeader);
+    if ('error' in parsed) return { status: 400, body: `missing or invalid Host header: ${parsed.error}` };
+    const host = parsed.name;
     if (secure) {
       if (sni !== undefined && sni !== host && this.contextFor(sni) !== this.contextFor(host)) {
         return { status: 421, body: `this connection is for ${sni}, not ${host}` };
       }
     }
-    const r = this.table.match(host, url);
-    if (r === undefined) return { status: 404, body: `no route for ${host}${url.split('?')[0]}` };
+    const found = this.table.resolve(host, url);
+    if ('error' in found) return { status: 400, body: found.error };
+    const { r, path } = found;
+    if (r === undefined) return { status: 404, body: `no route for ${host}${path.split('?')[0]}` };
     const tlsMode = r.route.tls;
     if (!secure && tlsMode !== 'none') {
       // ACME challenges stay on plain HTTP (a CA does not follow the redirect to a certificate that does not exist yet).
-      if (tlsMode === 'auto' && url.startsWith(ACME_PREFIX)) return { status: 404, body: 'no such ACME challenge' };
+      if (tlsMode === 'auto' && path.startsWith(ACME_PREFIX)) return { status: 404, body: 'no such ACME challenge' };
       const port = this.config.httpsPort === 443 ? '' : `:${this.config.httpsPort}`;
       const h = host.includes(':') ? `[${host}]` : host;
-      return { status: 308, body: 'use https', location: `https://${h}${port}${url}` };
+      return { status: 308, body: 'use https', location: `https://${h}${port}${path}` };
     }
-    if (secure && (tlsMode === 'none' || tlsMode === 'passthrough')) return { status: 404, body: `no route for ${host}${url.split('?')[0]}` };
-    return { r, path: url, hostHeader: hostHeader! };
+    if (secure && (tlsMode === 'none' || tlsMode === 'passthrough')) return { status: 404, body: `no route for ${host}${path.split('?')[0]}` };
+    return { r, path, hostHeader: hostHeader! };
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse, secure: boolean): void {
@@ -461,7 +471,8 @@ export class ProxyEngine implements FastPathHost {
       req.resume();
       return;
     }
-    const headers = addForwarded(scan.headers, { clientIp: req.socket.remoteAddress ?? '', proto: secure ? 'https' : 'http', host: hostHeader });
+    // An absolute-form target's authority replaces the Host the client sent.
+    const headers = addForwarded(hostHeader === scan.host ? scan.headers : withHost(scan.headers, hostHeader), { clientIp: req.socket.remoteAddress ?? '', proto: secure ? 'https' : 'http', host: hostHeader });
     const pool = this.pool(up.key, up.address, up.backend.port, r.route.timeoutMs);
     this.inFlight++; // counted out by the handler when the response closes
     try {
@@ -537,7 +548,8 @@ export class ProxyEngine implements FastPathHost {
       socket.setTimeout(0);
       socket.setKeepAlive(true, 30_000);
       backend.setKeepAlive(true, 30_000);
-      backend.write(upgradeRequestHead(req.method ?? 'GET', target, req.rawHeaders, ctx));
+      const raw = hostHeader === req.headers.host ? req.rawHeaders : withHost(req.rawHeaders, hostHeader);
+      backend.write(upgradeRequestHead(req.method ?? 'GET', target, raw, ctx));
       if (head.length > 0) backend.write(head);
       socket.pipe(backend);
       backend.pipe(socket);

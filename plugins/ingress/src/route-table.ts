@@ -1,4 +1,5 @@
 import type { IngressBackend, IngressRoute } from '@volt/core/dist/drivers/ingress';
+import { normalizeTarget, parseHost, type Refusal } from './request-target';
 
 /** A backend as the data plane keys it: "10.30.0.5:8080", "[fd00::5]:8080". */
 export function backendKey(address: string, port: number): string {
@@ -26,7 +27,8 @@ export class RouteTable {
   readonly size: number;
 
   constructor(routes: IngressRoute[]) {
-    for (const route of routes) {
+    for (const route0 of routes) {
+      const route = normalizedRoute(route0);
       const upstreams = route.backends.flatMap((b) => (b.address === undefined ? [] : [{ backend: b, key: backendKey(b.address, b.port), address: b.address }]));
       const list = this.byHost.get(route.hostname) ?? [];
       list.push({ route, upstreams, next: 0 });
@@ -54,6 +56,17 @@ export class RouteTable {
     return undefined;
   }
 
+  /**
+   * Route a request: normalise its origin-form target once (normalizeTarget),
+   * then match host and the normalised path. `path` is what is forwarded
+   * (before --strip-path); a target refused by normalisation is a 400.
+   */
+  resolve(host: string, target: string): { r: CompiledRoute | undefined; path: string } | Refusal {
+    const path = normalizeTarget(target);
+    if (typeof path !== 'string') return path;
+    return { r: this.match(host, path), path };
+  }
+
   /** TLS mode of a host name (routes of one host share it), for SNI decisions. */
   tlsOf(host: string): IngressRoute['tls'] | undefined {
     return this.hostRoutes(host)?.[0]?.route.tls;
@@ -64,7 +77,21 @@ export class RouteTable {
   }
 }
 
-/** "/v1" matches "/v1", "/v1/…", "/v1?…" but not "/v10"; "/" matches everything. */
+/**
+ * A route whose prefix is spelled as requests are after normalizeTarget
+ * ("/caf%c3%a9" → "/caf%C3%A9", "/%7Eu" → "/~u"), so they can match it.
+ */
+function normalizedRoute(route: IngressRoute): IngressRoute {
+  const p = normalizeTarget(route.path);
+  if (typeof p !== 'string' || p === route.path) return route;
+  return { ...route, path: p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p };
+}
+
+/**
+ * "/v1" matches "/v1", "/v1/…", "/v1?…" but not "/v10"; "/" matches everything.
+ * `path` is a normalised target (normalizeTarget): matching the raw one
+ * would let "/v1/../admin" reach the /v1 backend.
+ */
 export function pathMatches(prefix: string, path: string): boolean {
   if (prefix === '/') return true;
   if (!path.startsWith(prefix)) return false;
@@ -83,22 +110,11 @@ export function stripPrefix(prefix: string, path: string): string {
 
 /**
  * The host name a Host header (or :authority) names: lower case, without
- * port or trailing dot; undefined if it is not a plausible host.
+ * port or trailing dot; undefined if it is not a valid Host (parseHost says why).
  */
 export function normalizeHost(value: string | undefined): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  let h = value;
-  if (h.charCodeAt(0) === 91 /* [ */) {
-    const end = h.indexOf(']');
-    if (end < 0) return undefined;
-    h = h.slice(1, end);
-  } else {
-    const colon = h.indexOf(':');
-    if (colon >= 0) h = h.slice(0, colon);
-  }
-  if (h.endsWith('.')) h = h.slice(0, -1);
-  h = h.toLowerCase();
-  return h === '' || h.length > 253 ? undefined : h;
+  const h = parseHost(value);
+  return 'error' in h ? undefined : h.name;
 }
 
 /** Pick the next healthy upstream, round robin; undefined when none is usable. */
