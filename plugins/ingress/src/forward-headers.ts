@@ -36,7 +36,8 @@ function connectionTokens(raw: readonly string[]): Set<string> | undefined {
     if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
       for (const t of raw[i + 1]!.split(',')) {
         const v = t.trim().toLowerCase();
-        if (v !== '' && v !== 'close' && v !== 'keep-alive' && v !== 'upgrade') (out ??= new Set()).add(v);
+        // Framing fields are never removable by Connection (issue 16); Host is kept below anyway.
+        if (v !== '' && v !== 'close' && v !== 'keep-alive' && v !== 'upgrade' && v !== 'content-length' && v !== 'transfer-encoding' && v !== 'host') (out ??= new Set()).add(v);
       }
     }
   }
