@@ -30,3 +30,18 @@ test('hostile framing: a Connection header naming Content-Length or Host cannot 
   const raws = backend.stdout.split('\n').filter((l) => l.startsWith('RAW ')).map((l) => JSON.parse(l.slice(4)) as string).join('');
   t.regex(raws, /GET \/host HTTP\/1\.1\r\n(?:[^\r]*\r\n)*?host: app\.test\r\n/i, 'Host reached the backend');
 });
+
+test('hostile framing: two Host headers are the client’s fault (400), on HTTP/1.1 and on HTTP/1.0 alike', async (t) => {
+  const host = await SandboxHost.create(t, { uplink: false });
+  await host.voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.32.0.0/24']);
+  const web = await workload(host, 'backend', 'web');
+  const backend = web.c.spawn(process.execPath, [RAW_BACKEND_JS, '8080']);
+  await backend.waitForOutput(/^LISTENING/m, { timeoutMs: 15_000 });
+  await host.voltOk(['ingress', 'create', '--name', 'app', '--hostname', 'app.test', '--backend', `${web.name}:8080`]);
+  await startProxy(host, { workers: 1 });
+  for (const version of ['1.1', '1.0']) {
+    const r = await rawRequest(host, { host: '127.0.0.1', port: 80, chunks: [`GET /dup HTTP/${version}\r\nHost: app.test\r\nHost: other.test\r\nConnection: close\r\n\r\n`] });
+    t.regex(r.data, /^HTTP\/1\.1 400 /, `HTTP/${version}: ${r.data.split('\r\n')[0] ?? ''}`);
+  }
+  t.false(backend.stdout.includes('REQ GET /dup'), 'nothing reached the backend');
+});
