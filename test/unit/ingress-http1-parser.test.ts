@@ -209,3 +209,17 @@ test('chunked bodies: broken framing is detected', (t) => {
     t.is(scan(body, 1), -2, `${JSON.stringify(body)} byte by byte`);
   }
 });
+
+// Issue 16, items 1 and 5: a Connection header naming a framing field must not remove it.
+test('Connection naming Content-Length or Host does not drop them: the framing parsed is the framing forwarded', (t) => {
+  const text = 'POST /a HTTP/1.1\r\nHost: app.test\r\nConnection: Content-Length, Host, Transfer-Encoding, X-Drop\r\nX-Drop: 1\r\nContent-Length: 43\r\n\r\n';
+  t.like(parse(text), { kind: 'request', contentLength: 43, host: 'app.test' });
+  t.is(forwarded(text), 'Host: app.test\r\nContent-Length: 43\r\n');
+  t.is(forwarded('GET / HTTP/1.1\r\nConnection: host\r\nHost: app.test\r\n\r\n'), 'Host: app.test\r\n');
+});
+
+test('a backend Connection header naming Content-Length does not drop it toward the client', (t) => {
+  const text = 'HTTP/1.1 200 OK\r\nConnection: content-length, x-drop\r\nX-Drop: 1\r\nContent-Length: 5\r\n\r\n';
+  t.like(resp(text), { kind: 'response', status: 200 });
+  t.is(clientHead(text), 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
+});

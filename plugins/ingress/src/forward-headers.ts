@@ -36,7 +36,8 @@ function connectionTokens(raw: readonly string[]): Set<string> | undefined {
     if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
       for (const t of raw[i + 1]!.split(',')) {
         const v = t.trim().toLowerCase();
-        if (v !== '' && v !== 'close' && v !== 'keep-alive' && v !== 'upgrade') (out ??= new Set()).add(v);
+        // Framing fields are never removable by Connection (issue 16); Host is kept below anyway.
+        if (v !== '' && v !== 'close' && v !== 'keep-alive' && v !== 'upgrade' && v !== 'content-length' && v !== 'transfer-encoding' && v !== 'host') (out ??= new Set()).add(v);
       }
     }
   }
@@ -51,6 +52,8 @@ export interface ScannedRequest {
   host?: string;
   /** A body follows (Content-Length other than 0, or Transfer-Encoding). */
   hasBody: boolean;
+  /** How many Host headers the client sent (more than one is a 400). */
+  hostCount: number;
 }
 
 /**
@@ -63,11 +66,13 @@ export function scanRequestHeaders(raw: readonly string[]): ScannedRequest {
   const headers: string[] = [];
   let host: string | undefined;
   let hasBody = false;
+  let hostCount = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
     if (lower === 'host') {
       host ??= raw[i + 1]!;
+      hostCount++;
     } else if (lower === 'content-length') {
       if (raw[i + 1] !== '0') hasBody = true;
     } else if (lower === 'transfer-encoding') {
@@ -76,7 +81,7 @@ export function scanRequestHeaders(raw: readonly string[]): ScannedRequest {
     } else if (DROP_REQUEST.has(lower) || (extra !== undefined && extra.has(lower))) continue;
     headers.push(name, raw[i + 1]!);
   }
-  return host === undefined ? { headers, hasBody } : { headers, host, hasBody };
+  return host === undefined ? { headers, hasBody, hostCount } : { headers, host, hasBody, hostCount };
 }
 
 /** Append the proxy's own X-Forwarded-* to a scanned header list. */

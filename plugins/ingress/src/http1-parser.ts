@@ -189,6 +189,13 @@ function isWord(buf: Buffer, start: number, end: number, word: Buffer): boolean 
   return true;
 }
 
+/**
+ * Fields a Connection header can never remove: the framing the proxy parsed
+ * is the framing it sends (issue 16: `Connection: Content-Length` dropped the
+ * length but not the body, and the backend read the body as a second request).
+ */
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'host', 'upgrade']);
+
 /** The tokens of a comma-separated header value, lower case. */
 function tokens(value: string): string[] {
   const out: string[] = [];
@@ -315,7 +322,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, limits
         for (const tok of tokens(latin1(buf, valueStart, valueEnd))) {
           if (tok === 'close') close = true;
           else if (tok === 'upgrade') handOver ??= 'Connection: upgrade';
-          else if (tok !== 'keep-alive') (named ??= []).push(tok);
+          else if (tok !== 'keep-alive' && !FRAMING.has(tok)) (named ??= []).push(tok);
         }
         break;
       }
@@ -480,7 +487,7 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, headR
         for (const tok of tokens(latin1(buf, valueStart, valueEnd))) {
           if (tok === 'close') reusable = false;
           // HTTP/1.0 "keep-alive" is not relied upon: such a backend gets a connection per request.
-          else if (tok !== 'keep-alive') (named ??= []).push(tok);
+          else if (tok !== 'keep-alive' && !FRAMING.has(tok)) (named ??= []).push(tok);
         }
         break;
       case H.KeepAlive: {

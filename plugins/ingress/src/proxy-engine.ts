@@ -457,7 +457,8 @@ export class ProxyEngine implements FastPathHost {
     }
     // One pass over the headers: what to forward, Host, whether a body follows.
     const scan = scanRequestHeaders(req.rawHeaders);
-    const where = this.route(req, secure, scan.host);
+    // Two Host headers (HTTP/1.0 reaches Node's parser, which lets them through): the client's fault, 400.
+    const where: Decision = scan.hostCount > 1 ? { status: 400, body: 'more than one Host header' } : this.route(req, secure, scan.host);
     if ('status' in where) {
       reply(res, where.status, where.body, where.location);
       req.resume();
@@ -521,7 +522,7 @@ export class ProxyEngine implements FastPathHost {
   private onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, secure: boolean): void {
     this.served++;
     socket.on('error', () => undefined);
-    const where = this.route(req, secure, req.headers.host);
+    const where: Decision = scanRequestHeaders(req.rawHeaders).hostCount > 1 ? { status: 400, body: 'more than one Host header' } : this.route(req, secure, req.headers.host);
     if ('status' in where) {
       rawReply(socket, where.status, where.body, where.location);
       return;
