@@ -124,3 +124,41 @@ test("compose up/down on the guide's example: networks, addresses, DNS aliases, 
   const empty = await host.voltOk(['net', 'compose', 'down', '-f', GUIDE, '-p', 'shop']);
   t.regex(empty.stdout, /no networks to remove/);
 });
+
+test("the specification's long form: ipam gateway and ip_range, driver_opts MTU, name:, external network, container_name", async (t) => {
+  const host = await SandboxHost.create(t, { uplink: false });
+  const file = path.join(FIXTURES, 'spec-ipam.yaml');
+  // The external network (volt0) must exist first: without it up is refused and changes nothing.
+  const before = await snapshot(host);
+  const missing = await host.volt(['net', 'compose', 'up', '-f', file]);
+  t.not(missing.code, 0);
+  t.regex(missing.stderr, /spec-ipam\.yaml:48:3: networks\.outside: external network "volt0" does not exist/);
+  t.deepEqual(await snapshot(host), before);
+  await host.voltOk(['init']);
+
+  const app = await host.addContainer('app');
+  const cache = await host.addContainer('cache');
+  await host.voltOk(['container', 'register', 'shop-app', '--netns', `/run/netns/${app.netns}`]);
+  await host.voltOk(['container', 'register', 'shopexample-cache-1', '--netns', `/run/netns/${cache.netns}`]);
+  await host.voltOk(['net', 'compose', 'up', '-f', file]);
+
+  const nets = await host.voltJson<(NetJson & { gateway: string; containerRange?: string })[]>(['net', 'list', '-o', 'json']);
+  const front = nets.find((n) => n.name === 'shopexample_front-tier')!;
+  t.like(front, { subnet: '172.16.238.0/24', gateway: '172.16.238.1', mtu: 1400, nat: true, containerRange: '172.16.238.128-172.16.238.254' });
+  t.is(front.labels?.['com.example.description'], 'Frontend network');
+  t.is((await bridgeInfo(host, front.bridge))?.mtu, 1400);
+  const back = nets.find((n) => n.name === 'shop-back')!;
+  t.like(back, { subnet: '172.16.239.0/24', nat: false, bridge: 'volt-shop-back' });
+
+  const ps = await host.voltJson<PsJson>(['net', 'compose', 'ps', '-f', file, '-o', 'json']);
+  t.is(ps.project, 'shopexample');
+  const ips = Object.fromEntries(ps.services.map((s) => [`${s.service}@${s.network}`, s.ip]));
+  t.is(ips['app@shopexample_front-tier'], '172.16.238.10');
+  t.is(ips['app@shop-back'], '172.16.239.10');
+  t.regex(ips['cache@volt0'] ?? '', /^10\.0\.0\./, 'the cache joined the external network too');
+  t.is(ps.services.find((s) => s.service === 'proxy')!.container, undefined);
+
+  // down removes the project's two networks, never the external one.
+  await host.voltOk(['net', 'compose', 'down', '-f', file, '--force']);
+  t.deepEqual((await host.voltJson<NetJson[]>(['net', 'list', '-o', 'json'])).map((n) => n.name), ['volt0']);
+});

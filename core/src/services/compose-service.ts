@@ -277,7 +277,7 @@ export class ComposeService {
     const state = this.d.store.read();
     const networks: ComposeNetworkView[] = p.networks.map((n) => {
       const r = state.networks[n.name];
-      return { key: n.key, name: n.name, external: n.external, exists: r !== undefined, subnet: r?.subnet, bridge: r?.bridge, mtu: r?.mtu, internal: r === undefined ? undefined : !r.nat };
+      return { key: n.key, name: n.name, external: n.external, exists: r !== undefined, subnet: r?.subnet, bridge: r?.bridge, mtu: r?.mtu, internal: r === undefined ? n.internal : !r.nat };
     });
     // Networks the project created that the file no longer names.
     for (const r of Object.values(state.networks)) {
