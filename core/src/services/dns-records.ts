@@ -45,8 +45,10 @@ export function networkRecords(state: VoltState, net: NetworkRecord, searchDomai
   for (const a of state.attachments) {
     if (a.network !== net.name || !published(state, a)) continue;
     const names = [a.workload, ...searchDomains.map((d) => `${a.workload}.${d}`)].filter(isEncodableName);
+    // Aliases (Compose service names and `aliases:`) answer A queries too; the PTR keeps the workload's own name.
+    const aliasNames = (a.aliases ?? []).filter((x) => x !== a.workload).flatMap((x) => [x, ...searchDomains.map((d) => `${x}.${d}`)]).filter(isEncodableName);
     if (names.length === 0) continue;
-    for (const name of names) out.push({ name, type: 'A', value: a.ip, network: net.name });
+    for (const name of [...names, ...aliasNames]) out.push({ name, type: 'A', value: a.ip, network: net.name });
     // The PTR points at the fully qualified name when there is a search domain, as dnsmasq does.
     out.push({ name: reverseName(a.ip), type: 'PTR', value: names.find((n) => n !== a.workload) ?? names[0]!, network: net.name });
   }

@@ -25,6 +25,10 @@ export interface CreateNetworkRequest {
   mtu?: number;
   nat?: boolean;
   bridge?: string;
+  /** Stored with the record (`volt net compose` labels its networks). */
+  labels?: Record<string, string>;
+  /** Container address range ("10.20.0.128-10.20.0.254"), validated by the caller (ipam.parseRange). */
+  containerRange?: string;
 }
 
 export interface HostRoute {
@@ -129,6 +133,8 @@ export function planNetwork(req: CreateNetworkRequest, ctx: PlanContext): Networ
     nat: req.nat ?? true,
     mac: bridgeMac(req.name),
     isDefault,
+    ...(req.containerRange !== undefined ? { containerRange: req.containerRange } : {}),
+    ...(req.labels !== undefined ? { labels: { ...req.labels } } : {}),
     createdAt: ctx.now,
   };
 }

@@ -81,6 +81,14 @@ export class NetworkService {
     });
   }
 
+  /** Create several networks in one transaction: all of them or none (`volt net compose up`). */
+  async createMany(reqs: CreateNetworkRequest[]): Promise<NetworkRecord[]> {
+    return this.d.store.transaction(async (state) => {
+      const created = await this.createAll(state, reqs);
+      return created.filter((n) => reqs.some((r) => r.name === n.name));
+    });
+  }
+
   private async createAll(state: VoltState, reqs: CreateNetworkRequest[]): Promise<NetworkRecord[]> {
     const defaultName = this.d.config.network.default_bridge;
     const wanted = [...reqs];

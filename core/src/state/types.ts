@@ -16,6 +16,8 @@ export interface NetworkRecord {
   /** IPAM ranges ("10.30.0.2-10.30.0.99"); absent means the default split. */
   vmRange?: string;
   containerRange?: string;
+  /** Free-form labels; `volt net compose` marks the networks of a project with com.docker.compose.project. */
+  labels?: Record<string, string>;
   createdAt: string;
 }
 
@@ -120,6 +122,8 @@ export interface AttachmentRecord {
   ifname: string;
   /** The bridge port on the host: veth host end or TAP name. */
   hostIfname: string;
+  /** Further names volt-dns serves for this workload on this network (Compose service names and aliases). */
+  aliases?: string[];
   createdAt: string;
 }
 
