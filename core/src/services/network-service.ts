@@ -254,9 +254,12 @@ export class NetworkService {
     return upWithTuning({ ...report, applied: report.applied || removed.length > 0, removed }, { paths: voltPaths(), warn: this.d.warn });
   }
 
-  /** Volt-made objects no state record owns (leftovers.ts); read under the lock so an unfinished connect is not one. */
+  /**
+   * Volt-made objects no state record owns (leftovers.ts). Read without the lock, like `check`
+   * (which must not write state): a connect running at this very moment can show up; `up` looks again under the lock.
+   */
   async leftovers(): Promise<Finding[]> {
-    return (await this.d.store.transaction((state) => findLeftovers(state, voltPaths()))).map(asFinding);
+    return (await findLeftovers(this.d.store.read(), voltPaths())).map(asFinding);
   }
 
   private async checkState(state: VoltState): Promise<string[]> {
