@@ -182,3 +182,11 @@ test('parseScan reads kind, master, alias and global IPv4 addresses of ip -j -d 
     { ifname: 'eth0', kind: 'veth', master: 'x', alias: 'volt:backend/web', addresses: ['10.30.0.10/24'] },
   ]);
 });
+
+test('two records of one namespace: the links either record\'s attachments name are owned', (t) => {
+  const s = state();
+  s.attachments.push({ workload: 'api', network: 'backend', ip: '10.30.0.12', mac: '02:00:00:00:00:03', kind: 'veth', ifname: 'eth1', hostIfname: 'vh00000000cc', createdAt: 'x' });
+  const shared = { ...ns('web', [link('eth0', { alias: 'volt:backend/web', addresses: ['10.30.0.10/24'] }), link('eth1', { alias: 'volt:backend/api', addresses: ['10.30.0.12/24'] })]), also: ['api'] };
+  t.deepEqual(classify(s, observed({ namespaces: [shared] })), []);
+  t.deepEqual(keys(classify(s, observed({ namespaces: [{ ...shared, also: undefined }] }))), ['orphan-link web:eth1']);
+});

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { VoltPaths } from '../paths';
 import type { VoltState } from '../state/types';
@@ -42,7 +42,8 @@ export interface Leftover extends Finding {
 /** What the kernel and the file system hold, read once (`observe`); `classify` is pure. */
 export interface Observed {
   host: ScannedLink[];
-  namespaces: { workload: string; nsFile: string; links: ScannedLink[] }[];
+  /** `also`: other workloads whose record points at the same namespace (their attachments own links too). */
+  namespaces: { workload: string; nsFile: string; links: ScannedLink[]; also?: string[] }[];
   /** Entries of a networkd unit directory: "10-volt-x.netdev", "10-volt-x.network.d/50-volt-dhcp.conf". */
   units: { dir: string; names: string[] }[];
   /** Entry names under <runDir>/vm and <runDir>/dhcp. */
@@ -143,7 +144,8 @@ export function classify(state: VoltState, o: Observed): Leftover[] {
   for (const ns of [...o.namespaces].sort((a, b) => a.workload.localeCompare(b.workload))) {
     for (const l of ns.links) {
       if (l.ifname === 'lo') continue;
-      const att = state.attachments.find((a) => a.workload === ns.workload && a.kind === 'veth' && a.ifname === l.ifname);
+      const names = [ns.workload, ...(ns.also ?? [])];
+      const att = state.attachments.find((a) => names.includes(a.workload) && a.kind === 'veth' && a.ifname === l.ifname);
       const volt = att !== undefined || l.alias?.startsWith(OWNER_ALIAS_PREFIX) === true;
       if (att === undefined && volt) {
         out.push({
@@ -254,16 +256,37 @@ async function unitNames(dir: string): Promise<string[]> {
   return out;
 }
 
+/** Namespaces read at once: one `nsenter ip` each, never more than this many running. */
+const SCAN_PARALLEL = 8;
+
 export async function observe(state: VoltState, paths: VoltPaths): Promise<Observed> {
   const host = (await scanLinks()) ?? [];
-  const namespaces: Observed['namespaces'] = [];
-  for (const w of Object.values(state.workloads)) {
+  // One entry per namespace: two records (e.g. --pid and --netns) may point at the same one.
+  const byNs = new Map<string, { workload: string; nsFile: string; also: string[] }>();
+  for (const w of Object.values(state.workloads).sort((a, b) => a.name.localeCompare(b.name))) {
     if (w.type !== 'container') continue;
     const nsFile = nsPath(w.source);
     if (!nsAlive(nsFile)) continue;
-    const links = await scanLinks(nsFile);
-    if (links !== undefined) namespaces.push({ workload: w.name, nsFile, links });
+    let key = nsFile;
+    try {
+      const st = statSync(nsFile);
+      key = `${st.dev}:${st.ino}`;
+    } catch {
+      continue;
+    }
+    const seen = byNs.get(key);
+    if (seen) seen.also.push(w.name);
+    else byNs.set(key, { workload: w.name, nsFile, also: [] });
   }
+  const todo = [...byNs.values()];
+  const namespaces: Observed['namespaces'] = [];
+  const worker = async (): Promise<void> => {
+    for (let next = todo.shift(); next !== undefined; next = todo.shift()) {
+      const links = await scanLinks(next.nsFile);
+      if (links !== undefined) namespaces.push({ workload: next.workload, nsFile: next.nsFile, links, also: next.also });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(SCAN_PARALLEL, todo.length) }, worker));
   const units: Observed['units'] = [];
   for (const dir of [...new Set([paths.networkdEtcDir, paths.networkdRunDir])]) units.push({ dir, names: await unitNames(dir) });
   return { host, namespaces, units, runVm: await entries(path.join(paths.runDir, 'vm')), runDhcp: await entries(path.join(paths.runDir, 'dhcp')), runDir: paths.runDir };
