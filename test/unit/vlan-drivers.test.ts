@@ -10,11 +10,12 @@ const free: VlanSpec = { ifname: 'eth0.300', parent: 'eth0', id: 300 };
 test('direct: a new uplink is one ip -batch: add, no link-local, enslave, up', (t) => {
   t.deepEqual(planVlan(uplink, undefined, true), [
     'link add link eth0 name eth0.200 type vlan id 200',
+    'link set dev eth0.200 alias volt:vlan/200',
     'link set dev eth0.200 addrgenmode none',
     'link set dev eth0.200 master volt-backend',
     'link set dev eth0.200 up',
   ]);
-  t.deepEqual(planVlan(free, undefined, false), ['link add link eth0 name eth0.300 type vlan id 300', 'link set dev eth0.300 up']);
+  t.deepEqual(planVlan(free, undefined, false), ['link add link eth0 name eth0.300 type vlan id 300', 'link set dev eth0.300 alias volt:vlan/300', 'link set dev eth0.300 up']);
 });
 
 test('direct: a converged VLAN plans nothing; drift plans only the repair', (t) => {

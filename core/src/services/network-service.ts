@@ -11,6 +11,7 @@ import { planNetwork, prefixOf, type CreateNetworkRequest } from './network-plan
 import { upWithTuning } from './tune-service';
 import { voltPaths } from '../paths';
 import { detachUplinkSteps, uplinkNames, vlanStateDrift, vlanUpSteps } from './vlan-service';
+import { asFinding, cleanLeftovers, findLeftovers, type Finding } from './leftovers';
 
 export interface NetworkDeps {
   config: VoltConfig;
@@ -36,6 +37,8 @@ export interface UpReport {
   drift: string[];
   applied: boolean;
   networks: string[];
+  /** Volt-made objects no state record owned, removed by this `up` (leftovers.ts). */
+  removed?: Finding[];
 }
 
 export function bridgeSpec(n: NetworkRecord): BridgeSpec {
@@ -253,8 +256,18 @@ export class NetworkService {
       }
       return { drift: created.length > 0 ? created.map((n) => `network "${n.name}" did not exist`) : drift, applied: true, networks: nets.map((n) => n.name) };
     });
+    // What a killed volt left behind and no record owns (leftovers.ts), under the lock so no unfinished connect counts.
+    const removed = await this.d.store.transaction((state) => cleanLeftovers(state, voltPaths(), this.d.warn));
     // Persisted `volt tune` sysctls (tune-service.ts), after the bridges they may refer to.
-    return upWithTuning(report, { paths: voltPaths(), warn: this.d.warn });
+    return upWithTuning({ ...report, applied: report.applied || removed.length > 0, removed }, { paths: voltPaths(), warn: this.d.warn });
+  }
+
+  /**
+   * Volt-made objects no state record owns (leftovers.ts). Read without the lock, like `check`
+   * (which must not write state): a connect running at this very moment can show up; `up` looks again under the lock.
+   */
+  async leftovers(): Promise<Finding[]> {
+    return (await findLeftovers(this.d.store.read(), voltPaths())).map(asFinding);
   }
 
   private async checkState(state: VoltState): Promise<string[]> {

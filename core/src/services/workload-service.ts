@@ -430,12 +430,14 @@ async function plugVeth(nsFile: string, net: NetworkRecord, a: AttachmentRecord,
     `link add name ${a.hostIfname} mtu ${net.mtu} type veth peer name ${a.ifname} address ${a.mac} mtu ${net.mtu} netns ${nsFile}`,
     // No IPv6 link-local on the host end: DAD/MLD flooded to every port is what makes big bridges slow.
     `link set dev ${a.hostIfname} addrgenmode none`,
+    `link set dev ${a.hostIfname} alias volt:${a.network}/${a.workload}`, // ownership mark without state (leftovers.ts)
     `link set dev ${a.hostIfname} master ${net.bridge} up`,
   ]);
   try {
     await ipBatchIn(nsFile, `${what}: configure ${a.ifname} inside the container`, [
       'link set dev lo up',
       `addr add ${a.ip}/${prefixOf(net.subnet)} dev ${a.ifname}`,
+      `link set dev ${a.ifname} alias volt:${a.network}/${a.workload}`, // ownership mark without state (leftovers.ts)
       `link set dev ${a.ifname} up`,
       ...(defaultRoute ? [`route replace default via ${net.gateway} dev ${a.ifname}`] : []),
     ]);

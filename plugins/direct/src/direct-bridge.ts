@@ -130,6 +130,7 @@ export function planBridge(
   if (!link) {
     return [
       `link add name ${dev} address ${mac} type bridge stp_state 0 forward_delay 0`,
+      `link set dev ${dev} alias volt:${spec.network}`, // ownership mark without state (core/src/services/leftovers.ts)
       // Not `mtu` on `link add`: an MTU given at creation does not count as set by the user,
       // and the kernel then moves the bridge to its ports' minimum MTU when one joins. A new
       // bridge has 1500; any other value set afterwards stays put.

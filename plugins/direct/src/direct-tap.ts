@@ -82,6 +82,7 @@ export function plugLines(spec: VmNicSpec): string[] {
   return [
     // A bridge port needs no IPv6 link-local address; without one no DAD/MLD is flooded to every port.
     `link set dev ${spec.ifname} addrgenmode none`,
+    `link set dev ${spec.ifname} alias volt:vm/${spec.vm}/${spec.nicId}`, // ownership mark without state (core/src/services/leftovers.ts)
     `link set dev ${spec.ifname} mtu ${spec.mtu}`,
     spec.bridge === undefined ? `link set dev ${spec.ifname} up` : `link set dev ${spec.ifname} master ${spec.bridge} up`,
   ];

@@ -83,6 +83,7 @@ export function planVlan(spec: VlanSpec, link: VlanObservation | undefined, ipv6
   if (!link) {
     return [
       `link add link ${spec.parent} name ${dev} type vlan id ${spec.id}`,
+      `link set dev ${dev} alias volt:vlan/${spec.id}`, // ownership mark without state (core/src/services/leftovers.ts)
       // An L2 uplink: no IPv6 link-local address of its own (the bridge has the addresses).
       ...(ipv6 ? [`link set dev ${dev} addrgenmode none`] : []),
       ...(spec.bridge !== undefined ? [`link set dev ${dev} master ${spec.bridge}`] : []),

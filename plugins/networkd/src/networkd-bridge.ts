@@ -96,6 +96,7 @@ export class NetworkdBridge implements BridgeDriver {
       await networkctl(what, now.link ? ['reconfigure', spec.ifname] : ['reload']);
     }
     await this.waitConfigured(what, spec, files, started);
+    await runCommand('ip', ['link', 'set', 'dev', spec.ifname, 'alias', `volt:${spec.network}`]); // ownership mark besides the unit (core/src/services/leftovers.ts)
   }
 
   async teardownBridge(spec: BridgeSpec): Promise<void> {

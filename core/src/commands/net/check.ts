@@ -2,22 +2,32 @@ import { VoltCommand, outputFlag } from '../../cli/base-command';
 import { DriftError } from '../../errors';
 
 export default class NetCheck extends VoltCommand {
-  static override summary = 'Report drift between desired state and the kernel; exits non-zero when there is any.';
+  static override summary = 'Report drift between desired state and the kernel, and what volt made that no state record owns; exits non-zero when there is any.';
+  static override description =
+    'Leftovers (docs/leftovers.md) are volt-made objects no state record owns: orphan-link, orphan-address, orphan-unit, orphan-file, duplicate-address. `volt net up` removes them.';
   static override examples = ['<%= config.bin %> net check', '<%= config.bin %> net check -o json'];
   static override flags = { output: outputFlag(['table', 'json']) };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(NetCheck);
-    const drift = await (await this.app.networks()).check();
+    const svc = await this.app.networks();
+    const drift = await svc.check();
+    const findings = await svc.leftovers();
+    const ok = drift.length === 0 && findings.length === 0;
     if (flags.output === 'json') {
-      this.print(JSON.stringify({ ok: drift.length === 0, drift }, null, 2));
-      if (drift.length > 0) this.exit(6);
+      this.print(JSON.stringify({ ok, drift, findings }, null, 2));
+      if (!ok) this.exit(6);
       return;
     }
-    if (drift.length === 0) return this.print('ok: kernel matches desired state');
-    throw new DriftError(`check: ${drift.length} difference(s) between desired state and the kernel:\n  - ${drift.join('\n  - ')}`, {
+    if (ok) return this.print('ok: kernel matches desired state');
+    const parts: string[] = [];
+    if (drift.length > 0) parts.push(`${drift.length} difference(s) between desired state and the kernel:\n  - ${drift.join('\n  - ')}`);
+    if (findings.length > 0) {
+      parts.push(`${findings.length} volt-made object(s) no state record owns:\n  - ${findings.map((f) => `${f.kind} ${f.object}: ${f.detail}`).join('\n  - ')}`);
+    }
+    throw new DriftError(`check: ${parts.join('\n')}`, {
       code: 'E_DRIFT',
-      suggestions: ['run `volt net up` to re-apply the desired state'],
+      suggestions: [findings.length > 0 ? 'run `volt net up` to re-apply the desired state and remove the leftovers' : 'run `volt net up` to re-apply the desired state'],
     });
   }
 }

@@ -1,0 +1,68 @@
+import { runCommand } from './exec';
+
+/**
+ * Links as the leftover scan (services/leftovers.ts) needs them: kind, bridge,
+ * ownership alias (`ip link set X alias volt:…`) and IPv4 addresses with
+ * their prefix. One `ip -j -d addr show`, in the host or inside a namespace.
+ */
+export interface ScannedLink {
+  ifname: string;
+  kind?: string;
+  master?: string;
+  /** IFLA_IFALIAS; volt's links carry "volt:…". */
+  alias?: string;
+  /** IPv4 addresses of global scope, "10.30.0.10/24". */
+  addresses: string[];
+}
+
+interface RawLink {
+  ifname?: string;
+  master?: string;
+  ifalias?: string;
+  linkinfo?: { info_kind?: string };
+  addr_info?: { family?: string; local?: string; prefixlen?: number; scope?: string }[];
+}
+
+export function parseScan(json: string): ScannedLink[] {
+  const raw: unknown = JSON.parse(json.trim() === '' ? '[]' : json);
+  if (!Array.isArray(raw)) return [];
+  return (raw as RawLink[])
+    .filter((l) => typeof l.ifname === 'string')
+    .map((l) => ({
+      ifname: l.ifname as string,
+      kind: l.linkinfo?.info_kind,
+      master: l.master,
+      alias: typeof l.ifalias === 'string' && l.ifalias !== '' ? l.ifalias : undefined,
+      addresses: (l.addr_info ?? [])
+        .filter((a) => a.family === 'inet' && a.local !== undefined && a.scope !== 'host' && a.scope !== 'link')
+        .map((a) => `${a.local}/${a.prefixlen ?? 32}`),
+    }));
+}
+
+/** Links of the host (no `nsFile`) or of the namespace at `nsFile`; undefined when it cannot be read. */
+export async function scanLinks(nsFile?: string): Promise<ScannedLink[] | undefined> {
+  const ip = ['-j', '-d', 'addr', 'show'];
+  const r = nsFile === undefined ? await runCommand('ip', ip) : await runCommand('nsenter', [`--net=${nsFile}`, 'ip', ...ip]);
+  if (r.code !== 0) return undefined;
+  try {
+    return parseScan(r.stdout);
+  } catch {
+    return undefined;
+  }
+}
+
+const GONE = /Cannot find device|does not exist|Cannot assign requested address|No such/i;
+
+/** `ip link del` (inside `nsFile` when given); a link that is already gone is success. */
+export async function deleteLinkIn(nsFile: string | undefined, ifname: string): Promise<void> {
+  const args = ['link', 'del', 'dev', ifname];
+  const r = nsFile === undefined ? await runCommand('ip', args) : await runCommand('nsenter', [`--net=${nsFile}`, 'ip', ...args]);
+  if (r.code !== 0 && !GONE.test(r.stderr)) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
+}
+
+/** `ip addr del` inside `nsFile`; an address (or link) that is already gone is success. */
+export async function deleteAddressIn(nsFile: string, ifname: string, address: string): Promise<void> {
+  const args = ['addr', 'del', address, 'dev', ifname];
+  const r = await runCommand('nsenter', [`--net=${nsFile}`, 'ip', ...args]);
+  if (r.code !== 0 && !GONE.test(r.stderr)) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
+}
