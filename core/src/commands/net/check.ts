@@ -8,14 +8,19 @@ export default class NetCheck extends VoltCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(NetCheck);
-    const drift = await (await this.app.networks()).check();
+    const networks = await this.app.networks();
+    const drift = await networks.check();
+    // Interrupted operations (pending records) are findings too: `volt net up` settles them.
+    const findings = networks.pendingFindings();
+    const ok = drift.length === 0 && findings.length === 0;
     if (flags.output === 'json') {
-      this.print(JSON.stringify({ ok: drift.length === 0, drift }, null, 2));
-      if (drift.length > 0) this.exit(6);
+      this.print(JSON.stringify({ ok, drift, findings }, null, 2));
+      if (!ok) this.exit(6);
       return;
     }
-    if (drift.length === 0) return this.print('ok: kernel matches desired state');
-    throw new DriftError(`check: ${drift.length} difference(s) between desired state and the kernel:\n  - ${drift.join('\n  - ')}`, {
+    if (ok) return this.print('ok: kernel matches desired state');
+    const lines = [...drift, ...findings.map((f) => `${f.kind} ${f.object}: ${f.detail}`)];
+    throw new DriftError(`check: ${lines.length} difference(s) between desired state and the kernel:\n  - ${lines.join('\n  - ')}`, {
       code: 'E_DRIFT',
       suggestions: ['run `volt net up` to re-apply the desired state'],
     });
