@@ -6,12 +6,13 @@ import type { StateStore } from '../state/store';
 import type { NetworkRecord, VoltState } from '../state/types';
 import { listRoutes4 } from '../kernel/ip';
 import { compareIds } from '../output/collate';
-import { applySteps, type Step } from './steps';
 import { planNetwork, prefixOf, type CreateNetworkRequest } from './network-plan';
 import { upWithTuning } from './tune-service';
 import { voltPaths } from '../paths';
-import { detachUplinkSteps, uplinkNames, vlanStateDrift, vlanUpSteps } from './vlan-service';
+import { uplinkNames, vlanStateDrift, vlanUpSteps } from './vlan-service';
 import { asFinding, cleanLeftovers, findLeftovers, type Finding } from './leftovers';
+import { pendingFindings, pendingNetworks, runPlan, type PendingIntent } from '../state/journal';
+import { applyResult, planSteps, settlePending, type PlanDeps, type Settled } from './plans';
 
 export interface NetworkDeps {
   config: VoltConfig;
@@ -39,6 +40,8 @@ export interface UpReport {
   networks: string[];
   /** Volt-made objects no state record owned, removed by this `up` (leftovers.ts). */
   removed?: Finding[];
+  /** Pending records of interrupted operations that this `up` settled (docs/state-and-recovery.md). */
+  settled?: Settled[];
 }
 
 export function bridgeSpec(n: NetworkRecord): BridgeSpec {
@@ -58,6 +61,20 @@ export class NetworkService {
     return { policy: f.host_input, allow: f.host_allow };
   }
 
+  private get planDeps(): PlanDeps {
+    return { bridge: this.d.bridge, firewall: this.d.firewall, warn: this.d.warn, hostPolicy: this.hostPolicy, firewallRules: this.d.firewallRules };
+  }
+
+  /** Under the lock: settle what killed volts left pending (plans.ts settlePending). */
+  private settlePending(state: VoltState): Promise<Settled[]> {
+    return settlePending(this.d.store, state, this.planDeps);
+  }
+
+  /** `volt net check` findings for interrupted operations (journal.ts). */
+  pendingFindings(): Finding[] {
+    return pendingFindings(this.d.store.read());
+  }
+
   private defaultRequest(): CreateNetworkRequest {
     const n = this.d.config.network;
     return { name: n.default_bridge, subnet: n.default_subnet, mtu: n.mtu, nat: true };
@@ -66,6 +83,7 @@ export class NetworkService {
   /** Create the default network if it does not exist (`volt init`). */
   async init(): Promise<NetworkRecord | undefined> {
     return this.d.store.transaction(async (state) => {
+      await this.settlePending(state);
       const created = await this.createAll(state, []);
       return created[0];
     });
@@ -79,6 +97,7 @@ export class NetworkService {
   /** Create a network (and, on first use, the default network before it). */
   async create(req: CreateNetworkRequest): Promise<NetworkRecord> {
     return this.d.store.transaction(async (state) => {
+      await this.settlePending(state);
       const created = await this.createAll(state, [req]);
       return created[created.length - 1]!;
     });
@@ -100,7 +119,8 @@ export class NetworkService {
 
     // Validate everything before touching the kernel.
     const routes = await listRoutes4();
-    const existing = Object.values(state.networks);
+    // Networks of a pending create keep their names and subnets until it is settled.
+    const existing = [...Object.values(state.networks), ...pendingNetworks(state)];
     const planned: NetworkRecord[] = [];
     const now = new Date().toISOString();
     for (const req of wanted) {
@@ -115,7 +135,6 @@ export class NetworkService {
       );
     }
     const bridge = await this.d.bridge();
-    const firewall = await this.d.firewall();
     for (const n of planned) {
       const obs = await bridge.inspectBridge(n.bridge);
       if (obs.exists) {
@@ -126,31 +145,19 @@ export class NetworkService {
       }
     }
 
-    const firstNetwork = existing.length === 0;
-    const steps: Step[] = [];
-    if (firstNetwork) {
-      const rules = this.d.firewallRules?.(state);
-      steps.push({ what: 'set up firewall table', apply: () => firewall.setupBase(this.hostPolicy, rules), undo: () => firewall.teardownBase() });
-    }
-    for (const n of planned) {
-      steps.push({ what: `create bridge ${n.bridge}`, apply: () => bridge.setupBridge(bridgeSpec(n)), undo: () => bridge.teardownBridge(bridgeSpec(n)) });
-      steps.push({
-        what: `set up firewall for ${n.name}`,
-        apply: () => firewall.setupNetwork(firewallNetwork(n)),
-        undo: () => firewall.teardownNetwork(firewallNetwork(n)),
-      });
-    }
-    await applySteps(steps, this.d.warn);
-    for (const n of planned) state.networks[n.name] = n;
+    const intent: PendingIntent = { op: 'net-create', object: `network ${planned.map((n) => n.name).join(', ')}`, networks: planned, base: existing.length === 0 };
+    const plan = await runPlan(this.d.store, state, intent, planSteps(intent, state, this.planDeps), this.d.warn);
+    applyResult(intent, state);
+    plan.finish();
     return planned;
   }
 
   async delete(name: string, force: boolean): Promise<NetworkRecord> {
     return this.d.store.transaction(async (state) => {
+      await this.settlePending(state);
       const n = state.networks[name];
       if (!n) throw this.notFound(name, state);
       const bridge = await this.d.bridge();
-      const firewall = await this.d.firewall();
       const attached = state.attachments.filter((a) => a.network === name).map((a) => a.workload);
       const obs = await bridge.inspectBridge(n.bridge);
       const uplinks = uplinkNames(state, name);
@@ -165,24 +172,11 @@ export class NetworkService {
         );
       }
       const remaining = Object.values(state.networks).filter((x) => x.name !== name);
-      // VLAN uplinks leave the bridge first and stay (vlan-service.ts).
-      const detach = detachUplinkSteps(state, name, bridge, this.d.warn);
-      const steps: Step[] = [
-        ...detach.steps,
-        {
-          what: `remove firewall rules of ${name}`,
-          apply: () => firewall.teardownNetwork(firewallNetwork(n)),
-          undo: () => firewall.setupNetwork(firewallNetwork(n)),
-        },
-        { what: `delete bridge ${n.bridge}`, apply: () => bridge.teardownBridge(bridgeSpec(n)), undo: () => bridge.setupBridge(bridgeSpec(n)) },
-      ];
-      if (remaining.length === 0) {
-        steps.push({ what: 'remove firewall table', apply: () => firewall.teardownBase(), undo: () => firewall.setupBase(this.hostPolicy) });
-      }
-      await applySteps(steps, this.d.warn);
-      detach.commit();
-      delete state.networks[name];
-      state.attachments = state.attachments.filter((a) => a.network !== name);
+      // Journaled and always rolled forward: a delete that was killed is finished by the next command.
+      const intent: PendingIntent = { op: 'net-delete', object: `network ${name}`, networks: [n], base: remaining.length === 0 };
+      const plan = await runPlan(this.d.store, state, intent, planSteps(intent, state, this.planDeps), this.d.warn);
+      applyResult(intent, state);
+      plan.finish();
       return n;
     });
   }
@@ -220,41 +214,9 @@ export class NetworkService {
   /** Re-apply the whole desired state; a second run finds nothing to do. */
   async up(): Promise<UpReport> {
     const report = await this.d.store.transaction(async (state): Promise<UpReport> => {
-      const created = await this.createAll(state, []);
-      const drift = created.length > 0 ? [] : await this.checkState(state);
-      const nets = Object.values(state.networks);
-      if (created.length === 0 && drift.length === 0) return { drift, applied: false, networks: nets.map((n) => n.name) };
-      const bridge = await this.d.bridge();
-      const firewall = await this.d.firewall();
-      // Converging is idempotent per step, so a partial failure is retried by the next `up`.
-      const failures: string[] = [];
-      const attempt = async (what: string, f: () => Promise<void>): Promise<void> => {
-        try {
-          await f();
-        } catch (e: unknown) {
-          failures.push(`${what}: ${errorMessage(e)}`);
-        }
-      };
-      // User rules, forwards and policies go in with the base chains (one transaction), so a
-      // flushed ruleset never comes back without them; per-bridge settings once the bridges exist.
-      const rules = this.d.firewallRules?.(state);
-      await attempt('set up firewall table', () => firewall.setupBase(this.hostPolicy, rules));
-      for (const n of nets) {
-        await attempt(`bridge ${n.bridge}`, () => bridge.setupBridge(bridgeSpec(n)));
-        await attempt(`firewall for ${n.name}`, () => firewall.setupNetwork(firewallNetwork(n)));
-      }
-      for (const s of vlanUpSteps(state, bridge)) await attempt(s.what, () => s.apply());
-      if (rules !== undefined && firewall.applyRules) {
-        const apply = firewall.applyRules.bind(firewall);
-        await attempt('firewall rules', () => apply(rules, rules));
-      }
-      if (failures.length > 0) {
-        throw new DriftError(`bring networks up: ${failures.length} step(s) failed: ${failures.join('; ')}`, {
-          code: 'E_UP_FAILED',
-          suggestions: ['fix the cause and run `volt net up` again (it only redoes what is missing)'],
-        });
-      }
-      return { drift: created.length > 0 ? created.map((n) => `network "${n.name}" did not exist`) : drift, applied: true, networks: nets.map((n) => n.name) };
+      const settled = await this.settlePending(state);
+      const up = await this.upLocked(state);
+      return settled.length > 0 ? { ...up, applied: true, settled } : up;
     });
     // What a killed volt left behind and no record owns (leftovers.ts), under the lock so no unfinished connect counts.
     const removed = await this.d.store.transaction((state) => cleanLeftovers(state, voltPaths(), this.d.warn));
@@ -268,6 +230,44 @@ export class NetworkService {
    */
   async leftovers(): Promise<Finding[]> {
     return (await findLeftovers(this.d.store.read(), voltPaths())).map(asFinding);
+  }
+
+  private async upLocked(state: VoltState): Promise<UpReport> {
+    const created = await this.createAll(state, []);
+    const drift = created.length > 0 ? [] : await this.checkState(state);
+    const nets = Object.values(state.networks);
+    if (created.length === 0 && drift.length === 0) return { drift, applied: false, networks: nets.map((n) => n.name) };
+    const bridge = await this.d.bridge();
+    const firewall = await this.d.firewall();
+    // Converging is idempotent per step, so a partial failure is retried by the next `up`.
+    const failures: string[] = [];
+    const attempt = async (what: string, f: () => Promise<void>): Promise<void> => {
+      try {
+        await f();
+      } catch (e: unknown) {
+        failures.push(`${what}: ${errorMessage(e)}`);
+      }
+    };
+    // User rules, forwards and policies go in with the base chains (one transaction), so a
+    // flushed ruleset never comes back without them; per-bridge settings once the bridges exist.
+    const rules = this.d.firewallRules?.(state);
+    await attempt('set up firewall table', () => firewall.setupBase(this.hostPolicy, rules));
+    for (const n of nets) {
+      await attempt(`bridge ${n.bridge}`, () => bridge.setupBridge(bridgeSpec(n)));
+      await attempt(`firewall for ${n.name}`, () => firewall.setupNetwork(firewallNetwork(n)));
+    }
+    for (const s of vlanUpSteps(state, bridge)) await attempt(s.what, () => s.apply());
+    if (rules !== undefined && firewall.applyRules) {
+      const apply = firewall.applyRules.bind(firewall);
+      await attempt('firewall rules', () => apply(rules, rules));
+    }
+    if (failures.length > 0) {
+      throw new DriftError(`bring networks up: ${failures.length} step(s) failed: ${failures.join('; ')}`, {
+        code: 'E_UP_FAILED',
+        suggestions: ['fix the cause and run `volt net up` again (it only redoes what is missing)'],
+      });
+    }
+    return { drift: created.length > 0 ? created.map((n) => `network "${n.name}" did not exist`) : drift, applied: true, networks: nets.map((n) => n.name) };
   }
 
   private async checkState(state: VoltState): Promise<string[]> {

@@ -4,14 +4,15 @@ import type { AttachmentRecord, ContainerRecord, ContainerSource, NetworkRecord,
 import type { BridgeDriver } from '../drivers/bridge';
 import type { FirewallDriver } from '../drivers/firewall';
 import type { VoltConfig } from '../config/defaults';
-import { getLink, ipBatch, linksOfMaster } from '../kernel/ip';
-import { NETNS_RUN_DIR, describeSource, ipBatchIn, ipJsonIn, nsAlive, nsPath, nspawnLeader } from '../kernel/netns';
+import { getLink, linksOfMaster } from '../kernel/ip';
+import { NETNS_RUN_DIR, describeSource, ipJsonIn, nsAlive, nsPath, nspawnLeader } from '../kernel/netns';
 import { runCommand } from '../kernel/exec';
 import { allocateAddress, type WorkloadKind } from './ipam';
 import { generateMac, parseMac } from './mac';
 import { applySteps, type Step } from './steps';
+import { pendingAttachments, runPlan, type PendingIntent } from '../state/journal';
+import { applyResult, hostPolicyOf, planSteps, settlePending, type PlanDeps } from './plans';
 import { bridgeSpec, firewallNetwork } from './network-service';
-import { prefixOf } from './network-plan';
 import { createHash } from 'node:crypto';
 
 export interface WorkloadDeps {
@@ -91,9 +92,15 @@ export class WorkloadService {
     });
   }
 
+  private get planDeps(): PlanDeps {
+    return { bridge: this.d.bridge, firewall: this.d.firewall, warn: this.d.warn, hostPolicy: hostPolicyOf(this.d.config) };
+  }
+
   async connect(req: ConnectRequest): Promise<ConnectResult> {
     return this.d.store.transaction(async (state) => {
       const what = `connect "${req.workload}" to network "${req.network}"`;
+      // Operations a killed volt left half done are settled first (docs/state-and-recovery.md).
+      await settlePending(this.d.store, state, this.planDeps);
       await this.d.ensureDefault(state);
       const net = state.networks[req.network];
       if (!net) {
@@ -112,7 +119,15 @@ export class WorkloadService {
       }
       const kind: WorkloadKind = 'container';
       const requestedMac = req.mac === undefined ? undefined : parseMac(req.mac, what);
-      const ip = allocateAddress(net, state.attachments, kind, req.ip, what);
+      const reserved = pendingAttachments(state);
+      if (reserved.some((a) => a.workload === w.name && a.network === net.name)) {
+        throw new ConflictError(`${what}: an interrupted connect of this pair is still pending`, {
+          code: 'E_PENDING',
+          suggestions: ['run `volt net up` to settle it (`volt net check` shows why it is still pending)'],
+        });
+      }
+      // Addresses of pending connects stay taken until they are settled.
+      const ip = allocateAddress(net, [...state.attachments, ...reserved], kind, req.ip, what);
       if (!nsAlive(nsPath(w.source))) {
         throw new NotFoundError(`${what}: the namespace of "${w.name}" (${describeSource(w.source)}) does not exist`, {
           code: 'E_NETNS_GONE',
@@ -134,24 +149,25 @@ export class WorkloadService {
         createdAt: new Date().toISOString(),
       };
 
-      const path = nsPath(w.source);
-      const first = mine.length === 0;
-      const steps: Step[] = [
-        {
-          what: `create veth ${attachment.hostIfname}`,
-          apply: () => plugVeth(path, net, attachment, first),
-          undo: () => unplugVeth(attachment),
-        },
-      ];
-      await applySteps(steps, this.d.warn);
-      if (!state.workloads[w.name]) state.workloads[w.name] = w;
-      state.attachments.push(attachment);
+      const intent: PendingIntent = {
+        op: 'connect',
+        object: `${w.name} on ${net.name}`,
+        attachment,
+        workload: w,
+        nsFile: nsPath(w.source),
+        defaultRoute: mine.length === 0,
+        networks: [net],
+      };
+      // Intent first (address, MAC, link names on disk), then the kernel, then the result.
+      const plan = await runPlan(this.d.store, state, intent, planSteps(intent, state, this.planDeps), this.d.warn);
+      applyResult(intent, state);
       try {
         await this.notify(state, { added: [attachment], removed: [] });
       } catch (e: unknown) {
-        for (const st of steps.slice().reverse()) await st.undo?.().catch((u: unknown) => this.d.warn(`undo "${st.what}": ${errorMessage(u)}`));
+        await plan.abort();
         throw e;
       }
+      plan.finish();
       return { attachment, notes };
     });
   }
@@ -160,6 +176,7 @@ export class WorkloadService {
   async disconnect(workload: string, network?: string): Promise<AttachmentRecord[]> {
     return this.d.store.transaction(async (state) => {
       const what = `disconnect "${workload}"${network ? ` from network "${network}"` : ''}`;
+      await settlePending(this.d.store, state, this.planDeps);
       if (network !== undefined && !state.networks[network]) {
         throw new NotFoundError(`${what}: network "${network}" does not exist`, { code: 'E_NETWORK_NOT_FOUND' });
       }
@@ -171,17 +188,28 @@ export class WorkloadService {
           { code: known ? 'E_NOT_CONNECTED' : 'E_WORKLOAD_NOT_FOUND', suggestions: ['`volt ps` lists workloads and their networks'] },
         );
       }
-      const w = state.workloads[workload];
       const failures: string[] = [];
-      for (const a of mine) {
+      // Container veths: journaled, always rolled forward (a half-done disconnect is finished).
+      const veths = mine.filter((a) => a.kind === 'veth');
+      if (veths.length > 0) {
+        const intent: PendingIntent = { op: 'disconnect', object: `${workload} from ${[...new Set(veths.map((a) => a.network))].join(', ')}`, attachments: veths };
         try {
-          if (a.kind === 'veth') await unplugVeth(a);
-          else if (w?.type === 'vm' && this.d.vmNics?.running(w)) await this.d.vmNics.detach(w, a);
+          const plan = await runPlan(this.d.store, state, intent, planSteps(intent, state, this.planDeps), this.d.warn);
+          plan.finish();
         } catch (e: unknown) {
           failures.push(errorMessage(e));
         }
       }
-      state.attachments = state.attachments.filter((a) => !mine.includes(a));
+      // Read after the plan: a failed plan puts the draft back (new objects).
+      const w = state.workloads[workload];
+      for (const a of mine) {
+        try {
+          if (a.kind !== 'veth' && w?.type === 'vm' && this.d.vmNics?.running(w)) await this.d.vmNics.detach(w, a);
+        } catch (e: unknown) {
+          failures.push(errorMessage(e));
+        }
+      }
+      state.attachments = state.attachments.filter((a) => !mine.some((m) => m.workload === a.workload && m.network === a.network));
       if (w?.type === 'vm') {
         // The NIC stays in the VM (and its MAC with it), off the network: it does not rejoin at the next start.
         for (const a of mine) {
@@ -348,7 +376,7 @@ export class WorkloadService {
       });
     }
     const requestedMac = req.mac === undefined ? nic.mac : parseMac(req.mac, what);
-    const ip = allocateAddress(net, state.attachments, 'vm', req.ip ?? nic.ip, what);
+    const ip = allocateAddress(net, [...state.attachments, ...pendingAttachments(state)], 'vm', req.ip ?? nic.ip, what);
     const mac = await this.pickMac(state, net, vm, 'vm', requestedMac, notes);
     const attachment: AttachmentRecord = {
       workload: vm.name,
@@ -388,7 +416,7 @@ export class WorkloadService {
     requested: string | undefined,
     notes: string[],
   ): Promise<string> {
-    const inState = new Set(state.attachments.filter((a) => a.network === net.name).map((a) => a.mac));
+    const inState = new Set([...state.attachments, ...pendingAttachments(state)].filter((a) => a.network === net.name).map((a) => a.mac));
     inState.add(net.mac);
     // One fdb lookup per candidate (what the bridge has learned behind its ports plus the ports' own
     // MACs) instead of reading the whole table: the cost of a connect must not grow with the bridge.
@@ -421,38 +449,6 @@ export function vethHostName(workload: string, network: string): string {
 export function tapName(uuid: string, nicId: string): string {
   const h = createHash('sha256').update(`${uuid}\0${nicId}`).digest('hex').slice(0, 4);
   return `tap-${uuid.replace(/-/g, '').slice(0, 6)}${h}`;
-}
-
-async function plugVeth(nsFile: string, net: NetworkRecord, a: AttachmentRecord, defaultRoute: boolean): Promise<void> {
-  const what = `connect "${a.workload}" to "${a.network}"`;
-  // The peer is created directly inside the container, so its name never collides on the host.
-  await ipBatch(`${what}: create veth ${a.hostIfname}`, [
-    `link add name ${a.hostIfname} mtu ${net.mtu} type veth peer name ${a.ifname} address ${a.mac} mtu ${net.mtu} netns ${nsFile}`,
-    // No IPv6 link-local on the host end: DAD/MLD flooded to every port is what makes big bridges slow.
-    `link set dev ${a.hostIfname} addrgenmode none`,
-    `link set dev ${a.hostIfname} alias volt:${a.network}/${a.workload}`, // ownership mark without state (leftovers.ts)
-    `link set dev ${a.hostIfname} master ${net.bridge} up`,
-  ]);
-  try {
-    await ipBatchIn(nsFile, `${what}: configure ${a.ifname} inside the container`, [
-      'link set dev lo up',
-      `addr add ${a.ip}/${prefixOf(net.subnet)} dev ${a.ifname}`,
-      `link set dev ${a.ifname} alias volt:${a.network}/${a.workload}`, // ownership mark without state (leftovers.ts)
-      `link set dev ${a.ifname} up`,
-      ...(defaultRoute ? [`route replace default via ${net.gateway} dev ${a.ifname}`] : []),
-    ]);
-  } catch (e: unknown) {
-    await unplugVeth(a).catch(() => undefined);
-    throw e;
-  }
-}
-
-/** Deleting the host end removes both ends; a pair that is already gone is success. */
-async function unplugVeth(a: AttachmentRecord): Promise<void> {
-  const r = await runCommand('ip', ['link', 'del', 'dev', a.hostIfname]);
-  if (r.code !== 0 && !/Cannot find device|does not exist/i.test(r.stderr)) {
-    throw new Error(`remove veth ${a.hostIfname}: ${r.stderr.trim()}`);
-  }
 }
 
 /** Does the bridge's forwarding database know this MAC (learned behind a port, or a port's own)? */

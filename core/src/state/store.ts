@@ -12,7 +12,24 @@ const LOCK_TIMEOUT_MS = 60_000;
  * parallel `volt` invocations serialise instead of overwriting each other.
  */
 export class StateStore {
+  /** The draft of the transaction this process runs now, and the text last written for it. */
+  private active?: { draft: VoltState; written: string };
+
   constructor(private readonly paths: VoltPaths) {}
+
+  /**
+   * Inside a transaction: write the draft as it is now (fsync'd), keeping the lock. The journal
+   * (journal.ts) uses it to make a pending record durable before the kernel changes.
+   */
+  checkpoint(): void {
+    const a = this.active;
+    if (!a) throw new Error('state checkpoint outside a transaction');
+    const next = serialise(a.draft);
+    if (next !== a.written) {
+      this.write(next);
+      a.written = next;
+    }
+  }
 
   read(): VoltState {
     return this.load().state;
@@ -60,6 +77,8 @@ export class StateStore {
       portForwards: s.portForwards ?? [],
       policies: s.policies ?? {},
       vlans: s.vlans ?? {},
+      // Only present while something is pending, so a quiet state file keeps its old shape.
+      ...(Array.isArray(s.pending) && s.pending.length > 0 ? { pending: s.pending } : {}),
     };
   }
 
@@ -86,11 +105,13 @@ export class StateStore {
       // The draft is parsed from the file (a private copy without a clone), and the new text is
       // compared with the old one: one parse and one serialisation per transaction, whatever its size.
       const { state: draft, text } = this.load();
+      this.active = { draft, written: text };
       const result = await fn(draft);
       const next = serialise(draft);
-      if (next !== text) this.write(next);
+      if (next !== this.active.written) this.write(next);
       return result;
     } finally {
+      this.active = undefined;
       lock.release();
     }
   }

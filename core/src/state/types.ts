@@ -216,6 +216,46 @@ export interface VoltState {
   policies: Record<string, PolicyRecord>;
   /** VLAN interfaces by name. */
   vlans: Record<string, VlanRecord>;
+  /**
+   * Operations that announced a kernel change and have not committed its result
+   * (docs/state-and-recovery.md). Absent or empty when nothing is in flight.
+   */
+  pending?: PendingRecord[];
+}
+
+/** A kernel-changing operation journaled before it touches the kernel (core/src/state/journal.ts). */
+export type PendingOp = 'connect' | 'disconnect' | 'net-create' | 'net-delete';
+
+export interface PendingStep {
+  /** Stable step name (`volt debug steps`). */
+  name: string;
+  done: boolean;
+}
+
+export interface PendingRecord {
+  /** Random id, unique among pending records. */
+  id: string;
+  op: PendingOp;
+  /** What it acts on, for reports: "api on backend", "network backend". */
+  object: string;
+  /** The volt process that wrote it; a record under the lock always belongs to a dead process. */
+  pid: number;
+  startedAt: string;
+  steps: PendingStep[];
+  /** connect: the attachment being made (its address and MAC are reserved while pending). */
+  attachment?: AttachmentRecord;
+  /** connect: the workload record to add when it is not in state yet. */
+  workload?: WorkloadRecord;
+  /** connect: namespace file of the container. */
+  nsFile?: string;
+  /** connect: the new link gets the default route (the workload's first network). */
+  defaultRoute?: boolean;
+  /** disconnect: the attachments being removed. */
+  attachments?: AttachmentRecord[];
+  /** net-create: the networks being created (their subnets are taken while pending); net-delete: the one deleted. */
+  networks?: NetworkRecord[];
+  /** net-create: the firewall table is set up too; net-delete: it is removed too. */
+  base?: boolean;
 }
 
 export function emptyState(): VoltState {

@@ -12,7 +12,10 @@ export default class NetCheck extends VoltCommand {
     const { flags } = await this.parse(NetCheck);
     const svc = await this.app.networks();
     const drift = await svc.check();
-    const findings = await svc.leftovers();
+    // Interrupted operations (pending records) first, then volt-made objects no record owns: `volt net up` settles both.
+    const pending = svc.pendingFindings();
+    const leftovers = await svc.leftovers();
+    const findings = [...pending, ...leftovers];
     const ok = drift.length === 0 && findings.length === 0;
     if (flags.output === 'json') {
       this.print(JSON.stringify({ ok, drift, findings }, null, 2));
@@ -21,10 +24,11 @@ export default class NetCheck extends VoltCommand {
     }
     if (ok) return this.print('ok: kernel matches desired state');
     const parts: string[] = [];
-    if (drift.length > 0) parts.push(`${drift.length} difference(s) between desired state and the kernel:\n  - ${drift.join('\n  - ')}`);
-    if (findings.length > 0) {
-      parts.push(`${findings.length} volt-made object(s) no state record owns:\n  - ${findings.map((f) => `${f.kind} ${f.object}: ${f.detail}`).join('\n  - ')}`);
-    }
+    const list = (items: string[]): string => items.map((x) => `\n  - ${x}`).join('');
+    const show = (f: { kind: string; object: string; detail: string }): string => `${f.kind} ${f.object}: ${f.detail}`;
+    if (drift.length > 0) parts.push(`${drift.length} difference(s) between desired state and the kernel:${list(drift)}`);
+    if (pending.length > 0) parts.push(`${pending.length} interrupted operation(s):${list(pending.map(show))}`);
+    if (leftovers.length > 0) parts.push(`${leftovers.length} volt-made object(s) no state record owns:${list(leftovers.map(show))}`);
     throw new DriftError(`check: ${parts.join('\n')}`, {
       code: 'E_DRIFT',
       suggestions: [findings.length > 0 ? 'run `volt net up` to re-apply the desired state and remove the leftovers' : 'run `volt net up` to re-apply the desired state'],

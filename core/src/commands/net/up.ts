@@ -11,7 +11,12 @@ export default class NetUp extends VoltCommand {
     const { flags } = await this.parse(NetUp);
     const report = await (await this.app.networks()).up();
     if (flags.output === 'json') return this.print(JSON.stringify(report, null, 2));
+    // Interrupted operations first: what was rolled back or forward (docs/state-and-recovery.md).
+    const settled = report.settled ?? [];
+    if (settled.length > 0) this.print(`settled ${settled.length} interrupted operation(s):`);
+    for (const s of settled) this.print(`  - ${s.op} ${s.object}: ${s.action} (${s.detail})`);
     const removed = report.removed ?? [];
+    if (settled.length > 0 && report.drift.length === 0 && removed.length === 0) return;
     if (!report.applied) return this.print(`nothing to do: ${report.networks.length} network(s) match the kernel`);
     if (report.drift.length > 0 || removed.length === 0) {
       this.print(`repaired ${report.drift.length} difference(s):`);

@@ -1,0 +1,65 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ExecutionContext } from 'ava';
+import type { ContainerNs, SandboxHost } from '../harness';
+
+/** Exit code of a process that died by SIGKILL (the harness reports 128 + signal). */
+export const KILLED = 137;
+
+export interface StateFile {
+  networks: Record<string, { name: string; bridge: string }>;
+  attachments: { workload: string; network: string; ip: string; ifname: string; hostIfname: string }[];
+  pending?: unknown[];
+}
+
+export function readState(host: SandboxHost): StateFile {
+  return JSON.parse(fs.readFileSync(path.join(host.root, 'var/lib/volt/state.json'), 'utf8')) as StateFile;
+}
+
+interface Link {
+  ifname: string;
+  link_type?: string;
+  linkinfo?: { info_kind?: string };
+  addr_info?: { family: string; local: string }[];
+}
+
+/**
+ * After a crash and `volt net up`: check is clean (no drift, no findings), nothing is pending,
+ * every veth on the host and every link inside a container is one state names, each with
+ * exactly its recorded address, and no two workloads share an address.
+ */
+export async function assertConsistent(t: ExecutionContext, host: SandboxHost, containers: (ContainerNs | [string, ContainerNs])[]): Promise<StateFile> {
+  const check = await host.volt(['net', 'check', '-o', 'json']);
+  t.is(check.code, 0, `net check after recovery:\n${check.stdout}${check.stderr}`);
+  const report = JSON.parse(check.stdout || '{}') as { ok?: boolean; findings?: unknown[] };
+  t.deepEqual(report.findings ?? [], []);
+  const state = readState(host);
+  t.is(state.pending, undefined, 'no pending record left');
+  const hostVeths = (await host.execJson<Link[]>('ip', ['-j', '-d', 'link', 'show', 'type', 'veth'])).map((l) => l.ifname).sort();
+  t.deepEqual(hostVeths, state.attachments.map((a) => a.hostIfname).sort(), 'host veths are exactly the attachments');
+  // A bare namespace is a workload by its netns name; a pair names a registered container.
+  for (const entry of containers) {
+    const [name, c] = Array.isArray(entry) ? entry : [entry.netns, entry];
+    const mine = state.attachments.filter((a) => a.workload === name);
+    const links = (await c.execJson<Link[]>('ip', ['-j', 'addr', 'show'])).filter((l) => l.ifname !== 'lo');
+    t.deepEqual(links.map((l) => l.ifname).sort(), mine.map((a) => a.ifname).sort(), `links inside ${c.netns}`);
+    for (const a of mine) {
+      const l = links.find((x) => x.ifname === a.ifname);
+      t.deepEqual((l?.addr_info ?? []).filter((x) => x.family === 'inet').map((x) => x.local), [a.ip], `address of ${a.ifname} in ${c.netns}`);
+    }
+  }
+  const ips = state.attachments.map((a) => `${a.network}/${a.ip}`);
+  t.is(new Set(ips).size, ips.length, `no duplicate address: ${ips.join(' ')}`);
+  return state;
+}
+
+/** A small seeded PRNG (mulberry32): the same seed gives the same kill delays. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
