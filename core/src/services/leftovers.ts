@@ -2,6 +2,7 @@ import { promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { VoltPaths } from '../paths';
 import type { VoltState } from '../state/types';
+import { pendingAttachments, pendingNetworks } from '../state/journal';
 import { errorMessage } from '../errors';
 import { contains, parseCidr, parseIPv4 } from '../net/ipv4';
 import { nsAlive, nsPath } from '../kernel/netns';
@@ -108,7 +109,13 @@ interface Holder {
   fix?: Fix;
 }
 
-export function classify(state: VoltState, o: Observed): Leftover[] {
+export function classify(inState: VoltState, o: Observed): Leftover[] {
+  // What an interrupted operation's pending record names is owned too: the record settles it (docs/state-and-recovery.md).
+  const state: VoltState = {
+    ...inState,
+    networks: { ...inState.networks, ...Object.fromEntries(pendingNetworks(inState).map((n) => [n.name, n])) },
+    attachments: [...inState.attachments, ...pendingAttachments(inState)],
+  };
   const out: Leftover[] = [];
   const nets = Object.values(state.networks);
   const unitLinks = unitLinkNames(o.units);
