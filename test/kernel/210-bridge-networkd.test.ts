@@ -105,7 +105,7 @@ test('setup writes both units and networkd configures the bridge', async (t) => 
   const host = await sandbox(t);
   const ipv6ForwardingBefore = await sysctl(host, 'net.ipv6.conf.all.forwarding');
   const out = await setupOk(t, host);
-  t.deepEqual(changes(out), ['networkctl reload']);
+  t.deepEqual(changes(out), ['networkctl reload', 'ip link set dev volt-web alias volt:web']);
 
   const expected = renderBridgeUnits(spec(), { systemdVersion: 252 });
   const dir = unitDir(host);
@@ -145,12 +145,12 @@ test('setup repairs kernel drift with unchanged units (reconfigure, or reload fo
   await host.execOk('ip', ['addr', 'flush', 'dev', 'volt-web']);
   await host.execOk('ip', ['link', 'set', 'dev', 'volt-web', 'down']);
   const repaired = await setupOk(t, host);
-  t.deepEqual(changes(repaired), ['networkctl reconfigure volt-web']);
+  t.deepEqual(changes(repaired), ['networkctl reconfigure volt-web', 'ip link set dev volt-web alias volt:web']);
   assertBridge(t, await link(host, 'volt-web'), spec());
 
   await host.execOk('ip', ['link', 'del', 'dev', 'volt-web']);
   const recreated = await setupOk(t, host);
-  t.deepEqual(changes(recreated), ['networkctl reload']);
+  t.deepEqual(changes(recreated), ['networkctl reload', 'ip link set dev volt-web alias volt:web']);
   assertBridge(t, await link(host, 'volt-web'), spec());
   t.is(await networkdState(host, 'volt-web'), 'configured');
 });
@@ -161,7 +161,7 @@ test('a changed spec converges on the live bridge (networkd 252 applies .netdev 
   const ifindex = (await host.ipJson<{ ifindex: number }[]>(['link', 'show', 'dev', 'volt-web']))[0]?.ifindex;
   const next = spec({ address: '10.41.0.1/24', mtu: 1400, mac: '02:00:5e:20:00:09' });
   const out = await setupOk(t, host, next);
-  t.deepEqual(changes(out), ['networkctl reload']);
+  t.deepEqual(changes(out), ['networkctl reload', 'ip link set dev volt-web alias volt:web']);
   assertBridge(t, await link(host, 'volt-web'), next);
   const after = (await host.ipJson<{ ifindex: number }[]>(['link', 'show', 'dev', 'volt-web']))[0]?.ifindex;
   t.is(after, ifindex, 'the same link, changed in place');

@@ -56,7 +56,7 @@ test('upgrade head keeps Connection/Upgrade and sets X-Forwarded-*', (t) => {
 });
 
 test('one scan finds Host and whether a body follows', (t) => {
-  t.deepEqual(scanRequestHeaders(['Host', 'a.example.com', 'Content-Length', '0']), { headers: ['Host', 'a.example.com', 'Content-Length', '0'], host: 'a.example.com', hasBody: false });
+  t.deepEqual(scanRequestHeaders(['Host', 'a.example.com', 'Content-Length', '0']), { headers: ['Host', 'a.example.com', 'Content-Length', '0'], host: 'a.example.com', hostCount: 1, hasBody: false });
   t.true(scanRequestHeaders(['Host', 'a', 'Content-Length', '12']).hasBody);
   const chunked = scanRequestHeaders(['Host', 'a', 'Transfer-Encoding', 'chunked']);
   t.true(chunked.hasBody);
