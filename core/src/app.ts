@@ -16,7 +16,8 @@ import type { HostContext } from './di/registration';
 import type { DependencyContainer } from 'tsyringe';
 import type { GuestDhcp, VmNicAccelerator, VmNicDriver } from './drivers/vm-nic';
 import type { VmNicDriverSet, VmService } from './services/vm-service';
-import { qemuAlive } from './services/vm-qemu';
+import type { PlanDeps } from './services/plans';
+import { kernelProbes, type KernelProbes } from './services/attach-probes';
 
 export interface AppOptions {
   debug: boolean;
@@ -36,6 +37,8 @@ export class VoltApp {
   private driverContainer?: DependencyContainer;
   private vmServicePromise?: Promise<VmService>;
   private dhcpPromise?: Promise<GuestDhcp>;
+  /** The kernel reads services make (attach-probes.ts); also registered in the driver container under its token. */
+  readonly probes: KernelProbes = kernelProbes;
 
   constructor(
     private readonly oclif: OclifConfig,
@@ -75,7 +78,9 @@ export class VoltApp {
     const { DnsDriver } = await import('./drivers/dns');
     const { IngressDriver } = await import('./drivers/ingress');
     const { VmNicDriver } = await import('./drivers/vm-nic');
+    const { KernelProbes } = await import('./services/attach-probes');
     const child = container.createChildContainer();
+    child.register(KernelProbes, { useValue: this.probes });
     const tokens = { bridge: BridgeDriver, firewall: FirewallDriver, dns: DnsDriver, ingress: IngressDriver, 'vm-nic': VmNicDriver };
     const result = await this.oclif.runHook('volt:register-drivers', { container: child, tokens, host: this.host });
     for (const f of result.failures) this.opts.warn(`plugin ${f.plugin.name} failed to register its drivers: ${f.error.message}`);
@@ -95,28 +100,41 @@ export class VoltApp {
     return (await this.registry()).get<DnsDriver>('dns');
   }
 
-  async workloads(): Promise<WorkloadService> {
-    const { WorkloadService } = await import('./services/workload-service');
+  /**
+   * What the attachment executor (and every settlement of a pending record) works through: the
+   * driver contracts, the kernel probes, VM NICs through the vm-nic drivers and guest DHCP (loaded
+   * only when a VM is involved), and the attachment listeners (DNS files, firewall rules naming workloads).
+   */
+  private async planDeps(): Promise<PlanDeps> {
     const { resolvConfListener } = await import('./services/dns-resolvconf');
     const { followWorkloads } = await import('./services/firewall-service');
+    const { compileRuleSet } = await import('./services/firewall-compile');
+    const { contractVmPorts } = await import('./services/attach-exec');
+    const { hostPolicyOf } = await import('./services/plans');
+    return {
+      bridge: () => this.bridge(),
+      firewall: () => this.firewall(),
+      warn: this.opts.warn,
+      hostPolicy: hostPolicyOf(this.config),
+      firewallRules: compileRuleSet,
+      probes: this.probes,
+      vmPorts: contractVmPorts({ nicDrivers: async () => (await this.vmNicDrivers()).all, dhcp: () => this.guestDhcp() }),
+      listeners: [resolvConfListener(this.paths, this.config, this.opts.warn), followWorkloads({ firewall: () => this.firewall() })],
+    };
+  }
+
+  async workloads(): Promise<WorkloadService> {
+    const { WorkloadService } = await import('./services/workload-service');
+    const { AttachmentExecutor } = await import('./services/attach-exec');
     const networks = await this.networks();
-    // VM NICs are plugged through the VM service, built only when a VM is involved.
-    const vms = (): Promise<VmService> => this.vms();
     return new WorkloadService({
       config: this.config,
       store: this.store,
-      bridge: () => this.bridge(),
-      firewall: () => this.firewall(),
-      vmNics: {
-        running: (vm) => qemuAlive(vm.runtime?.pid, vm.uuid),
-        attach: async (vm, a, bridge) => (await vms()).attach(vm, a, bridge),
-        detach: async (vm, a) => (await vms()).detach(vm, a),
-        syncLeases: async (state, nets) => (await vms()).syncLeases(state, nets),
-      },
+      probes: this.probes,
+      executor: new AttachmentExecutor({ ...(await this.planDeps()), store: this.store }),
       warn: this.opts.warn,
       notice: (m: string) => process.stderr.write(`note: ${m}\n`),
       ensureDefault: (state) => networks.ensureDefault(state),
-      afterChange: [resolvConfListener(this.paths, this.config, this.opts.warn), followWorkloads({ firewall: () => this.firewall() })],
     });
   }
 
@@ -124,6 +142,7 @@ export class VoltApp {
     // The network service plus what VMs add to `net up` / `net delete` (vm-network-hooks.ts).
     const { VmAwareNetworkService } = await import('./services/vm-network-hooks');
     const { compileRuleSet } = await import('./services/firewall-compile');
+    const d = await this.planDeps();
     return new VmAwareNetworkService(
       {
         config: this.config,
@@ -132,6 +151,10 @@ export class VoltApp {
         firewall: () => this.firewall(),
         warn: this.opts.warn,
         firewallRules: compileRuleSet,
+        probes: this.probes,
+        // Settling an interrupted VM connect or a connect's listeners needs these too.
+        vmPorts: d.vmPorts,
+        listeners: d.listeners,
       },
       () => this.vms(),
     );

@@ -26,8 +26,8 @@ export interface BridgeObservation {
   ports: string[];
 }
 
-/** Creates and removes the Linux bridge behind a managed network (and, optionally, its VLAN uplinks). */
-export interface BridgeDriver extends Driver, Partial<BridgeVlans> {
+/** Creates and removes the Linux bridge behind a managed network (and, optionally, its VLAN uplinks and container ports). */
+export interface BridgeDriver extends Driver, Partial<BridgeVlans>, Partial<BridgeContainerPorts> {
   /** Create or converge the bridge (idempotent). */
   setupBridge(spec: BridgeSpec): Promise<void>;
   /** Remove the bridge; a bridge that is already gone is success. */
@@ -82,4 +82,50 @@ export interface BridgeVlans {
   teardownVlan(spec: VlanSpec): Promise<void>;
   /** What the kernel says about these VLAN links right now, in one read. */
   inspectVlans(ifnames: readonly string[]): Promise<VlanObservation[]>;
+}
+
+/**
+ * A container's NIC as a port of a network's bridge: a veth pair whose host end joins the
+ * bridge and whose peer lives inside the container's network namespace. The counterpart of
+ * VmNicSpec (drivers/vm-nic.ts) for containers.
+ */
+export interface ContainerPortSpec {
+  /** Network name in volt's state ("backend"). */
+  network: string;
+  /** Workload name ("api"). */
+  workload: string;
+  /** The bridge the host end joins. */
+  bridge: string;
+  /** Host end of the pair (≤ 15 characters), "vh" + 10 hex digits. */
+  hostIfname: string;
+  /** The peer's name inside the namespace ("eth0"). */
+  ifname: string;
+  /** Namespace file of the container (/run/netns/NAME, /proc/PID/ns/net). */
+  netns: string;
+  /** MAC of the peer (the container's NIC). */
+  mac: string;
+  mtu: number;
+  /** Address with prefix inside the namespace ("10.30.0.100/24"). */
+  address: string;
+  /** The default route inside the namespace goes via this gateway; undefined: no route is set. */
+  defaultGateway?: string;
+}
+
+/**
+ * Container ports, part of the bridge contract (set-up in two idempotent calls so that volt's
+ * intent journal can record the boundary between them, then one tear-down). Both ends carry
+ * the ownership alias `volt:<network>/<workload>` so a leftover can be recognised without
+ * state (core/src/services/leftovers.ts). Optional for third-party drivers: without it core
+ * uses the plain Linux veth helpers (core/src/kernel/veth.ts), which need a Linux bridge.
+ */
+export interface BridgeContainerPorts {
+  /**
+   * Create (or converge) the pair: the peer made directly inside spec.netns with spec.mac and
+   * the MTU, the host end with the alias, no IPv6 link-local, on spec.bridge and up.
+   */
+  setupContainerPort(spec: ContainerPortSpec): Promise<void>;
+  /** Inside the namespace: lo up, spec.address on the peer, its alias, up, and the default route if asked (idempotent). */
+  configureContainerPort(spec: ContainerPortSpec): Promise<void>;
+  /** Remove the pair (deleting the host end removes the peer too); a pair that is already gone is success. */
+  teardownContainerPort(spec: Pick<ContainerPortSpec, 'hostIfname' | 'network' | 'workload'>): Promise<void>;
 }

@@ -4,7 +4,8 @@ import type { FirewallDriver, FirewallNetwork, FirewallRuleSet, HostInputPolicy 
 import type { VoltConfig } from '../config/defaults';
 import type { StateStore } from '../state/store';
 import type { NetworkRecord, VoltState } from '../state/types';
-import { listRoutes4 } from '../kernel/ip';
+import { kernelProbes, type KernelProbes } from './attach-probes';
+import type { AttachmentListener, VmPorts } from './attach-exec';
 import { compareIds } from '../output/collate';
 import { planNetwork, prefixOf, type CreateNetworkRequest } from './network-plan';
 import { upWithTuning } from './tune-service';
@@ -26,6 +27,12 @@ export interface NetworkDeps {
    * hooks, `up` restores them and `check` compares them too.
    */
   firewallRules?(state: VoltState): FirewallRuleSet;
+  /** Kernel reads (attach-probes.ts); default: the real kernel. */
+  probes?: KernelProbes;
+  /** For settling interrupted VM connects/disconnects (attach-exec.ts). */
+  vmPorts?: VmPorts;
+  /** Attachment listeners, run when a settlement rolls a connect or disconnect forward. */
+  listeners?: AttachmentListener[];
 }
 
 export interface NetworkView extends NetworkRecord {
@@ -62,7 +69,16 @@ export class NetworkService {
   }
 
   private get planDeps(): PlanDeps {
-    return { bridge: this.d.bridge, firewall: this.d.firewall, warn: this.d.warn, hostPolicy: this.hostPolicy, firewallRules: this.d.firewallRules };
+    return {
+      bridge: this.d.bridge,
+      firewall: this.d.firewall,
+      warn: this.d.warn,
+      hostPolicy: this.hostPolicy,
+      firewallRules: this.d.firewallRules,
+      probes: this.d.probes ?? kernelProbes,
+      vmPorts: this.d.vmPorts,
+      listeners: this.d.listeners,
+    };
   }
 
   /** Under the lock: settle what killed volts left pending (plans.ts settlePending). */
@@ -118,7 +134,7 @@ export class NetworkService {
     if (wanted.length === 0) return [];
 
     // Validate everything before touching the kernel.
-    const routes = await listRoutes4();
+    const routes = await (this.d.probes ?? kernelProbes).hostRoutes();
     // Networks of a pending create keep their names and subnets until it is settled.
     const existing = [...Object.values(state.networks), ...pendingNetworks(state)];
     const planned: NetworkRecord[] = [];

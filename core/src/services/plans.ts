@@ -3,14 +3,14 @@ import type { BridgeDriver } from '../drivers/bridge';
 import type { FirewallDriver, FirewallRuleSet, HostInputPolicy } from '../drivers/firewall';
 import type { VoltConfig } from '../config/defaults';
 import type { StateStore } from '../state/store';
-import type { AttachmentRecord, NetworkRecord, PendingRecord, VoltState } from '../state/types';
+import type { ContainerPortSpec } from '../drivers/bridge';
+import type { AttachmentRecord, NetworkRecord, PendingRecord, VmRecord, VoltState } from '../state/types';
 import { removePending, settleAction, type PendingIntent, type PlanStep } from '../state/journal';
-import { ipBatch } from '../kernel/ip';
-import { ipBatchIn } from '../kernel/netns';
-import { runCommand } from '../kernel/exec';
 import { prefixOf } from './network-plan';
 import { bridgeSpec, firewallNetwork } from './network-service';
 import { detachUplinkSteps } from './vlan-service';
+import { containerPorts, type AttachmentListener, type VmPorts } from './attach-exec';
+import type { KernelProbes } from './attach-probes';
 
 /**
  * The plans of the journaled operations: each a list of named steps (OPERATION_STEPS) with
@@ -23,6 +23,12 @@ export interface PlanDeps {
   warn(message: string): void;
   hostPolicy: HostInputPolicy;
   firewallRules?(state: VoltState): FirewallRuleSet;
+  /** Kernel reads (attach-probes.ts). */
+  probes: KernelProbes;
+  /** VM NICs through the vm-nic drivers and guest DHCP; without it a VM operation cannot be settled here. */
+  vmPorts?: VmPorts;
+  /** Attachment listeners (DNS files, firewall rules naming workloads): run last, also when a settlement rolls a connect forward. */
+  listeners?: AttachmentListener[];
 }
 
 export function hostPolicyOf(config: VoltConfig): HostInputPolicy {
@@ -34,9 +40,13 @@ export function hostPolicyOf(config: VoltConfig): HostInputPolicy {
 export function planSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): PlanStep[] {
   switch (rec.op) {
     case 'connect':
-      return connectSteps(rec);
+      return connectSteps(rec, d);
     case 'disconnect':
-      return disconnectSteps(rec);
+      return disconnectSteps(rec, d);
+    case 'vm-connect':
+      return vmConnectSteps(rec, state, d);
+    case 'vm-disconnect':
+      return vmDisconnectSteps(rec, state, d);
     case 'net-create':
       return createSteps(rec, state, d);
     case 'net-delete':
@@ -63,6 +73,35 @@ export function applyResult(rec: PendingIntent, state: VoltState): void {
       }
       return;
     }
+    case 'vm-connect': {
+      const a = rec.attachment!;
+      const vm = state.workloads[a.workload];
+      if (vm?.type === 'vm') {
+        let nic = vm.nics.find((n) => n.id === a.ifname);
+        if (!nic && rec.vmNic) vm.nics.push((nic = structuredClone(rec.vmNic)));
+        if (nic) {
+          nic.network = a.network;
+          nic.mac = a.mac;
+          nic.ip = a.ip;
+        }
+      }
+      if (!state.attachments.some((x) => x.workload === a.workload && x.network === a.network)) state.attachments.push(a);
+      return;
+    }
+    case 'vm-disconnect': {
+      const gone = rec.attachments ?? [];
+      state.attachments = state.attachments.filter((a) => !gone.some((g) => g.workload === a.workload && g.network === a.network));
+      // The NIC stays in the VM (and its MAC with it), off the network: it does not rejoin at the next start.
+      for (const g of gone) {
+        const vm = state.workloads[g.workload];
+        const nic = vm?.type === 'vm' ? vm.nics.find((n) => n.id === g.ifname) : undefined;
+        if (nic) {
+          nic.network = undefined;
+          nic.ip = undefined;
+        }
+      }
+      return;
+    }
     case 'net-create':
       for (const n of rec.networks ?? []) state.networks[n.name] = n;
       return;
@@ -76,51 +115,125 @@ export function applyResult(rec: PendingIntent, state: VoltState): void {
   }
 }
 
-function connectSteps(rec: PendingIntent): PlanStep[] {
+/** The bridge-contract spec of a container's port, from a connect's record. */
+export function portSpec(a: AttachmentRecord, net: NetworkRecord, nsFile: string, defaultRoute: boolean): ContainerPortSpec {
+  return {
+    network: a.network,
+    workload: a.workload,
+    bridge: net.bridge,
+    hostIfname: a.hostIfname,
+    ifname: a.ifname,
+    netns: nsFile,
+    mac: a.mac,
+    mtu: net.mtu,
+    address: `${a.ip}/${prefixOf(net.subnet)}`,
+    defaultGateway: defaultRoute ? net.gateway : undefined,
+  };
+}
+
+function connectSteps(rec: PendingIntent, d: PlanDeps): PlanStep[] {
   const a = rec.attachment!;
-  const net = rec.networks![0]!;
-  const nsFile = rec.nsFile!;
-  const what = `connect "${a.workload}" to "${a.network}"`;
+  const spec = portSpec(a, rec.networks![0]!, rec.nsFile!, rec.defaultRoute === true);
+  const ports = async () => containerPorts(await d.bridge());
   return [
     {
       name: 'veth',
       what: `create veth ${a.hostIfname}`,
-      // The peer is created directly inside the container, so its name never collides on the host.
-      apply: () =>
-        ipBatch(`${what}: create veth ${a.hostIfname}`, [
-          `link add name ${a.hostIfname} mtu ${net.mtu} type veth peer name ${a.ifname} address ${a.mac} mtu ${net.mtu} netns ${nsFile}`,
-          // No IPv6 link-local on the host end: DAD/MLD flooded to every port is what makes big bridges slow.
-          `link set dev ${a.hostIfname} addrgenmode none`,
-          `link set dev ${a.hostIfname} alias volt:${a.network}/${a.workload}`, // ownership mark without state (leftovers.ts)
-          `link set dev ${a.hostIfname} master ${net.bridge} up`,
-        ]),
+      apply: async () => (await ports()).setupContainerPort(spec),
       // Deleting the host end removes the peer inside the container too.
-      undo: () => unplugVeth(a),
+      undo: async () => (await ports()).teardownContainerPort(spec),
     },
     {
       name: 'address',
       what: `configure ${a.ifname} inside "${a.workload}"`,
-      apply: () =>
-        ipBatchIn(nsFile, `${what}: configure ${a.ifname} inside the container`, [
-          'link set dev lo up',
-          `addr add ${a.ip}/${prefixOf(net.subnet)} dev ${a.ifname}`,
-          `link set dev ${a.ifname} alias volt:${a.network}/${a.workload}`, // ownership mark without state (leftovers.ts)
-          `link set dev ${a.ifname} up`,
-          ...(rec.defaultRoute ? [`route replace default via ${net.gateway} dev ${a.ifname}`] : []),
-        ]),
+      apply: async () => (await ports()).configureContainerPort(spec),
     },
   ];
 }
 
-function disconnectSteps(rec: PendingIntent): PlanStep[] {
+function disconnectSteps(rec: PendingIntent, d: PlanDeps): PlanStep[] {
   const gone = rec.attachments ?? [];
   return [
     {
       name: 'unplug',
       what: `remove veth ${gone.map((a) => a.hostIfname).join(', ')}`,
       apply: async () => {
-        for (const a of gone) await unplugVeth(a);
+        const ports = containerPorts(await d.bridge());
+        for (const a of gone) await ports.teardownContainerPort(a);
       },
+    },
+  ];
+}
+
+function needPorts(d: PlanDeps, rec: PendingIntent): VmPorts {
+  if (!d.vmPorts) throw new Error(`${rec.op} of ${rec.object}: the VM NIC drivers are not loaded in this command`);
+  return d.vmPorts;
+}
+
+/** `state` with attachments added and removed: what the guests' DHCP must serve before or after a step. */
+function withAttachments(state: VoltState, add: AttachmentRecord[], remove: AttachmentRecord[]): VoltState {
+  const same = (x: AttachmentRecord, y: AttachmentRecord): boolean => x.workload === y.workload && x.network === y.network;
+  return { ...state, attachments: [...state.attachments.filter((a) => !remove.some((r) => same(a, r)) && !add.some((r) => same(a, r))), ...add] };
+}
+
+/** `volt net connect NET VM`: a running VM's TAP joins the bridge, then the guests' DHCP serves the new lease. */
+function vmConnectSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): PlanStep[] {
+  const a = rec.attachment!;
+  const net = rec.networks![0]!;
+  // The VM is read when a step runs: settlement builds the steps before it changes anything.
+  const vm = (): VmRecord | undefined => {
+    const w = state.workloads[a.workload];
+    return w?.type === 'vm' ? w : undefined;
+  };
+  return [
+    {
+      name: 'tap',
+      what: `plug TAP ${a.hostIfname} into ${net.bridge}`,
+      apply: async () => {
+        const v = vm();
+        const ports = needPorts(d, rec);
+        if (v && ports.running(v)) await ports.attach(v, a, net.bridge);
+      },
+      undo: async () => {
+        const v = vm();
+        const ports = needPorts(d, rec);
+        if (v && ports.running(v)) await ports.detach(v, a);
+      },
+    },
+    {
+      name: 'leases',
+      what: `serve the lease of ${a.mac} on ${net.name}`,
+      apply: () => needPorts(d, rec).syncLeases(withAttachments(state, [a], []), [net.name]),
+      undo: () => needPorts(d, rec).syncLeases(withAttachments(state, [], [a]), [net.name]),
+    },
+  ];
+}
+
+/** `volt net disconnect VM`: a running VM's TAPs leave their bridges (they stay in the VM), the leases go. */
+function vmDisconnectSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): PlanStep[] {
+  const gone = rec.attachments ?? [];
+  return [
+    {
+      name: 'tap',
+      what: `unplug TAP ${gone.map((a) => a.hostIfname).join(', ')}`,
+      apply: async () => {
+        const ports = needPorts(d, rec);
+        const failures: string[] = [];
+        for (const a of gone) {
+          const w = state.workloads[a.workload];
+          try {
+            if (w?.type === 'vm' && ports.running(w)) await ports.detach(w, a);
+          } catch (e: unknown) {
+            failures.push(errorMessage(e));
+          }
+        }
+        if (failures.length > 0) throw new Error(failures.join('; '));
+      },
+    },
+    {
+      name: 'leases',
+      what: `stop serving the leases of ${gone.map((a) => a.mac).join(', ')}`,
+      apply: () => needPorts(d, rec).syncLeases(withAttachments(state, [], gone), gone.map((a) => a.network)),
     },
   ];
 }
@@ -207,14 +320,6 @@ function deleteSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): PlanSte
   ];
 }
 
-/** Deleting the host end removes both ends; a pair that is already gone is success. */
-export async function unplugVeth(a: AttachmentRecord): Promise<void> {
-  const r = await runCommand('ip', ['link', 'del', 'dev', a.hostIfname]);
-  if (r.code !== 0 && !/Cannot find device|does not exist/i.test(r.stderr)) {
-    throw new Error(`remove veth ${a.hostIfname}: ${r.stderr.trim()}`);
-  }
-}
-
 /** What settling one pending record did (printed by `volt net up`). */
 export interface Settled {
   op: string;
@@ -230,7 +335,8 @@ export interface Settled {
  * recorded done, when the result is committed; disconnect and net-delete always roll forward —
  * the steps not recorded done run again (all are idempotent) and the result is committed. Each
  * settled record is written at once. A record that cannot be settled stays (a warning), and
- * keeps its address and subnet reserved.
+ * keeps its address and subnet reserved. An attachment operation rolled forward is told to the
+ * listeners (DNS files, firewall rules naming workloads) like a completed one; their failures are warnings.
  */
 export async function settlePending(store: StateStore, state: VoltState, d: PlanDeps): Promise<Settled[]> {
   const out: Settled[] = [];
@@ -247,6 +353,7 @@ export async function settlePending(store: StateStore, state: VoltState, d: Plan
           ran.push(s.name);
         }
         applyResult(rec, state);
+        await notifySettled(rec, state, d);
       } else {
         for (const s of steps.slice().reverse()) {
           if (!s.undo) continue;
@@ -256,7 +363,7 @@ export async function settlePending(store: StateStore, state: VoltState, d: Plan
       }
       removePending(state, rec.id);
       store.checkpoint();
-      const released = rec.op === 'connect' && !forward ? `; released ${rec.attachment?.ip}` : '';
+      const released = (rec.op === 'connect' || rec.op === 'vm-connect') && !forward ? `; released ${rec.attachment?.ip}` : '';
       out.push({
         op: rec.op,
         object: rec.object,
@@ -269,4 +376,20 @@ export async function settlePending(store: StateStore, state: VoltState, d: Plan
     }
   }
   return out;
+}
+
+/** The listeners of a rolled-forward attachment operation (the kernel part is done: failures only warn). */
+async function notifySettled(rec: PendingRecord, state: VoltState, d: PlanDeps): Promise<void> {
+  const change =
+    rec.op === 'connect' || rec.op === 'vm-connect'
+      ? { added: rec.attachment ? [rec.attachment] : [], removed: [] }
+      : rec.op === 'disconnect' || rec.op === 'vm-disconnect'
+        ? { added: [], removed: rec.attachments ?? [] }
+        : undefined;
+  if (!change) return;
+  try {
+    for (const l of d.listeners ?? []) await l(state, change);
+  } catch (e: unknown) {
+    d.warn(`settle interrupted ${rec.op} of ${rec.object}: ${errorMessage(e)}`);
+  }
 }

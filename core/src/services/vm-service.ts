@@ -23,7 +23,9 @@ import { chooseAccel } from './vm-accel';
 import { nicRecords, parseVmConfig, type VmConfig } from './vm-config';
 import { QmpSession, qmpOnce } from './vm-qmp';
 import { QEMU_BINARY, qemuAlive, qemuArgs, tailOf, waitGone, type QemuNic } from './vm-qemu';
-import { tapName, type VmNicPlumbing, type WorkloadService } from './workload-service';
+import type { WorkloadService } from './workload-service';
+import { tapName } from './attach-plan';
+import { runtimeSpec } from './attach-exec';
 
 export interface VmNicDriverSet {
   /** The driver the registry selected (config, detection, fallback); undefined if none is available. */
@@ -111,7 +113,7 @@ interface PreparedNic {
 }
 
 /** VM lifecycle: create/delete records, start QEMU with the NICs' fds, stop it, and clean up after it. */
-export class VmService implements VmNicPlumbing {
+export class VmService {
   constructor(private readonly d: VmDeps) {}
 
   vmDir(name: string): string {
@@ -203,7 +205,7 @@ export class VmService implements VmNicPlumbing {
         }
         child = await this.spawnQemu(vm, config, accel.accel, files, prepared);
         // Firewall rules that name this VM and other listeners see its new addresses in this transaction.
-        if (added.length > 0) await ws.notifyChange(state, { added, removed: [] });
+        if (added.length > 0) await ws.notifyChange(state, { added, removed: [] }, before);
       } catch (e: unknown) {
         if (child?.pid !== undefined) {
           try {
@@ -419,33 +421,6 @@ export class VmService implements VmNicPlumbing {
         for (const n of w.runtime?.nics ?? []) if (n.bridge === bridge) n.bridge = undefined;
       }
     });
-  }
-
-  // VmNicPlumbing: used by `volt net connect/disconnect` for VMs.
-
-  running(vm: VmRecord): boolean {
-    return qemuAlive(vm.runtime?.pid, vm.uuid);
-  }
-
-  async attach(vm: VmRecord, attachment: AttachmentRecord, bridge: string): Promise<void> {
-    const nic = vm.runtime?.nics.find((n) => n.id === attachment.ifname);
-    if (!vm.runtime || !nic) return;
-    const driver = (await this.d.nicDrivers()).all.find((x) => x.name === nic.driver);
-    if (!driver) throw new DriverError(`plug VM "${vm.name}" NIC ${nic.id}: its driver ${nic.driver} is not installed any more`, { code: 'E_NO_DRIVER' });
-    await driver.attachNic({ ...runtimeSpec(vm, nic), bridge });
-    nic.bridge = bridge;
-  }
-
-  async detach(vm: VmRecord, attachment: AttachmentRecord): Promise<void> {
-    const nic = vm.runtime?.nics.find((n) => n.id === attachment.ifname);
-    if (!vm.runtime || !nic) return;
-    const driver = (await this.d.nicDrivers()).all.find((x) => x.name === nic.driver);
-    await driver?.detachNic({ ...runtimeSpec(vm, nic), bridge: undefined });
-    nic.bridge = undefined;
-  }
-
-  async syncLeases(state: VoltState, networks: string[]): Promise<void> {
-    await syncLeases(await this.d.dhcp(), state, networks);
   }
 
   // Internals.
@@ -668,10 +643,6 @@ export class VmService implements VmNicPlumbing {
 
 function configOf(vm: VmRecord): VmConfig {
   return vm.config as unknown as VmConfig;
-}
-
-function runtimeSpec(vm: VmRecord, nic: VmNicRuntime): VmNicSpec {
-  return { vm: vm.name, vmUuid: vm.uuid, nicId: nic.id, ifname: nic.ifname, bridge: nic.bridge, mac: nic.mac, mtu: nic.mtu, queues: nic.queues };
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

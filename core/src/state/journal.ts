@@ -18,6 +18,8 @@ export const OPERATION_STEPS: Readonly<Record<PendingOp, readonly string[]>> = {
   disconnect: ['unplug'],
   'net-create': ['firewall-base', 'bridge', 'firewall'],
   'net-delete': ['uplinks', 'firewall', 'bridge', 'firewall-base'],
+  'vm-connect': ['tap', 'leases'],
+  'vm-disconnect': ['tap', 'leases'],
 };
 
 /** How a pending record of each operation is settled. */
@@ -26,6 +28,8 @@ export const SETTLE_RULE: Readonly<Record<PendingOp, 'roll-back-unless-done' | '
   disconnect: 'roll-forward',
   'net-create': 'roll-back-unless-done',
   'net-delete': 'roll-forward',
+  'vm-connect': 'roll-back-unless-done',
+  'vm-disconnect': 'roll-forward',
 };
 
 /** Fault points of an operation: "intent" (record written, kernel untouched) and after each step. */
@@ -125,7 +129,7 @@ export function removePending(state: VoltState, id: string): void {
 
 /** Addresses and MACs reserved by pending connects: IPAM and the MAC check count them as taken. */
 export function pendingAttachments(state: VoltState): AttachmentRecord[] {
-  return (state.pending ?? []).flatMap((p) => (p.op === 'connect' && p.attachment ? [p.attachment] : []));
+  return (state.pending ?? []).flatMap((p) => ((p.op === 'connect' || p.op === 'vm-connect') && p.attachment ? [p.attachment] : []));
 }
 
 /** Networks being created: their names, bridges and subnets are taken while pending. */

@@ -224,7 +224,7 @@ export interface VoltState {
 }
 
 /** A kernel-changing operation journaled before it touches the kernel (core/src/state/journal.ts). */
-export type PendingOp = 'connect' | 'disconnect' | 'net-create' | 'net-delete';
+export type PendingOp = 'connect' | 'disconnect' | 'net-create' | 'net-delete' | 'vm-connect' | 'vm-disconnect';
 
 export interface PendingStep {
   /** Stable step name (`volt debug steps`). */
@@ -242,7 +242,7 @@ export interface PendingRecord {
   pid: number;
   startedAt: string;
   steps: PendingStep[];
-  /** connect: the attachment being made (its address and MAC are reserved while pending). */
+  /** connect, vm-connect: the attachment being made (its address and MAC are reserved while pending). */
   attachment?: AttachmentRecord;
   /** connect: the workload record to add when it is not in state yet. */
   workload?: WorkloadRecord;
@@ -250,8 +250,10 @@ export interface PendingRecord {
   nsFile?: string;
   /** connect: the new link gets the default route (the workload's first network). */
   defaultRoute?: boolean;
-  /** disconnect: the attachments being removed. */
+  /** disconnect, vm-disconnect: the attachments being removed. */
   attachments?: AttachmentRecord[];
+  /** vm-connect: a NIC the connect adds to a stopped VM that had no free one (added with the result). */
+  vmNic?: VmNicRecord;
   /** net-create: the networks being created (their subnets are taken while pending); net-delete: the one deleted. */
   networks?: NetworkRecord[];
   /** net-create: the firewall table is set up too; net-delete: it is removed too. */

@@ -1,11 +1,12 @@
 import { promises as fs } from 'node:fs';
 import type { HostContext } from '@volt/core/dist/di/registration';
-import type { BridgeDriver, BridgeObservation, BridgeSpec, VlanObservation, VlanSpec } from '@volt/core/dist/drivers/bridge';
+import type { BridgeDriver, BridgeObservation, BridgeSpec, ContainerPortSpec, VlanObservation, VlanSpec } from '@volt/core/dist/drivers/bridge';
 import type { Availability } from '@volt/core/dist/drivers/driver';
 import { DriverError, errorMessage, isVoltError } from '@volt/core/dist/errors';
 import { runCommand } from '@volt/core/dist/kernel/exec';
 import { getLink, ipBatch, observeBridges, type IpLink } from '@volt/core/dist/kernel/ip';
 import { checkBridgeSpec } from '@volt/core/dist/kernel/bridge-spec-check';
+import { configureVethPeer, setupVethPort, teardownVethPort } from '@volt/core/dist/kernel/veth';
 import { DirectVlans } from './direct-vlan';
 
 /** Bridge settings `getLink` does not carry, read only for a bridge that already exists. */
@@ -89,6 +90,19 @@ export class DirectBridge implements BridgeDriver {
 
   async inspectBridge(ifname: string): Promise<BridgeObservation> {
     return observeBridge(ifname);
+  }
+
+  // Container ports: a veth pair, host end on the bridge (core/src/kernel/veth.ts).
+  setupContainerPort(spec: ContainerPortSpec): Promise<void> {
+    return setupVethPort(spec);
+  }
+
+  configureContainerPort(spec: ContainerPortSpec): Promise<void> {
+    return configureVethPeer(spec);
+  }
+
+  teardownContainerPort(spec: Pick<ContainerPortSpec, 'hostIfname' | 'network' | 'workload'>): Promise<void> {
+    return teardownVethPort(spec);
   }
 
   // VLAN uplinks (direct-vlan.ts).

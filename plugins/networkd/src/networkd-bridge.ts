@@ -1,12 +1,13 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { HostContext } from '@volt/core/dist/di/registration';
-import type { BridgeDriver, BridgeObservation, BridgeSpec, VlanObservation, VlanSpec } from '@volt/core/dist/drivers/bridge';
+import type { BridgeDriver, BridgeObservation, BridgeSpec, ContainerPortSpec, VlanObservation, VlanSpec } from '@volt/core/dist/drivers/bridge';
 import type { Availability } from '@volt/core/dist/drivers/driver';
 import { DriverError, errorMessage, isVoltError } from '@volt/core/dist/errors';
 import { runCommand } from '@volt/core/dist/kernel/exec';
 import { getLink, observeBridges, type IpLink } from '@volt/core/dist/kernel/ip';
 import { checkBridgeSpec } from '@volt/core/dist/kernel/bridge-spec-check';
+import { configureVethPeer, setupVethPort, teardownVethPort } from '@volt/core/dist/kernel/veth';
 import { networkctl, networkdLinkState, networkdVersion, type NetworkdLinkState } from './networkctl';
 import { removeUnits, restoreUnits, writeChangedUnits } from './unit-files';
 import { bridgeUnitNames, renderBridgeUnits } from './units';
@@ -134,6 +135,21 @@ export class NetworkdBridge implements BridgeDriver {
 
   async inspectBridge(ifname: string): Promise<BridgeObservation> {
     return (await observeBridges([ifname]))[0]!;
+  }
+
+  // Container ports: a veth pair whose host end networkd's bridge takes as a port. No unit is
+  // written for it: the pair lives and dies with the container's namespace, as the veth does
+  // under the direct driver, and a reload per connect would make connects slow on busy hosts.
+  setupContainerPort(spec: ContainerPortSpec): Promise<void> {
+    return setupVethPort(spec);
+  }
+
+  configureContainerPort(spec: ContainerPortSpec): Promise<void> {
+    return configureVethPeer(spec);
+  }
+
+  teardownContainerPort(spec: Pick<ContainerPortSpec, 'hostIfname' | 'network' | 'workload'>): Promise<void> {
+    return teardownVethPort(spec);
   }
 
   // VLAN uplinks (networkd-vlan.ts).
