@@ -196,6 +196,10 @@ export class VoltApp {
         store: this.store,
         paths: this.paths,
         workloads: () => this.workloads(),
+        executor: async () => {
+          const { AttachmentExecutor } = await import('./services/attach-exec');
+          return new AttachmentExecutor({ ...(await this.planDeps()), store: this.store });
+        },
         nicDrivers: () => this.vmNicDrivers(),
         accelerators: () => this.resolveAllOf<VmNicAccelerator>('accel'),
         dhcp: () => this.guestDhcp(),

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import type { BridgeContainerPorts, BridgeDriver } from '../drivers/bridge';
 import type { GuestDhcp, VmNicDriver, VmNicSpec } from '../drivers/vm-nic';
 import { DriverError, errorMessage } from '../errors';
@@ -9,7 +10,7 @@ import { syncLeases } from './dhcp-leases';
 import { bridgeSpec, firewallNetwork } from './network-service';
 import { applyResult, planSteps, settlePending, type PlanDeps, type Settled } from './plans';
 import { applySteps, type Step } from './steps';
-import { qemuAlive } from './vm-qemu';
+import { qemuAlive, waitGone } from './vm-qemu';
 
 /**
  * The attachment executor: carries out a plan of the attachment planner (attach-plan.ts) for
@@ -42,6 +43,13 @@ export interface VmPorts {
   detach(vm: VmRecord, attachment: AttachmentRecord): Promise<void>;
   /** The guests' DHCP servers of these networks serve exactly the VM leases in `state`. */
   syncLeases(state: VoltState, networks: string[]): Promise<void>;
+  /**
+   * Remove a VM's TAPs (settling an interrupted start or stop): each through the driver that made it,
+   * or, when that is not known (killed mid-way), through every installed vm-nic driver; gone is success.
+   */
+  removeTaps(vm: VmRecord, taps: { id: string; ifname: string; driver?: string }[]): Promise<void>;
+  /** SIGKILL the VM's QEMU: the one with this pid, or any QEMU whose command line names the UUID. */
+  killQemu(uuid: string, pid?: number): Promise<void>;
 }
 
 export interface VmPortDeps {
@@ -74,7 +82,43 @@ export function contractVmPorts(d: VmPortDeps): VmPorts {
     async syncLeases(state, networks) {
       await syncLeases(await d.dhcp(), state, networks);
     },
+    async removeTaps(vm, taps) {
+      const all = await d.nicDrivers();
+      for (const tap of taps) {
+        const drivers = all.filter((x) => tap.driver === undefined || x.name === tap.driver);
+        const spec: VmNicSpec = { vm: vm.name, vmUuid: vm.uuid, nicId: tap.id, ifname: tap.ifname, mac: '', mtu: 0, queues: 1 };
+        for (const driver of drivers.length > 0 ? drivers : all) await driver.teardownNic(spec);
+      }
+    },
+    async killQemu(uuid, pid) {
+      const pids = pid !== undefined && qemuAlive(pid, uuid) ? [pid] : qemuPidsOf(uuid);
+      for (const p of pids) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      for (const p of pids) await waitGone(p, uuid, 5000);
+    },
   };
+}
+
+/** Processes whose command line names this UUID and that run QEMU (a start killed between spawn and record). */
+function qemuPidsOf(uuid: string): number[] {
+  const out: number[] = [];
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    if (pid !== process.pid && qemuAlive(pid, uuid)) out.push(pid);
+  }
+  return out;
 }
 
 /** The spec of a running VM's NIC, from what its runtime recorded. */

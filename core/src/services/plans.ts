@@ -47,6 +47,10 @@ export function planSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): Pl
       return vmConnectSteps(rec, state, d);
     case 'vm-disconnect':
       return vmDisconnectSteps(rec, state, d);
+    case 'vm-start':
+      return vmStartSteps(rec, state, d);
+    case 'vm-stop':
+      return vmStopSteps(rec, state, d);
     case 'net-create':
       return createSteps(rec, state, d);
     case 'net-delete':
@@ -100,6 +104,29 @@ export function applyResult(rec: PendingIntent, state: VoltState): void {
           nic.ip = undefined;
         }
       }
+      return;
+    }
+    case 'vm-start': {
+      const vm = state.workloads[rec.vm!];
+      if (vm?.type !== 'vm') return;
+      if (rec.vmNics) vm.nics = structuredClone(rec.vmNics);
+      for (const a of rec.attachments ?? []) {
+        if (!state.attachments.some((x) => x.workload === a.workload && x.network === a.network)) state.attachments.push(a);
+      }
+      const rt = rec.vmStart?.runtime;
+      if (rt) {
+        vm.runtime = rt;
+        vm.pid = rt.pid;
+        vm.startedAt = rt.startedAt;
+      }
+      return;
+    }
+    case 'vm-stop': {
+      const vm = state.workloads[rec.vm!];
+      if (vm?.type !== 'vm') return;
+      vm.runtime = undefined;
+      vm.pid = undefined;
+      vm.startedAt = undefined;
       return;
     }
     case 'net-create':
@@ -234,6 +261,62 @@ function vmDisconnectSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): P
       name: 'leases',
       what: `stop serving the leases of ${gone.map((a) => a.mac).join(', ')}`,
       apply: () => needPorts(d, rec).syncLeases(withAttachments(state, [], gone), gone.map((a) => a.network)),
+    },
+  ];
+}
+
+/**
+ * `volt vm start`, as settled from its record (the live start runs its own closures under the same
+ * step names, vm-service.ts): never resumed, so only the undos — QEMU killed, the leases as before,
+ * the TAPs removed. A start whose every step is done is rolled forward: its recorded runtime is committed.
+ */
+function vmStartSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): PlanStep[] {
+  const name = rec.vm!;
+  const added = rec.attachments ?? [];
+  const vm = (): VmRecord | undefined => {
+    const w = state.workloads[name];
+    return w?.type === 'vm' ? w : undefined;
+  };
+  const cannot = async (): Promise<void> => {
+    throw new Error(`${rec.op} of ${rec.object}: an interrupted start is not resumed; run \`volt vm start ${name}\` again`);
+  };
+  const leaseNetworks = (): string[] => [...new Set([...state.attachments.filter((a) => a.workload === name), ...added].map((a) => a.network))];
+  return [
+    {
+      name: 'nics',
+      what: `set up the TAPs of VM "${name}"`,
+      apply: cannot,
+      undo: async () => {
+        const v = vm();
+        if (v) await needPorts(d, rec).removeTaps(v, rec.vmStart?.taps ?? []);
+      },
+    },
+    {
+      name: 'leases',
+      what: `serve the leases of VM "${name}"`,
+      apply: cannot,
+      undo: () => needPorts(d, rec).syncLeases(withAttachments(state, [], added), leaseNetworks()),
+    },
+    {
+      name: 'qemu',
+      what: `start QEMU for VM "${name}"`,
+      apply: cannot,
+      undo: () => needPorts(d, rec).killQemu(rec.vmUuid!, rec.vmStart?.pid),
+    },
+  ];
+}
+
+/** `volt vm stop` once QEMU is gone: its TAPs are removed (always finished once begun). */
+function vmStopSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): PlanStep[] {
+  const rt = rec.vmRuntime;
+  return [
+    {
+      name: 'nics',
+      what: `remove the TAPs of VM "${rec.vm}"`,
+      apply: async () => {
+        const w = state.workloads[rec.vm!];
+        if (w?.type === 'vm' && rt) await needPorts(d, rec).removeTaps(w, rt.nics.map((n) => ({ id: n.id, ifname: n.ifname, driver: n.driver })));
+      },
     },
   ];
 }

@@ -25,7 +25,9 @@ import { QmpSession, qmpOnce } from './vm-qmp';
 import { QEMU_BINARY, qemuAlive, qemuArgs, tailOf, waitGone, type QemuNic } from './vm-qemu';
 import type { WorkloadService } from './workload-service';
 import { tapName } from './attach-plan';
-import { runtimeSpec } from './attach-exec';
+import { runtimeSpec, type AttachmentExecutor } from './attach-exec';
+import { applyResult } from './plans';
+import { restore, runPlan, type PendingIntent, type PlanStep } from '../state/journal';
 
 export interface VmNicDriverSet {
   /** The driver the registry selected (config, detection, fallback); undefined if none is available. */
@@ -41,6 +43,8 @@ export interface VmDeps {
   store: StateStore;
   paths: VoltPaths;
   workloads(): Promise<WorkloadService>;
+  /** The attachment executor: settles pending records before a VM command does its own work. */
+  executor(): Promise<AttachmentExecutor>;
   nicDrivers(): Promise<VmNicDriverSet>;
   accelerators(): Promise<VmNicAccelerator[]>;
   dhcp(): Promise<GuestDhcp>;
@@ -158,8 +162,11 @@ export class VmService {
     // Outside the lock: the first probe of a boot runs QEMU for about a second.
     const accel = await chooseAccel(cfg.accel, this.d.paths.runDir);
     const nicDrivers = await this.d.nicDrivers();
+    const executor = await this.d.executor();
     return this.d.store.transaction(async (state) => {
       const what = `start VM "${name}"`;
+      // Operations a killed volt left half done are settled first (docs/state-and-recovery.md).
+      await executor.settle(state);
       const vm = this.getVm(state, name, what);
       if (qemuAlive(vm.runtime?.pid ?? vm.pid, vm.uuid)) {
         throw new ConflictError(`${what}: it is already running (pid ${vm.runtime?.pid ?? vm.pid})`, {
@@ -175,8 +182,12 @@ export class VmService {
           throw new UserInputError(`${what}: ${f} does not exist any more`, { code: 'E_VM_FILE_MISSING', suggestions: ['re-create the VM with a config that names existing files'] });
         }
       }
-      const before = structuredClone(state);
       const ws = await this.d.workloads();
+      // The default network first (journaled on its own), then the plan on the draft, which is put
+      // back before the intent is written: the new attachments and NIC settings are the record's
+      // reservation until the start commits them.
+      await ws.ensureDefault(state);
+      const before = structuredClone(state);
       const added: AttachmentRecord[] = [];
       for (const nic of vm.nics) {
         if (nic.network === undefined || state.attachments.some((a) => a.workload === vm.name && a.ifname === nic.id)) continue;
@@ -194,67 +205,98 @@ export class VmService {
 
       const prepared: PreparedNic[] = vm.nics.map((nic) => ({ nic, spec: this.nicSpec(state, vm, nic), vhost: { on: false, reason: 'not set up' } }));
       const leaseNetworks = [...new Set(state.attachments.filter((a) => a.workload === vm.name).map((a) => a.network))];
+      const planned = structuredClone(state);
+      const vmNics = structuredClone(vm.nics);
+      restore(state, before);
+      const progress: NonNullable<PendingIntent['vmStart']> = { taps: prepared.map((p) => ({ id: p.nic.id, ifname: p.spec.ifname })) };
+      const intent: PendingIntent = { op: 'vm-start', object: `VM ${name}`, vm: name, vmUuid: vm.uuid, attachments: added, vmNics, vmStart: progress };
       let child: ChildProcess | undefined;
-      let dhcpChanged = false;
+      // The record's vmStart object is this one (runPlan copies the intent shallowly): what a step
+      // writes into it is on disk with the step's "done".
+      const steps: PlanStep[] = [
+        {
+          name: 'nics',
+          what: `set up the TAPs of VM "${name}"`,
+          apply: async () => {
+            try {
+              for (const [i, p] of prepared.entries()) {
+                await this.setupNic(p, nicDrivers, notes);
+                progress.taps[i]!.driver = p.driver!.name;
+              }
+              await this.setupAccel(vm, prepared);
+            } catch (e: unknown) {
+              // A failing step is not undone by the executor: the NICs made so far go here.
+              for (const p of [...prepared].reverse()) await this.undoNic(p);
+              throw e;
+            }
+          },
+          undo: async () => {
+            for (const p of [...prepared].reverse()) await this.undoNic(p);
+          },
+        },
+        {
+          name: 'leases',
+          what: `serve the leases of VM "${name}"`,
+          apply: async () => {
+            if (leaseNetworks.length > 0) await syncLeases(await this.d.dhcp(), planned, leaseNetworks);
+          },
+          undo: async () => {
+            if (leaseNetworks.length > 0) await syncLeases(await this.d.dhcp(), before, leaseNetworks);
+          },
+        },
+        {
+          name: 'qemu',
+          what: `start QEMU for VM "${name}"`,
+          apply: async () => {
+            child = await this.spawnQemu(vm, config, accel.accel, files, prepared);
+            progress.pid = child.pid!;
+            progress.runtime = {
+              pid: child.pid!,
+              startedAt: new Date().toISOString(),
+              accel: accel.accel,
+              accelReason: accel.reason,
+              ...files,
+              nics: prepared.map(
+                (p): VmNicRuntime => ({
+                  id: p.nic.id,
+                  ifname: p.spec.ifname,
+                  driver: p.driver!.name,
+                  queues: p.spec.queues,
+                  mac: p.spec.mac,
+                  mtu: p.spec.mtu,
+                  bridge: p.spec.bridge,
+                  vhost: p.vhost,
+                }),
+              ),
+            };
+          },
+          undo: async () => {
+            if (child?.pid !== undefined) signal(child.pid, 'SIGKILL');
+          },
+        },
+      ];
       try {
-        for (const p of prepared) await this.setupNic(p, nicDrivers, notes);
-        await this.setupAccel(vm, prepared);
-        if (leaseNetworks.length > 0) {
-          dhcpChanged = true;
-          await syncLeases(await this.d.dhcp(), state, leaseNetworks);
+        const plan = await runPlan(this.d.store, state, intent, steps, this.d.warn);
+        const preResult = structuredClone(state);
+        applyResult(intent, state);
+        try {
+          // Firewall rules that name this VM and other listeners see its new addresses in this transaction.
+          if (added.length > 0) await ws.notifyChange(state, { added, removed: [] }, preResult);
+        } catch (e: unknown) {
+          await plan.abort();
+          throw e;
         }
-        child = await this.spawnQemu(vm, config, accel.accel, files, prepared);
-        // Firewall rules that name this VM and other listeners see its new addresses in this transaction.
-        if (added.length > 0) await ws.notifyChange(state, { added, removed: [] }, before);
-      } catch (e: unknown) {
-        if (child?.pid !== undefined) {
-          try {
-            process.kill(child.pid, 'SIGKILL');
-          } catch {
-            /* gone */
-          }
-        }
-        for (const p of [...prepared].reverse()) await this.undoNic(p);
-        if (dhcpChanged) {
-          try {
-            await syncLeases(await this.d.dhcp(), before, leaseNetworks);
-          } catch (u: unknown) {
-            this.d.warn(`undo DHCP leases after a failure: ${errorMessage(u)}`);
-          }
-        }
-        throw e;
+        plan.finish();
       } finally {
         closeAll(prepared);
       }
-      const pid = child!.pid!;
       if (accel.warning) this.d.warn(`VM "${name}": ${accel.warning}`);
       const off = prepared.filter((p) => p.nic.vhost && !p.vhost.on);
       if (off.length > 0) {
         this.d.warn(`VM "${name}": vhost-net unavailable (${off[0]!.vhost.reason}); NIC${off.length > 1 ? 's' : ''} ${off.map((p) => p.nic.id).join(', ')} use${off.length > 1 ? '' : 's'} userspace virtio-net`);
       }
-      const runtime: VmRuntime = {
-        pid,
-        startedAt: new Date().toISOString(),
-        accel: accel.accel,
-        accelReason: accel.reason,
-        ...files,
-        nics: prepared.map(
-          (p): VmNicRuntime => ({
-            id: p.nic.id,
-            ifname: p.spec.ifname,
-            driver: p.driver!.name,
-            queues: p.spec.queues,
-            mac: p.spec.mac,
-            mtu: p.spec.mtu,
-            bridge: p.spec.bridge,
-            vhost: p.vhost,
-          }),
-        ),
-      };
-      vm.runtime = runtime;
-      vm.pid = pid;
-      vm.startedAt = runtime.startedAt;
-      return { vm: this.view(state, vm), notes };
+      const started = this.getVm(state, name, what);
+      return { vm: this.view(state, started), notes };
     });
   }
 
@@ -288,12 +330,28 @@ export class VmService {
       }
     }
     const nicDrivers = await this.d.nicDrivers();
+    const executor = await this.d.executor();
     return this.d.store.transaction(async (state) => {
+      await executor.settle(state);
       const vm = this.getVm(state, name, what);
       if (vm.runtime && qemuAlive(vm.runtime.pid, vm.uuid)) {
         throw new ConflictError(`${what}: it was started again meanwhile (pid ${vm.runtime.pid})`, { code: 'E_VM_RUNNING' });
       }
-      const notes = vm.runtime ? await this.cleanupRuntime(vm, nicDrivers, how === 'had exited' ? 'its QEMU had exited' : undefined) : [];
+      if (!vm.runtime) return { how, notes: [] };
+      // Journaled and always rolled forward: QEMU is gone, a stop killed mid-way is finished by the next command.
+      let notes: string[] = [];
+      const intent: PendingIntent = { op: 'vm-stop', object: `VM ${name}`, vm: name, vmUuid: vm.uuid, vmRuntime: structuredClone(vm.runtime) };
+      const plan = await runPlan(this.d.store, state, intent, [
+        {
+          name: 'nics',
+          what: `remove the TAPs of VM "${name}"`,
+          apply: async () => {
+            notes = await this.cleanupRuntime(vm, nicDrivers, how === 'had exited' ? 'its QEMU had exited' : undefined);
+          },
+        },
+      ], this.d.warn);
+      applyResult(intent, state);
+      plan.finish();
       return { how, notes };
     });
   }

@@ -284,6 +284,11 @@ export class WorkloadService {
     return a;
   }
 
+  /** Inside a transaction: the networks every command needs (the default network on first use). */
+  ensureDefault(state: VoltState): Promise<void> {
+    return this.d.ensureDefault(state);
+  }
+
   private async planVmNic(vm: VmRecord, nic: VmNicRecord, net: NetworkRecord, state: VoltState, req: VmAttachRequest, notes: string[]): Promise<AttachmentRecord> {
     const what = `connect VM "${vm.name}" NIC ${nic.id} to network "${net.name}"`;
     const a = await this.planner.vm(state, vm, nic, net, req, what, notes);

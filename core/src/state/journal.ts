@@ -20,6 +20,8 @@ export const OPERATION_STEPS: Readonly<Record<PendingOp, readonly string[]>> = {
   'net-delete': ['uplinks', 'firewall', 'bridge', 'firewall-base'],
   'vm-connect': ['tap', 'leases'],
   'vm-disconnect': ['tap', 'leases'],
+  'vm-start': ['nics', 'leases', 'qemu'],
+  'vm-stop': ['nics'],
 };
 
 /** How a pending record of each operation is settled. */
@@ -30,6 +32,8 @@ export const SETTLE_RULE: Readonly<Record<PendingOp, 'roll-back-unless-done' | '
   'net-delete': 'roll-forward',
   'vm-connect': 'roll-back-unless-done',
   'vm-disconnect': 'roll-forward',
+  'vm-start': 'roll-back-unless-done',
+  'vm-stop': 'roll-forward',
 };
 
 /** Fault points of an operation: "intent" (record written, kernel untouched) and after each step. */
@@ -116,7 +120,8 @@ export async function runPlan(store: StateStore, state: VoltState, intent: Pendi
   };
 }
 
-function restore(state: VoltState, base: VoltState): void {
+/** Put the draft back to `base` in place (references to the draft object stay valid). */
+export function restore(state: VoltState, base: VoltState): void {
   for (const k of Object.keys(state) as (keyof VoltState)[]) delete state[k];
   Object.assign(state, base);
 }
@@ -129,7 +134,9 @@ export function removePending(state: VoltState, id: string): void {
 
 /** Addresses and MACs reserved by pending connects: IPAM and the MAC check count them as taken. */
 export function pendingAttachments(state: VoltState): AttachmentRecord[] {
-  return (state.pending ?? []).flatMap((p) => ((p.op === 'connect' || p.op === 'vm-connect') && p.attachment ? [p.attachment] : []));
+  return (state.pending ?? []).flatMap((p) =>
+    (p.op === 'connect' || p.op === 'vm-connect') && p.attachment ? [p.attachment] : p.op === 'vm-start' ? (p.attachments ?? []) : [],
+  );
 }
 
 /** Networks being created: their names, bridges and subnets are taken while pending. */

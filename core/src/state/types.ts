@@ -224,7 +224,7 @@ export interface VoltState {
 }
 
 /** A kernel-changing operation journaled before it touches the kernel (core/src/state/journal.ts). */
-export type PendingOp = 'connect' | 'disconnect' | 'net-create' | 'net-delete' | 'vm-connect' | 'vm-disconnect';
+export type PendingOp = 'connect' | 'disconnect' | 'net-create' | 'net-delete' | 'vm-connect' | 'vm-disconnect' | 'vm-start' | 'vm-stop';
 
 export interface PendingStep {
   /** Stable step name (`volt debug steps`). */
@@ -254,6 +254,18 @@ export interface PendingRecord {
   attachments?: AttachmentRecord[];
   /** vm-connect: a NIC the connect adds to a stopped VM that had no free one (added with the result). */
   vmNic?: VmNicRecord;
+  /** vm-start, vm-stop: the VM's name and UUID (vm-start: its new attachments are in `attachments`, reserved while pending). */
+  vm?: string;
+  vmUuid?: string;
+  /** vm-start: the VM's NICs as they are once started (MACs chosen, networks joined). */
+  vmNics?: VmNicRecord[];
+  /**
+   * vm-start: what the steps made, written as they go: the TAPs (with the driver that made each,
+   * once it did), QEMU's pid once spawned, and the runtime the start commits.
+   */
+  vmStart?: { taps: { id: string; ifname: string; driver?: string }[]; pid?: number; runtime?: VmRuntime };
+  /** vm-stop: the runtime whose NICs are being removed (QEMU is gone already). */
+  vmRuntime?: VmRuntime;
   /** net-create: the networks being created (their subnets are taken while pending); net-delete: the one deleted. */
   networks?: NetworkRecord[];
   /** net-create: the firewall table is set up too; net-delete: it is removed too. */
