@@ -115,6 +115,7 @@ export function classify(inState: VoltState, o: Observed): Leftover[] {
     ...inState,
     networks: { ...inState.networks, ...Object.fromEntries(pendingNetworks(inState).map((n) => [n.name, n])) },
     attachments: [...inState.attachments, ...pendingAttachments(inState)],
+    workloads: withPendingVmNics(inState),
   };
   const out: Leftover[] = [];
   const nets = Object.values(state.networks);
@@ -351,4 +352,19 @@ export async function removeLeftovers(found: Leftover[], warn: (m: string) => vo
 /** Find and remove in one go (`volt net up`, inside its state transaction). */
 export async function cleanLeftovers(state: VoltState, paths: VoltPaths, warn: (m: string) => void): Promise<Finding[]> {
   return removeLeftovers(await findLeftovers(state, paths), warn);
+}
+
+/** The TAPs (and their units) of an interrupted VM start or stop are owned like a running VM's: the record settles them. */
+function withPendingVmNics(state: VoltState): VoltState['workloads'] {
+  const out = { ...state.workloads };
+  for (const p of state.pending ?? []) {
+    const w = p.vm !== undefined ? out[p.vm] : undefined;
+    if (w?.type !== 'vm') continue;
+    const taps = p.op === 'vm-start' ? (p.vmStart?.taps ?? []) : p.op === 'vm-stop' ? (p.vmRuntime?.nics ?? []) : [];
+    if (taps.length === 0) continue;
+    const base = w.runtime ?? p.vmRuntime ?? p.vmStart?.runtime;
+    const nics = [...(w.runtime?.nics ?? []), ...taps.map((t) => ({ id: t.id, ifname: t.ifname, driver: t.driver ?? '', queues: 1, mac: '', mtu: 0, vhost: { on: false, reason: 'pending' } }))];
+    out[p.vm!] = { ...w, runtime: { pid: 0, startedAt: '', accel: 'tcg', accelReason: '', qmpSocket: '', serialLog: '', qemuLog: '', ...base, nics } };
+  }
+  return out;
 }
