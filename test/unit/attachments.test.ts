@@ -373,6 +373,42 @@ test('VM disconnect: journaled vm-disconnect unplugs the TAP and drops the lease
   t.is((s.workloads.web as VmRecord).nics[0]!.mac, '52:54:00:00:00:09');
 });
 
+test('settlement: an interrupted vm start is rolled back in reverse through the VM ports: QEMU, leases, TAPs; its address is released', async (t) => {
+  const f = fakes();
+  const { store, ws, file } = setup(t, f);
+  const v = vm('web', [{ id: 'eth0', network: 'backend', vhost: true, queues: 1 }]);
+  const tap = tapName(v.uuid, 'eth0');
+  const a: AttachmentRecord = { workload: 'web', network: 'backend', ip: '10.30.0.2', mac: '52:54:00:00:00:05', kind: 'tap', ifname: 'eth0', hostIfname: tap, createdAt: 'x' };
+  await seedState(store, (s) => {
+    withNet(s);
+    s.workloads.web = v;
+    s.pending = [
+      {
+        id: 'p1',
+        op: 'vm-start',
+        object: 'VM web',
+        pid: 999999,
+        startedAt: 'x',
+        steps: [{ name: 'nics', done: true }, { name: 'leases', done: true }, { name: 'qemu', done: false }],
+        vm: 'web',
+        vmUuid: v.uuid,
+        attachments: [a],
+        vmNics: [{ ...v.nics[0]!, mac: a.mac, ip: a.ip }],
+        vmStart: { taps: [{ id: 'eth0', ifname: tap, driver: 'direct-tap' }] },
+      },
+    ];
+  });
+  // While pending, its address is taken.
+  t.is(onDisk(file).pending?.length, 1);
+  await ws.connect({ network: 'backend', workload: 'api' });
+  t.deepEqual(f.log.slice(0, 3), [`killQemu ${v.uuid}`, 'leases', `removeTaps ${tap}`]);
+  t.false(f.leaseStates[0]!.attachments.some((x) => x.workload === 'web'), 'the leases are served as before the start');
+  const s = onDisk(file);
+  t.is(s.pending, undefined);
+  t.false(s.attachments.some((x) => x.workload === 'web'));
+  t.is((s.workloads.web as VmRecord).runtime, undefined);
+});
+
 test('a bridge driver without container-port methods gets core\'s Linux veth helpers', (t) => {
   const b = bridge(fakes());
   delete b.setupContainerPort;

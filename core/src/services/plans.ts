@@ -466,9 +466,11 @@ async function notifySettled(rec: PendingRecord, state: VoltState, d: PlanDeps):
   const change =
     rec.op === 'connect' || rec.op === 'vm-connect'
       ? { added: rec.attachment ? [rec.attachment] : [], removed: [] }
-      : rec.op === 'disconnect' || rec.op === 'vm-disconnect'
-        ? { added: [], removed: rec.attachments ?? [] }
-        : undefined;
+      : rec.op === 'vm-start'
+        ? { added: rec.attachments ?? [], removed: [] }
+        : rec.op === 'disconnect' || rec.op === 'vm-disconnect'
+          ? { added: [], removed: rec.attachments ?? [] }
+          : undefined;
   if (!change) return;
   try {
     for (const l of d.listeners ?? []) await l(state, change);

@@ -377,7 +377,8 @@ export class VmService {
       if (removed.length > 0) {
         // The VM is gone either way: a listener failure is reported, not a reason to keep the records.
         const ws = await this.d.workloads();
-        await ws.notifyChange(state, { added: [], removed }).catch((e: unknown) => this.d.warn(`${what}: ${errorMessage(e)}`));
+        const failure = await ws.notifyRemoved(state, removed);
+        if (failure !== undefined) this.d.warn(`${what}: ${failure}`);
       }
       fs.rmSync(this.vmDir(name), { recursive: true, force: true });
       return view;

@@ -175,6 +175,11 @@ export class WorkloadService {
     await this.d.executor.notify(state, before, change);
   }
 
+  /** Tell the listeners about attachments that are gone either way (VM delete): a failure is returned, not undone. */
+  notifyRemoved(state: VoltState, removed: AttachmentRecord[]): Promise<string | undefined> {
+    return this.d.executor.notifyRemoved(state, removed);
+  }
+
   async register(name: string, source: ContainerSource): Promise<ContainerRecord> {
     return this.d.store.transaction(async (state) => {
       const what = `register container "${name}"`;
