@@ -8,7 +8,7 @@ export const KILLED = 137;
 
 export interface StateFile {
   networks: Record<string, { name: string; bridge: string }>;
-  attachments: { workload: string; network: string; ip: string; ifname: string; hostIfname: string }[];
+  attachments: { workload: string; network: string; ip: string; ifname: string; hostIfname: string; kind?: string }[];
   pending?: unknown[];
 }
 
@@ -36,7 +36,7 @@ export async function assertConsistent(t: ExecutionContext, host: SandboxHost, c
   const state = readState(host);
   t.is(state.pending, undefined, 'no pending record left');
   const hostVeths = (await host.execJson<Link[]>('ip', ['-j', '-d', 'link', 'show', 'type', 'veth'])).map((l) => l.ifname).sort();
-  t.deepEqual(hostVeths, state.attachments.map((a) => a.hostIfname).sort(), 'host veths are exactly the attachments');
+  t.deepEqual(hostVeths, state.attachments.filter((a) => a.kind !== 'tap').map((a) => a.hostIfname).sort(), 'host veths are exactly the (container) attachments');
   // A bare namespace is a workload by its netns name; a pair names a registered container.
   for (const entry of containers) {
     const [name, c] = Array.isArray(entry) ? entry : [entry.netns, entry];
