@@ -14,6 +14,14 @@
  * upstream connections and forward bodies without re-encoding them.
  */
 
+import { METHODS } from 'node:http';
+
+/**
+ * Methods llhttp (Node's parser) knows, CONNECT aside: another token goes to Node's path, which refuses it
+ * (400), so both paths take the same set (found by the differential test, docs/decisions/0006).
+ */
+const KNOWN_METHODS = new Set(METHODS.filter((m) => m !== 'CONNECT'));
+
 /** Node's own Buffer methods under `toString('latin1', …)` / `write(…, 'latin1')`, without their argument checks. */
 interface Latin1Buffer extends Buffer {
   latin1Slice(start: number, end: number): string;
@@ -260,7 +268,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, limits
   const minorAt = minor > 1 ? v + 7 : -1;
   if (minor === 0) return fallback('not HTTP/1.1');
   if (buf[t0] !== 47 /* / */) return fallback('request target not in origin form', minorAt);
-  if (method === 'CONNECT') return fallback('CONNECT', minorAt);
+  if (!KNOWN_METHODS.has(method)) return fallback(method === 'CONNECT' ? 'CONNECT' : 'a method Node’s parser does not know', minorAt);
   p += 10;
 
   let host: string | undefined;
@@ -309,8 +317,15 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, limits
         if (contentLength >= 0) return invalid('more than one Content-Length');
         contentLength = parseLength(buf, valueStart, valueEnd);
         if (contentLength < 0) return invalid('invalid Content-Length');
+        // llhttp refuses a tab after the digits (trailing spaces it allows): so do we.
+        for (let i = valueEnd; i < p - 2; i++) if (buf[i] === HTAB) return invalid('invalid Content-Length');
         break;
       }
+      case H.ProxyConnection:
+        // Not forwarded; but llhttp closes on `Proxy-Connection: close` as on Connection, and so do we.
+        keep = false;
+        if (isWord(buf, valueStart, valueEnd, CLOSE)) close = true;
+        break;
       case H.TransferEncoding:
         // Chunked request bodies (and anything else with Transfer-Encoding) are Node's.
         transferEncoding = true;

@@ -679,7 +679,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     } else {
       if (UNREACHABLE.has(code)) this.engine.unreachable(this.key, describeErrno(err as NodeJS.ErrnoException));
       // A response that broke HTTP (llhttp's HPE_* errors, a head over the limit): the client's connection closes too.
-      if (code.startsWith('HPE_') || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') res.setHeader('connection', 'close');
+      if (err.name === 'HTTPParserError' || code.startsWith('HPE_') || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') res.setHeader('connection', 'close');
       reply(res, 502, `backend of route ${name}: ${describeErrno(err as NodeJS.ErrnoException)}`);
     }
   }
