@@ -14,7 +14,8 @@
  * - ours `fallback`: Node's parser decides, so the two agree by construction.
  *
  * A few thousand cases run in CI; `VOLT_DIFF_CASES=N` (and `VOLT_DIFF_SEED`)
- * for a big run by hand; `VOLT_DIFF_REPORT=1` prints the counts.
+ * for a big run by hand; `VOLT_DIFF_REPORT=1` prints the counts, and
+ * `VOLT_DIFF_SHOW=stricter` a few examples of each verdict starting so.
  */
 import test from 'ava';
 import { parseRequestHead, type RequestParse } from '@volt/plugin-ingress/dist/http1-parser';
@@ -341,12 +342,18 @@ const SEED = Number(process.env.VOLT_DIFF_SEED ?? '16');
 test(`differential: our request parser against llhttp on ${CASES} generated requests (seed ${SEED})`, (t) => {
   const counts = new Map<string, number>();
   const bugs: string[] = [];
+  const shown = new Map<string, number>();
   for (let i = 0; i < CASES; i++) {
     const { buf, mutations } = generate(SEED * 1_000_003 + i);
     const { verdict } = compare(buf);
     const key = verdict.startsWith('BUG') ? 'BUG' : verdict;
     counts.set(key, (counts.get(key) ?? 0) + 1);
     if (verdict.startsWith('BUG') && bugs.length < 20) bugs.push(`case ${i} [${mutations.join(', ')}] ${JSON.stringify(buf.toString('latin1'))}: ${verdict}`);
+    const show = process.env.VOLT_DIFF_SHOW;
+    if (show !== undefined && show !== '' && verdict.startsWith(show) && (shown.get(verdict) ?? 0) < 5) {
+      shown.set(verdict, (shown.get(verdict) ?? 0) + 1);
+      process.stdout.write(`${verdict}: ${JSON.stringify(buf.toString('latin1'))}\n`);
+    }
   }
   const summary = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${String(n).padStart(7)}  ${k}`).join('\n');
   if (process.env.VOLT_DIFF_REPORT === '1') process.stdout.write(`differential, ${CASES} cases, seed ${SEED}:\n${summary}\n`);
