@@ -51,6 +51,11 @@ async function scenario(t: ExecutionContext, fastPath: boolean): Promise<void> {
   t.regex(wrong.data, /^HTTP\/1\.1 502 /);
   t.false(wrong.data.includes('LEAK') || wrong.data.includes('HTTP/1.1 101'), wrong.data);
 
+  // A chunked body on an upgrade request is refused, not tunnelled.
+  const te = await send(['GET /up-101 HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n']);
+  t.regex(te.data, /^HTTP\/1\.1 400 /, te.data);
+  t.false(te.data.includes('HTTP/1.1 101'));
+
   // 3. Interim responses: to HTTP/1.1 clients, not to HTTP/1.0 ones.
   const hints = await send(['GET /103 HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n']);
   t.deepEqual(statusLines(hints.data), ['HTTP/1.1 103 Early Hints', 'HTTP/1.1 200 OK'], hints.data);
