@@ -45,7 +45,9 @@ async function rawBackend(): Promise<Backend> {
           s.destroy();
           return;
         }
-        if (target === '/chunked') s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n');
+        if (target === '/hints') s.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal');
+        else if (target === '/clte') s.write('HTTP/1.1 200 OK\r\nX-Leak: LEAK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nLEAK\r\n0\r\n\r\n');
+        else if (target === '/chunked') s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n');
         else if (target === '/close') s.end('HTTP/1.1 200 OK\r\nX-Framing: eof\r\n\r\nuntil the end');
         else {
           const text = `${head.split('\r\n')[0]!} body=${body}`;
@@ -270,5 +272,24 @@ test('after a reload, the next response says Connection: close, and a connection
   t.true(idle.closed);
   t.is(count(idle.text, 'HTTP/1.1 200 OK'), 1);
   t.false(idle.text.includes('connection: close'), 'the response went out before the reload');
+  await teardown();
+});
+
+// Issue 16, item 7.
+test('interim responses are passed on before the final one; a response with both framings is a 502 that closes the client connection', async (t) => {
+  const { backend, port, teardown } = await setup();
+  const hints = await exchange(port, ['GET /hints HTTP/1.1\r\nHost: a\r\n\r\n'], (x) => x.endsWith('final'));
+  t.is(hints.text, 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal');
+  const bad = await exchange(port, ['GET /clte HTTP/1.1\r\nHost: a\r\n\r\nGET /after-clte HTTP/1.1\r\nHost: a\r\n\r\n'], () => false);
+  t.true(bad.closed);
+  t.regex(bad.text, /^HTTP\/1\.1 502 Bad Gateway\r\n[^]*connection: close\r\n/);
+  t.false(bad.text.includes('LEAK'));
+  t.is(count(bad.text, 'HTTP/1.1'), 1, 'the pipelined request after it was not answered');
+  t.false(backend.heads.some((h) => h.includes('/after-clte')));
+  // HTTP/2.0 in the request line: 505; HTTP/1.2 is served as 1.1.
+  const v2 = await exchange(port, ['GET / HTTP/2.0\r\nHost: a\r\n\r\n'], () => false);
+  t.regex(v2.text, /^HTTP\/1\.1 505 HTTP Version Not Supported\r\n/);
+  const v12 = await exchange(port, ['GET /v12 HTTP/1.2\r\nHost: a\r\nConnection: close\r\n\r\n'], () => false);
+  t.regex(v12.text, /GET \/v12 HTTP\/1\.1 body=/);
   await teardown();
 });

@@ -107,7 +107,9 @@ test('smuggling: both framings, duplicate or malformed Content-Length are refuse
 test('what the fast path does not frame itself goes to Node’s parser (fallback), untouched', (t) => {
   const cases: [string, RegExp][] = [
     ['GET / HTTP/1.0\r\nHost: a\r\n\r\n', /not HTTP\/1\.1/],
-    ['GET / HTTP/2.0\r\nHost: a\r\n\r\n', /not HTTP\/1\.1/],
+    ['GET / HTTP/1.10\r\nHost: a\r\n\r\n', /not HTTP\/1\.1/],
+    ['FOO / HTTP/1.1\r\nHost: a\r\n\r\n', /method/],
+    ['get / HTTP/1.1\r\nHost: a\r\n\r\n', /method/],
     ['GET / HTTP/1.1 \r\nHost: a\r\n\r\n', /not HTTP\/1\.1/],
     ['GET  / HTTP/1.1\r\nHost: a\r\n\r\n', /origin form/],
     ['GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n', /origin form/],
@@ -166,22 +168,32 @@ test('responses: framing by Content-Length, chunked, or the end of the connectio
   t.like(resp('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n'), { kind: 'incomplete' });
 });
 
-test('responses: 1xx interim heads are skipped, 101 without an upgrade and malformed heads are refused', (t) => {
-  t.like(resp('HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n'), { kind: 'interim', headEnd: 40 });
-  t.like(resp('HTTP/1.1 100 Continue\r\n\r\n'), { kind: 'interim' });
+test('responses: 1xx interim heads are parsed for forwarding, 101 without an upgrade and malformed heads are refused', (t) => {
+  const hints = 'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\n';
+  const r = resp(`${hints}HTTP/1.1 200 OK\r\n`);
+  t.like(r, { kind: 'interim', status: 103, headEnd: hints.length });
+  if (r.kind === 'interim') t.is(assemble('HTTP/1.1 ', Buffer.from(hints, 'latin1'), r.forward, 0, '\r\n').toString('latin1'), 'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n');
+  t.like(resp('HTTP/1.1 100 Continue\r\n\r\n'), { kind: 'interim', status: 100 });
+  // 101 is only taken when the request asked to upgrade (upgrade.ts), with its Upgrade value.
+  t.like(parseResponseHead(Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n'), 0, 77, false, true), { kind: 'switch', upgrade: 'websocket', headEnd: 77 });
   t.like(resp('HTTP/1.1 101 Switching Protocols\r\n\r\n'), { kind: 'invalid' });
   t.like(resp('HTTP/2 200 OK\r\n\r\n'), { kind: 'invalid' });
   t.like(resp('HTTP/1.1 2000 OK\r\n\r\n'), { kind: 'invalid' });
   t.like(resp('HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n'), { kind: 'invalid' });
-  t.like(resp('HTTP/1.1 200 OK\nContent-Length: 0\n\n'), { kind: 'incomplete' }, 'bare LF heads never complete: the upstream timeout ends them');
+  t.like(resp('HTTP/1.1 200 OK\nContent-Length: 0\n\n'), { kind: 'invalid' }, 'bare LF heads are refused at once (they would never complete)');
+  t.like(resp('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n'), { kind: 'incomplete' });
+  // Both framings, or differing lengths: the backend is not trusted (502).
+  t.like(resp('HTTP/1.1 200 OK\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n'), { kind: 'invalid' });
+  t.like(resp('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 7\r\n\r\n'), { kind: 'invalid' });
+  t.like(resp(`HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(70_000)}\r\n\r\n`), { kind: 'invalid', reason: 'response head too large' });
 });
 
-test('response heads for the client: hop-by-hop fields out, Content-Length dropped under Transfer-Encoding, HTTP/1.1 status line', (t) => {
+test('response heads for the client: hop-by-hop fields out, HTTP/1.1 status line', (t) => {
   t.is(
     clientHead('HTTP/1.0 200 Fine\r\nServer: x\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: 1\r\nUpgrade: h2c\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\n'),
     'HTTP/1.1 200 Fine\r\nServer: x\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\n',
   );
-  t.is(clientHead('HTTP/1.1 200 OK\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n'), 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n');
+  t.is(clientHead('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n'), 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n');
 });
 
 /** Feed a chunked body in pieces of `step` bytes; where it ends. */
@@ -222,4 +234,29 @@ test('a backend Connection header naming Content-Length does not drop it toward 
   const text = 'HTTP/1.1 200 OK\r\nConnection: content-length, x-drop\r\nX-Drop: 1\r\nContent-Length: 5\r\n\r\n';
   t.like(resp(text), { kind: 'response', status: 200 });
   t.is(clientHead(text), 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
+});
+
+// Issue 16, item 7: request versions.
+test('versions: 1.1, and 1.2-1.9 as 1.1; 1.0 to Node; 2.0+ and 0.9 are 505; a malformed version is 400', (t) => {
+  const line = (v: string, rest = 'Host: a\r\n\r\n'): RequestParse => parse(`GET /v ${v}\r\n${rest}`);
+  t.like(line('HTTP/1.1'), { kind: 'request', target: '/v' });
+  t.like(line('HTTP/1.2'), { kind: 'request', target: '/v' });
+  t.like(line('HTTP/1.9'), { kind: 'request' });
+  t.like(line('HTTP/1.0'), { kind: 'fallback' });
+  for (const v of ['HTTP/2.0', 'HTTP/3.0', 'HTTP/9.9', 'HTTP/0.9']) t.like(line(v), { kind: 'invalid', status: 505 }, v);
+  for (const v of ['http/1.1', 'HTTP/1.x', 'HTTPS/11', 'HTTP-1.1', 'HTTP/a.1']) t.like(line(v), { kind: 'invalid', reason: 'malformed HTTP version in the request line' }, v);
+  t.is((line('HTTP/1.1') as { status?: number }).status, undefined);
+  // Handed to Node with the minor digit's offset, to be rewritten as 1.1.
+  const up = 'GET /v HTTP/1.2\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n';
+  t.like(parse(up), { kind: 'fallback', minorAt: 'GET /v HTTP/1.'.length });
+  t.like(parse('GET http://a/ HTTP/1.3\r\nHost: a\r\n\r\n'), { kind: 'fallback', minorAt: 'GET http://a/ HTTP/1.'.length });
+  t.false('minorAt' in parse('GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n'));
+});
+
+// Found by the differential test (test/unit/ingress-http1-differential.test.ts).
+test('as llhttp: a tab after the Content-Length digits is refused; Proxy-Connection: close closes', (t) => {
+  t.like(parse('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\t\r\n\r\n'), { kind: 'invalid', reason: 'invalid Content-Length' });
+  t.like(parse('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0 \r\n\r\n'), { kind: 'request', contentLength: 0 });
+  t.like(parse('GET / HTTP/1.1\r\nHost: a\r\nProxy-Connection: close\r\n\r\n'), { kind: 'request', close: true });
+  t.is(forwarded('GET / HTTP/1.1\r\nHost: a\r\nProxy-Connection: close\r\n\r\n'), 'Host: a\r\n');
 });

@@ -82,6 +82,7 @@ const STATUS_TEXT: Record<number, string> = {
   431: 'Request Header Fields Too Large',
   502: 'Bad Gateway',
   504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
 };
 
 /** A complete short response of the proxy's own ("404 Not Found: no route for …"). */
@@ -247,9 +248,16 @@ export class Upstream {
         return;
       }
       if (r.kind === 'interim') {
+        // 100 Continue, 103 Early Hints…: passed on (RFC 9110 §15.2; fast-path clients are HTTP/1.1), the final response follows.
+        o.responseInterim(buf, r.forward);
         start = r.headEnd;
         if (start >= buf.length) return;
         continue;
+      }
+      if (r.kind === 'switch') {
+        // Upgrades never take the fast path: a 101 here was not asked for (parseResponseHead refuses it unless told).
+        this.fail('UND_ERR_INVALID', 'invalid response (101 Switching Protocols to a request that did not ask for it)');
+        return;
       }
       this.headDone = true;
       this.body = r.body;
@@ -427,12 +435,14 @@ export class ClientConn {
             if (this.clientEnded) this.end();
             return;
           case 'fallback':
+            // HTTP/1.2…1.9 is 1.1 (RFC 9110 §2.5); Node's parser would refuse the digit.
+            if (r.minorAt !== undefined) buf[r.minorAt] = 49;
             this.handOver();
             return;
           case 'invalid':
             this.host.requestStarted();
             this.host.requestFinished();
-            this.closeWith(replyBytes(400, r.reason, true));
+            this.closeWith(replyBytes(r.status ?? 400, r.reason, true));
             return;
           case 'request':
             this.start(buf, r);
@@ -511,6 +521,11 @@ export class ClientConn {
     this.responseStarted = true;
     this.requestHead = undefined;
     this.pendingHead = assemble('HTTP/1.1 ', buf, forward, 0, this.closeAfter ? 'connection: close\r\n\r\n' : '\r\n');
+  }
+
+  /** An interim (1xx) response head: to the client at once, before the final one. */
+  responseInterim(buf: Buffer, forward: number[]): void {
+    this.write(assemble('HTTP/1.1 ', buf, forward, 0, '\r\n'));
   }
 
   flushHead(): void {
@@ -592,7 +607,9 @@ export class ClientConn {
       if (UNREACHABLE.has(code)) this.host.backendFailed(plan.key, why);
       text = `backend of route ${name}: ${why}`;
     }
-    if (this.bodyLeft > 0) this.closeAfter = true;
+    // A backend that broke HTTP (bad status line, both framings, differing lengths, a huge head): the client's
+    // connection closes too, so nothing it sends next depends on how the broken response was read.
+    if (this.bodyLeft > 0 || code === 'UND_ERR_INVALID') this.closeAfter = true;
     this.bodyLeft = 0;
     this.requestHead = undefined;
     this.sock.write(replyBytes(status, text, this.closeAfter));

@@ -14,6 +14,14 @@
  * upstream connections and forward bodies without re-encoding them.
  */
 
+import { METHODS } from 'node:http';
+
+/**
+ * Methods llhttp (Node's parser) knows, CONNECT aside: another token goes to Node's path, which refuses it
+ * (400), so both paths take the same set (found by the differential test, docs/decisions/0006).
+ */
+const KNOWN_METHODS = new Set(METHODS.filter((m) => m !== 'CONNECT'));
+
 /** Node's own Buffer methods under `toString('latin1', …)` / `write(…, 'latin1')`, without their argument checks. */
 interface Latin1Buffer extends Buffer {
   latin1Slice(start: number, end: number): string;
@@ -126,11 +134,19 @@ export interface HeadNotReady {
 export interface HeadFallback {
   kind: 'fallback';
   reason: string;
+  /**
+   * Offset of the minor version digit of an `HTTP/1.2`…`HTTP/1.9` request
+   * line: the version is treated as 1.1 (RFC 9110 §2.5), so the digit is
+   * rewritten to `1` before Node's parser (which refuses those) sees it.
+   */
+  minorAt?: number;
 }
 /** Malformed in a way that can only confuse framing: 400 and close. */
 export interface HeadInvalid {
   kind: 'invalid';
   reason: string;
+  /** The status to answer with: 400 unless said (505 for an HTTP version other than 1). */
+  status?: number;
 }
 
 export type RequestParse = RequestHead | HeadNotReady | HeadFallback | HeadInvalid;
@@ -143,7 +159,7 @@ export interface HeadLimits {
 }
 
 const INCOMPLETE: HeadNotReady = { kind: 'incomplete' };
-const fallback = (reason: string): HeadFallback => ({ kind: 'fallback', reason });
+const fallback = (reason: string, minorAt = -1): HeadFallback => (minorAt < 0 ? { kind: 'fallback', reason } : { kind: 'fallback', reason, minorAt });
 const invalid = (reason: string): HeadInvalid => ({ kind: 'invalid', reason });
 
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
@@ -224,33 +240,35 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, limits
   const headEnd = crlf + 4;
   if (headEnd - start > limits.maxHeaderBytes) return fallback('head larger than the limit');
 
-  // Request line: method SP origin-form SP HTTP/1.1 CRLF.
+  // Request line: method SP request-target SP HTTP-version CRLF.
   let p = start;
   while (TOKEN[buf[p]!] === 1) p++;
   if (buf[p] !== SP) return fallback('malformed request line');
   const method = latin1(buf, start, p);
   const t0 = ++p;
-  if (buf[t0] !== 47 /* / */) return fallback('request target not in origin form');
   while (TARGET[buf[p]!] === 1) p++;
-  if (buf[p] !== SP) return fallback('malformed request target');
+  // Nothing, or a byte outside visible ASCII (two spaces, UTF-8…): Node's parser decides.
+  if (buf[p] !== SP || p === t0) return fallback(p === t0 ? 'request target not in origin form' : 'malformed request target');
   const target = latin1(buf, t0, p);
   p++;
-  // "HTTP/1.1\r\n"
-  if (
-    buf[p] !== 72 ||
-    buf[p + 1] !== 84 ||
-    buf[p + 2] !== 84 ||
-    buf[p + 3] !== 80 ||
-    buf[p + 4] !== 47 ||
-    buf[p + 5] !== 49 ||
-    buf[p + 6] !== 46 ||
-    buf[p + 7] !== 49 ||
-    buf[p + 8] !== CR ||
-    buf[p + 9] !== LF
-  ) {
+  // HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3), case-sensitive.
+  const v = p;
+  if (buf[v + 8] !== CR || buf[v + 9] !== LF) {
+    // Not a CRLF after 8 bytes (bare LF, trailing space, a longer version): Node's parser decides.
     return fallback('not HTTP/1.1');
   }
-  if (method === 'CONNECT') return fallback('CONNECT');
+  const major = buf[v + 5]! - 48;
+  const minor = buf[v + 7]! - 48;
+  if (buf[v] !== 72 || buf[v + 1] !== 84 || buf[v + 2] !== 84 || buf[v + 3] !== 80 || buf[v + 4] !== 47 || buf[v + 6] !== 46 || major < 0 || major > 9 || minor < 0 || minor > 9) {
+    return invalid('malformed HTTP version in the request line');
+  }
+  // HTTP/2 and later are not spoken over an HTTP/1 request line; 0.9 has no headers at all.
+  if (major !== 1) return { kind: 'invalid', status: 505, reason: `HTTP/${major}.${minor} is not supported: send HTTP/1.1` };
+  // HTTP/1.2 … 1.9: a later 1.x minor version is treated as 1.1 (RFC 9110 §2.5).
+  const minorAt = minor > 1 ? v + 7 : -1;
+  if (minor === 0) return fallback('not HTTP/1.1');
+  if (buf[t0] !== 47 /* / */) return fallback('request target not in origin form', minorAt);
+  if (!KNOWN_METHODS.has(method)) return fallback(method === 'CONNECT' ? 'CONNECT' : 'a method Node’s parser does not know', minorAt);
   p += 10;
 
   let host: string | undefined;
@@ -299,8 +317,15 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, limits
         if (contentLength >= 0) return invalid('more than one Content-Length');
         contentLength = parseLength(buf, valueStart, valueEnd);
         if (contentLength < 0) return invalid('invalid Content-Length');
+        // llhttp refuses a tab after the digits (trailing spaces it allows): so do we.
+        for (let i = valueEnd; i < p - 2; i++) if (buf[i] === HTAB) return invalid('invalid Content-Length');
         break;
       }
+      case H.ProxyConnection:
+        // Not forwarded; but llhttp closes on `Proxy-Connection: close` as on Connection, and so do we.
+        keep = false;
+        if (isWord(buf, valueStart, valueEnd, CLOSE)) close = true;
+        break;
       case H.TransferEncoding:
         // Chunked request bodies (and anything else with Transfer-Encoding) are Node's.
         transferEncoding = true;
@@ -338,10 +363,10 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, limits
     }
   }
   if (p > runStart) forward.push(runStart, p);
-  if (headerCount > limits.maxHeaderCount) return fallback('too many header fields');
+  if (headerCount > limits.maxHeaderCount) return fallback('too many header fields', minorAt);
   // Both framings at once is the classic smuggling vector: refused, whatever their order.
   if (transferEncoding && contentLength >= 0) return invalid('Content-Length and Transfer-Encoding');
-  if (handOver !== undefined) return fallback(handOver);
+  if (handOver !== undefined) return fallback(handOver, minorAt);
   if (named !== undefined) {
     // Drop the fields the Connection header names (rare): rebuild the ranges line by line.
     forward.length = 0;
@@ -383,13 +408,23 @@ export interface ResponseHead {
   forward: number[];
 }
 
-/** An interim (1xx other than 101) response: skipped, the real one follows. */
+/** An interim (1xx other than 101) response: forwarded to HTTP/1.1 clients (same ranges as ResponseHead.forward), the real one follows. */
 export interface ResponseInterim {
   kind: 'interim';
   headEnd: number;
+  status: number;
+  forward: number[];
 }
 
-export type ResponseParse = ResponseHead | ResponseInterim | HeadNotReady | HeadInvalid;
+/** 101 Switching Protocols to a request that asked to upgrade (`parseResponseHead(…, upgrade = true)`). */
+export interface ResponseSwitch {
+  kind: 'switch';
+  headEnd: number;
+  /** The Upgrade header's value ('' when there is none). */
+  upgrade: string;
+}
+
+export type ResponseParse = ResponseHead | ResponseInterim | ResponseSwitch | HeadNotReady | HeadInvalid;
 
 /** Response heads above this are refused (502). */
 export const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -398,9 +433,13 @@ export const MAX_RESPONSE_HEAD = 64 * 1024;
  * Parse a backend's response head at `buf[start, end)`. `headRequest`: the
  * request was HEAD (no body whatever the headers say).
  */
-export function parseResponseHead(buf: Buffer, start: number, end: number, headRequest: boolean): ResponseParse {
+export function parseResponseHead(buf: Buffer, start: number, end: number, headRequest: boolean, upgrade = false): ResponseParse {
   const crlf = findHeadEnd(buf, start, end);
-  if (crlf < 0) return end - start > MAX_RESPONSE_HEAD ? invalid('response head too large') : INCOMPLETE;
+  if (crlf < 0) {
+    if (end - start > MAX_RESPONSE_HEAD) return invalid('response head too large');
+    // Bare LF line ends would never complete a head: refused now rather than at the timeout.
+    return hasBareLf(buf, start, end) ? invalid('bare LF in the response head') : INCOMPLETE;
+  }
   const headEnd = crlf + 4;
   if (headEnd - start > MAX_RESPONSE_HEAD) return invalid('response head too large');
   // "HTTP/1.x SSS"
@@ -424,9 +463,9 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, headR
   }
   if (buf[p] !== CR || buf[p + 1] !== LF) return invalid('malformed status line');
   p += 2;
-  if (status === 101) return invalid('101 Switching Protocols to a request that did not ask for it');
-  if (status < 200) return { kind: 'interim', headEnd };
+  if (status === 101 && !upgrade) return invalid('101 Switching Protocols to a request that did not ask for it');
   const forward: number[] = [statusStart, p];
+  let upgradeValue = '';
 
   let length = -1;
   let chunked = false;
@@ -496,8 +535,11 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, headR
         if (m) keepAliveMs = Number(m[1]) * 1000;
         break;
       }
-      case H.ProxyConnection:
       case H.Upgrade:
+        keep = false;
+        upgradeValue = upgradeValue === '' ? latin1(buf, valueStart, valueEnd) : `${upgradeValue}, ${latin1(buf, valueStart, valueEnd)}`;
+        break;
+      case H.ProxyConnection:
       case H.TE:
         keep = false;
         break;
@@ -511,21 +553,23 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, headR
     }
   }
   if (p > runStart) forward.push(runStart, p);
-  // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3), and the length must not reach the client.
-  const dropLength = transferEncoding && contentLengthLines !== undefined;
-  if (named !== undefined || dropLength) {
-    const drop = new Set(named ?? []);
+  // Both framings at once (RFC 9112 §6.3: "ought to be handled as an error"): the backend is not trusted with the connection.
+  if (transferEncoding && contentLengthLines !== undefined) return invalid('Content-Length and Transfer-Encoding in the response');
+  if (status === 101) return { kind: 'switch', headEnd, upgrade: upgradeValue };
+  if (named !== undefined) {
+    const drop = new Set(named);
     forward.length = 2;
     for (let i = 0; i < lineNames.length; i += 2) {
       const ls = lineNames[i]!;
       const name = latin1(buf, ls, lineNames[i + 1]!).toLowerCase();
-      if (drop.has(name) || (dropLength && name === 'content-length')) continue;
+      if (drop.has(name)) continue;
       const le = buf.indexOf(LF, ls) + 1;
       const last = forward.length - 1;
       if (last > 1 && forward[last] === ls) forward[last] = le;
       else forward.push(ls, le);
     }
   }
+  if (status < 200) return { kind: 'interim', headEnd, status, forward };
   let body: BodyKind;
   if (headRequest || status === 204 || status === 304) body = BodyKind.None;
   else if (transferEncoding) body = chunked ? BodyKind.Chunked : BodyKind.Close;

@@ -12,6 +12,7 @@ import { addForwarded, downstreamResponseHeaders, scanRequestHeaders, upgradeReq
 import type { CertificatePem, WorkerConfig } from './messages';
 import { hostCount, parseHost, splitAbsoluteTarget, withHost } from './request-target';
 import { RouteTable, pickUpstream, stripPrefix, type CompiledRoute } from './route-table';
+import { startUpgrade, upgradeTokens } from './upgrade';
 
 export interface EngineEvents {
   /** A backend refused or timed out a connection (passive health). */
@@ -126,6 +127,7 @@ export class ProxyEngine implements FastPathHost {
       server.maxHeadersCount = l.maxHeaderCount + 1;
       server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.onUpgrade(req, socket, head, secure));
       server.on('connect', (_req: http.IncomingMessage, socket: net.Socket) => rawReply(socket, 405, 'CONNECT is not supported: this is not a forward proxy'));
+      server.on('clientError', (e: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: net.Socket) => clientError(e, socket));
       // The raw listeners hand connections over; the servers never listen themselves, so start
       // their connection tracking (header/request timeouts) as listening would.
       server.emit('listening');
@@ -458,8 +460,9 @@ export class ProxyEngine implements FastPathHost {
     // One pass over the headers: what to forward, Host, whether a body follows.
     const scan = scanRequestHeaders(req.rawHeaders);
     // Two Host headers (HTTP/1.0 reaches Node's parser, which lets them through): the client's fault, 400.
-    const where: Decision = scan.hostCount > 1 ? { status: 400, body: 'more than one Host header' } : this.route(req, secure, scan.host);
+    const where: Decision = versionDecision(req) ?? (scan.hostCount > 1 ? { status: 400, body: 'more than one Host header' } : this.route(req, secure, scan.host));
     if ('status' in where) {
+      if (where.status === 505) res.setHeader('connection', 'close');
       reply(res, where.status, where.body, where.location);
       req.resume();
       return;
@@ -486,7 +489,7 @@ export class ProxyEngine implements FastPathHost {
           headersTimeout: r.route.timeoutMs,
           bodyTimeout: r.route.timeoutMs,
         },
-        new ForwardHandler(this, res, r.route, up.key),
+        new ForwardHandler(this, res, r.route, up.key, req.httpVersionMinor === 0),
       );
     } catch (e: unknown) {
       reply(res, 502, `cannot forward: ${e instanceof Error ? e.message : String(e)}`);
@@ -518,13 +521,22 @@ export class ProxyEngine implements FastPathHost {
     return p;
   }
 
-  /** WebSocket and other upgrades: a raw tunnel to the backend, both ways; survives reloads. */
+  /**
+   * WebSocket and other upgrades (upgrade.ts): the request goes to the backend on a connection of its own; the
+   * sockets are joined only after its 101, and survive reloads then. Any other answer is an ordinary response,
+   * after which the client's connection is parsed request by request again.
+   */
   private onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, secure: boolean): void {
     this.served++;
     socket.on('error', () => undefined);
-    const where: Decision = scanRequestHeaders(req.rawHeaders).hostCount > 1 ? { status: 400, body: 'more than one Host header' } : this.route(req, secure, req.headers.host);
+    const scan = scanRequestHeaders(req.rawHeaders);
+    const where: Decision = versionDecision(req) ?? (scan.hostCount > 1 ? { status: 400, body: 'more than one Host header' } : this.route(req, secure, req.headers.host));
     if ('status' in where) {
       rawReply(socket, where.status, where.body, where.location);
+      return;
+    }
+    if (req.headers['transfer-encoding'] !== undefined) {
+      rawReply(socket, 400, 'a request body with Transfer-Encoding on an Upgrade request is not supported: send Content-Length');
       return;
     }
     const { r, path, hostHeader } = where;
@@ -535,39 +547,69 @@ export class ProxyEngine implements FastPathHost {
     }
     const target = r.route.stripPath ? stripPrefix(r.route.path, path) : path;
     const ctx: ForwardContext = { clientIp: socket.remoteAddress ?? '', proto: secure ? 'https' : 'http', host: hostHeader };
-    const backend = net.connect({ host: up.address, port: up.backend.port, noDelay: true });
-    this.tunnels.add(backend);
-    backend.setTimeout(Math.min(r.route.timeoutMs, MAX_CONNECT_TIMEOUT_MS), () => {
-      this.events.backendFailed(up.key, 'connect timed out');
-      rawReply(socket, 504, `backend of route ${r.route.name} did not accept a connection in time`);
-      backend.destroy();
+    const raw = hostHeader === req.headers.host ? req.rawHeaders : withHost(req.rawHeaders, hostHeader);
+    const connection = upgradeTokens(req.headers.connection);
+    startUpgrade({
+      client: socket,
+      head,
+      requestHead: upgradeRequestHead(req.method ?? 'GET', target, raw, ctx),
+      bodyLength: Number(req.headers['content-length'] ?? '0') || 0,
+      offered: upgradeTokens(req.headers.upgrade),
+      http10: req.httpVersionMinor === 0,
+      close: connection.includes('close') || this.stopping || (socket as Tagged)[kGeneration] !== this.generation,
+      headRequest: req.method === 'HEAD',
+      address: up.address,
+      port: up.backend.port,
+      routeName: r.route.name,
+      timeoutMs: r.route.timeoutMs,
+      connectTimeoutMs: Math.min(r.route.timeoutMs, MAX_CONNECT_TIMEOUT_MS),
+      tunnels: this.tunnels,
+      backendFailed: (why, unreachable) => {
+        if (unreachable) this.events.backendFailed(up.key, why);
+      },
+      reply: (status, body) => rawReply(socket, status, body),
+      resumeHttp: (client, rest) => this.resumeHttp(client, secure, rest),
     });
-    let connected = false;
-    backend.once('connect', () => {
-      connected = true;
-      backend.setTimeout(0);
-      socket.setTimeout(0);
-      socket.setKeepAlive(true, 30_000);
-      backend.setKeepAlive(true, 30_000);
-      const raw = hostHeader === req.headers.host ? req.rawHeaders : withHost(req.rawHeaders, hostHeader);
-      backend.write(upgradeRequestHead(req.method ?? 'GET', target, raw, ctx));
-      if (head.length > 0) backend.write(head);
-      socket.pipe(backend);
-      backend.pipe(socket);
-    });
-    backend.on('error', (e: NodeJS.ErrnoException) => {
-      if (!connected) {
-        if (e.code !== undefined && UNREACHABLE.has(e.code)) this.events.backendFailed(up.key, describeErrno(e));
-        rawReply(socket, 502, `backend of route ${r.route.name}: ${describeErrno(e)}`);
-      }
-      backend.destroy();
-    });
-    backend.once('close', () => {
-      this.tunnels.delete(backend);
-      socket.destroy();
-    });
-    socket.once('close', () => backend.destroy());
   }
+
+  /** A connection that left Node's parser for an upgrade the backend declined: HTTP again, from `rest` on. */
+  private resumeHttp(socket: net.Socket, secure: boolean, rest: Buffer | undefined): void {
+    if (socket.destroyed) return;
+    if (socket.isPaused()) socket.resume();
+    if (rest !== undefined && rest.length > 0) socket.unshift(rest);
+    if (this.fastPath) this.conns.add(new ClientConn(this, socket, secure));
+    else this.fallback(socket, secure);
+  }
+}
+
+/**
+ * Node's parser refused a request: its own answers (431, 413, 408, 400), except that a version llhttp does
+ * not know is 505 when its major is not 1 (`HTTP/3.0`); what is left of the connection is closed.
+ */
+function clientError(e: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: net.Socket): void {
+  if (socket.writable && socket.bytesWritten === 0) {
+    let status = 400;
+    let body = 'malformed request';
+    if (e.code === 'HPE_HEADER_OVERFLOW') [status, body] = [431, 'request head too large'];
+    else if (e.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') [status, body] = [413, 'chunk extensions too large'];
+    else if (e.code === 'ERR_HTTP_REQUEST_TIMEOUT') [status, body] = [408, 'request not received in time'];
+    else if (e.code === 'HPE_INVALID_VERSION') {
+      const m = / HTTP\/(\d+)\.(\d+)\r?\n/.exec(e.rawPacket?.toString('latin1') ?? '');
+      if (m !== null && m[1] !== '1') [status, body] = [505, `HTTP/${m[1]}.${m[2]} is not supported: send HTTP/1.1`];
+      else body = 'malformed HTTP version';
+    }
+    // Written and ended, then gone (the client need not close its side).
+    socket.once('finish', () => socket.destroy());
+    rawReply(socket, status, body);
+    return;
+  }
+  socket.destroy();
+}
+
+/** HTTP/2 and later (or 0.9) in an HTTP/1 request line: 505 (RFC 9110 §15.6.6); Node's parser lets 2.0 through. */
+function versionDecision(req: http.IncomingMessage): Decision | undefined {
+  if (req.httpVersionMajor === 1) return undefined;
+  return { status: 505, body: `HTTP/${req.httpVersion} is not supported: send HTTP/1.1` };
 }
 
 /** Streams one backend response to the client (undici's dispatch handler API). */
@@ -580,6 +622,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     private readonly res: http.ServerResponse,
     private readonly route: IngressRoute,
     private readonly key: string,
+    /** An HTTP/1.0 client: interim (1xx) responses are not for it. */
+    private readonly http10: boolean,
   ) {
     // One listener does both: count the request out, and abort upstream if the client went away.
     res.once('close', () => {
@@ -595,6 +639,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     if (this.res.destroyed) return;
+    if (statusCode < 200) {
+      // 103 Early Hints and the like (undici itself refuses a 100 it did not ask for): passed on to HTTP/1.1 clients.
+      if (!this.http10 && statusCode !== 101) writeInterim(this.res, statusCode, statusMessage, headers);
+      return;
+    }
     this.started = true;
     const h = downstreamResponseHeaders(headers);
     if (statusMessage) this.res.writeHead(statusCode, statusMessage, h);
@@ -629,9 +678,25 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       reply(res, 400, 'request aborted');
     } else {
       if (UNREACHABLE.has(code)) this.engine.unreachable(this.key, describeErrno(err as NodeJS.ErrnoException));
+      // A response that broke HTTP (llhttp's HPE_* errors, a head over the limit): the client's connection closes too.
+      if (err.name === 'HTTPParserError' || code.startsWith('HPE_') || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') res.setHeader('connection', 'close');
       reply(res, 502, `backend of route ${name}: ${describeErrno(err as NodeJS.ErrnoException)}`);
     }
   }
+}
+
+/** ServerResponse's own raw write (what writeEarlyHints and writeContinue use): queued in order on a pipelined connection. */
+type RawWritable = http.ServerResponse & { _writeRaw(data: string, encoding: BufferEncoding): boolean };
+
+/** An interim response head on the client connection, ahead of the final one. */
+function writeInterim(res: http.ServerResponse, status: number, message: string | undefined, headers: IncomingHttpHeaders): void {
+  let head = `HTTP/1.1 ${status} ${message ?? http.STATUS_CODES[status] ?? ''}\r\n`;
+  const h = downstreamResponseHeaders(headers);
+  for (let i = 0; i < h.length; i += 2) {
+    const v = h[i + 1]!;
+    for (const one of Array.isArray(v) ? v : [v]) head += `${h[i] as string}: ${one}\r\n`;
+  }
+  (res as RawWritable)._writeRaw(`${head}\r\n`, 'latin1');
 }
 
 function secureContext(certPem: string, keyPem: string): tls.SecureContext {
