@@ -24,6 +24,11 @@ export interface IngressServeDeps {
   log(message: string): void;
   /** Called once the listeners are up and the first table is applied. */
   ready(listeners: IngressListener[], routes: number): void;
+  /**
+   * Make the listeners reachable (volt's host firewall) once they are bound;
+   * the returned function undoes it when the proxy stops.
+   */
+  expose?(listeners: IngressListener[]): Promise<() => Promise<void>>;
 }
 
 /** A signal-free stop handle (for tests and embedding): resolve to stop. */
@@ -96,7 +101,9 @@ export class IngressServer {
     const onHup = (): void => {
       void this.apply('SIGHUP', true, true).catch((e: unknown) => this.d.log(`reload after SIGHUP failed: ${errorMessage(e)}`));
     };
+    let unexpose: (() => Promise<void>) | undefined;
     try {
+      if (this.d.expose) unexpose = await this.d.expose(this.listeners);
       await this.control.listen();
       this.writeInfo();
       this.watchState();
@@ -115,6 +122,7 @@ export class IngressServer {
       await this.control.close().catch(() => undefined);
       fs.rmSync(this.files.info, { force: true });
       await this.d.driver.stopProxy();
+      if (unexpose) await unexpose().catch((e: unknown) => this.d.log(`closing the proxy's ports in the host firewall failed: ${errorMessage(e)}`));
     }
   }
 
