@@ -21,6 +21,8 @@ import { qemuAlive } from './services/vm-qemu';
 export interface AppOptions {
   debug: boolean;
   warn(message: string): void;
+  /** -v: extra notes (e.g. config sections volt ignored). */
+  verbose?: boolean;
 }
 
 /**
@@ -46,7 +48,12 @@ export class VoltApp {
   }
 
   get config(): VoltConfig {
-    this.cachedConfig ??= loadConfig(this.paths.configFile);
+    this.cachedConfig ??= loadConfig(this.paths.configFile, {
+      warn: this.opts.warn,
+      notice: (m) => {
+        if (this.opts.verbose === true) process.stderr.write(`note: ${m}\n`);
+      },
+    });
     return this.cachedConfig;
   }
 
