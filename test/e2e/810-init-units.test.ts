@@ -35,7 +35,12 @@ test('volt init installs and enables the units, idempotently; systemd-analyze ve
   t.true(dns.includes(`\nExecStart=${process.execPath} ${volt} dns serve\n`), dns);
   t.true(dns.includes(`\nEnvironment=VOLT_ROOT=${host.root}\n`), 'a sandbox root is passed on to the service');
   t.regex(fs.readFileSync(path.join(dir, 'volt-net-up.service'), 'utf8'), /\nType=oneshot\n[\s\S]*ExecStart=\S+ \S+ net up\n/);
-  t.regex(fs.readFileSync(path.join(dir, 'volt-ingress.service'), 'utf8'), /ExecStart=\S+ \S+ ingress serve\n/);
+  const ingress = fs.readFileSync(path.join(dir, 'volt-ingress.service'), 'utf8');
+  t.true(ingress.includes(`\nExecStart=${process.execPath} ${volt} ingress serve\n`), ingress);
+  t.true(ingress.includes(`\nExecReload=${process.execPath} ${volt} ingress reload\n`));
+  t.regex(ingress, /\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_DAC_READ_SEARCH\n/, 'it opens its ports in the firewall: NET_ADMIN');
+  t.true(ingress.includes(`\nReadWritePaths=${host.root}/run/volt ${host.root}/var/lib/volt\n`));
+  t.regex(fs.readFileSync(path.join(dir, 'volt-net-up.service'), 'utf8'), /\nReloadPropagatedFrom=nftables\.service firewalld\.service\n/, 'a host firewall reload re-applies volt');
   for (const u of UNITS) {
     const v = await run('systemd-analyze', ['verify', path.join(dir, u)]);
     t.is(v.code, 0, `systemd-analyze verify ${u}: ${v.stderr}`);

@@ -45,8 +45,39 @@ function word(s: string): string {
   return /^[A-Za-z0-9_./@%+=:,-]+$/.test(s) ? s : `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-function unit(ctx: UnitContext, o: { description: string; after: string[]; wants: string[]; before?: string[]; service: string[]; args: string[] }): string {
-  const exec = [ctx.node, ctx.volt, ...o.args].map(word).join(' ');
+/** ExecStart/ExecReload value: this node running this volt with `args`. */
+function voltExec(ctx: UnitContext, args: string[]): string {
+  return [ctx.node, ctx.volt, ...args].map(word).join(' ');
+}
+
+/**
+ * The sandboxing of core/units/*.service (the reference units), with the
+ * directories under <root>. NET_ADMIN: the ingress opens its ports in volt's
+ * firewall (nft over netlink); volt-dns reads interface addresses (netlink).
+ */
+function hardening(ctx: UnitContext, caps: string[], writable: string[]): string[] {
+  const at = (p: string): string => word(path.join(ctx.root, p));
+  return [
+    `CapabilityBoundingSet=${caps.join(' ')}`,
+    `AmbientCapabilities=${caps.filter((c) => c !== 'CAP_DAC_READ_SEARCH').join(' ')}`,
+    'NoNewPrivileges=yes',
+    'ProtectSystem=strict',
+    'ProtectHome=read-only',
+    'PrivateTmp=yes',
+    'PrivateDevices=yes',
+    'ProtectKernelModules=yes',
+    'ProtectControlGroups=yes',
+    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK',
+    ...(ctx.root === '/' ? ['RuntimeDirectory=volt', 'RuntimeDirectoryPreserve=yes'] : []),
+    `ReadWritePaths=${writable.map(at).join(' ')}`,
+  ];
+}
+
+function unit(
+  ctx: UnitContext,
+  o: { description: string; after: string[]; wants: string[]; before?: string[]; extraUnit?: string[]; service: string[]; args: string[]; wantedBy?: string },
+): string {
+  const exec = voltExec(ctx, o.args);
   const env = ctx.root === '/' ? [] : [`Environment=VOLT_ROOT=${word(ctx.root)}`];
   return [
     `${UNIT_MARKER} (${ctx.volt}); \`volt init\` rewrites it, \`volt init --no-units\` leaves it alone.`,
@@ -55,6 +86,7 @@ function unit(ctx: UnitContext, o: { description: string; after: string[]; wants
     `After=${o.after.join(' ')}`,
     `Wants=${o.wants.join(' ')}`,
     ...(o.before ? [`Before=${o.before.join(' ')}`] : []),
+    ...(o.extraUnit ?? []),
     '',
     '[Service]',
     ...o.service,
@@ -79,10 +111,12 @@ export function planUnits(ctx: UnitContext): PlannedUnit[] {
       text: unit(ctx, {
         description: 'Volt: restore networks, firewall and port forwards (volt net up)',
         // nftables.service loads /etc/nftables.conf, which usually starts with `flush ruleset`: volt's table goes in after it.
-        after: ['local-fs.target', 'systemd-networkd.service', 'nftables.service'],
+        after: ['local-fs.target', 'systemd-networkd.service', 'nftables.service', 'firewalld.service'],
         wants: ['network-pre.target'],
         before: ['network.target', 'volt-dns.service', 'volt-ingress.service'],
-        service: ['Type=oneshot', 'RemainAfterExit=yes'],
+        // A reload or restart of the host firewall flushes volt's table: put it back (what volt-firewall-reload.service did).
+        extraUnit: ['PartOf=nftables.service firewalld.service', 'ReloadPropagatedFrom=nftables.service firewalld.service'],
+        service: ['Type=oneshot', 'RemainAfterExit=yes', `ExecReload=${voltExec(ctx, ['net', 'up'])}`],
         args: ['net', 'up'],
       }),
     },
@@ -94,7 +128,13 @@ export function planUnits(ctx: UnitContext): PlannedUnit[] {
         description: 'Volt DNS: names of workloads on every managed network (volt dns serve)',
         after: ['volt-net-up.service'],
         wants: ['volt-net-up.service'],
-        service: ['Type=simple', 'ExecReload=/bin/kill -HUP $MAINPID', 'Restart=on-failure', 'RestartSec=2'],
+        service: [
+          'Type=simple',
+          'ExecReload=/bin/kill -HUP $MAINPID',
+          'Restart=on-failure',
+          'RestartSec=2',
+          ...hardening(ctx, ['CAP_NET_BIND_SERVICE'], ['run/volt']),
+        ],
         args: ['dns', 'serve'],
       }),
     },
@@ -108,11 +148,16 @@ export function planUnits(ctx: UnitContext): PlannedUnit[] {
         wants: ['volt-net-up.service', 'network-online.target'],
         service: [
           'Type=simple',
-          'ExecReload=/bin/kill -HUP $MAINPID',
+          // One variable per `volt ingress serve` flag (VOLT_INGRESS_HTTP_PORT=80, …), as before.
+          `EnvironmentFile=-${word(path.join(ctx.root, 'etc/volt/ingress.env'))}`,
+          `ExecReload=${voltExec(ctx, ['ingress', 'reload'])}`,
+          // SIGTERM to the primary only: it stops accepting and lets the workers finish requests in flight.
+          'KillMode=mixed',
           'Restart=on-failure',
           'RestartSec=2',
           'LimitNOFILE=65536',
-          `TimeoutStopSec=${drain + 10}`,
+          `TimeoutStopSec=${drain + 15}`,
+          ...hardening(ctx, ['CAP_NET_BIND_SERVICE', 'CAP_NET_ADMIN', 'CAP_DAC_READ_SEARCH'], ['run/volt', 'var/lib/volt']),
         ],
         args: ['ingress', 'serve'],
       }),
