@@ -67,6 +67,26 @@ TOOL_IP=$(volt net connect backend "$TOOL" -o json | ip_of); echo "  $TOOL: $TOO
 DB_IP=$(volt net connect internal "$DB" -o json | ip_of); echo "  $DB: $DB_IP"
 volt net inspect backend
 
+say "a QEMU guest on the same bridge (it boots while the demo goes on)"
+# The test suite's guest (busybox initramfs, Debian's kernel from scripts/setup.sh); DEMO_VM=0 skips it.
+VM=no
+if [ "${DEMO_VM:-1}" != 0 ] && ls /var/cache/volt-test/kernel/boot/vmlinuz-* >/dev/null 2>&1 && command -v qemu-system-x86_64 >/dev/null && [ -f build/test/harness/guest.js ]; then
+  node -e '
+    const fs = require("fs"), g = require("./build/test/harness/guest.js").guestImage();
+    fs.copyFileSync(g.initrd, process.argv[1] + "/initrd.gz");
+    fs.writeFileSync(process.argv[1] + "/vm.json", JSON.stringify({ vcpus: 1, memory_mib: 256, kernel: g.kernel, initrd: process.argv[1] + "/initrd.gz", cmdline: g.cmdline, network: [{ id: "eth0", network: "backend" }] }, null, 2));
+  ' "$ROOT"
+  volt vm create db-vm --config "$ROOT/vm.json"
+  volt vm start db-vm
+  VM_JSON=$(quiet vm inspect db-vm -o json)
+  VM_PID=$(printf '%s' "$VM_JSON" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1)
+  VM_IP=$(printf '%s' "$VM_JSON" | ip_of)
+  SERIAL=$(printf '%s' "$VM_JSON" | sed -n 's/.*"serialLog": *"\([^"]*\)".*/\1/p' | head -1)
+  VM=yes
+else
+  echo "  skipped (DEMO_VM=0, or no guest kernel / qemu / build: run scripts/setup.sh)"
+fi
+
 say "the default policy, with real traffic"
 expect yes "web → tool, same network: allowed"                  in_ns "$WEB" ping -c1 -W1 "$TOOL_IP"
 expect yes "web → internet (198.18.0.2) through NAT: allowed"   in_ns "$WEB" ping -c1 -W1 198.18.0.2
@@ -81,31 +101,6 @@ got=$(in_ns "$TOOL" dig +short +time=2 +tries=1 @10.30.0.1 "$WEB" || true)
 [ "$got" = "$WEB_IP" ] && ok "tool asks its gateway for \"$WEB\": $got" || fail "name lookup gave '$got', not $WEB_IP"
 got=$(in_ns "$DB" dig +time=2 +tries=1 @10.50.0.1 "$WEB" | grep -o 'status: [A-Z]*' || true)
 [ "$got" = "status: NXDOMAIN" ] && ok "db (internal network) does not see backend's names: NXDOMAIN" || fail "db lookup: $got"
-
-say "a QEMU guest on the same bridge, reached by name through volt-dns"
-# The test suite's guest (busybox initramfs, Debian's kernel from scripts/setup.sh); DEMO_VM=0 skips it.
-if [ "${DEMO_VM:-1}" != 0 ] && ls /var/cache/volt-test/kernel/boot/vmlinuz-* >/dev/null 2>&1 && command -v qemu-system-x86_64 >/dev/null && [ -f build/test/harness/guest.js ]; then
-  node -e '
-    const fs = require("fs"), g = require("./build/test/harness/guest.js").guestImage();
-    fs.copyFileSync(g.initrd, process.argv[1] + "/initrd.gz");
-    fs.writeFileSync(process.argv[1] + "/vm.json", JSON.stringify({ vcpus: 1, memory_mib: 256, kernel: g.kernel, initrd: process.argv[1] + "/initrd.gz", cmdline: g.cmdline, network: [{ id: "eth0", network: "backend" }] }, null, 2));
-  ' "$ROOT"
-  volt vm create db-vm --config "$ROOT/vm.json"
-  volt vm start db-vm
-  VM_JSON=$(quiet vm inspect db-vm -o json)
-  VM_PID=$(printf '%s' "$VM_JSON" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1)
-  VM_IP=$(printf '%s' "$VM_JSON" | ip_of)
-  SERIAL=$(printf '%s' "$VM_JSON" | sed -n 's/.*"serialLog": *"\([^"]*\)".*/\1/p' | head -1)
-  echo "  db-vm: $VM_IP (qemu pid $VM_PID), booting…"
-  wait_for "$SERIAL" VOLT-GUEST-READY
-  got=$(in_ns "$TOOL" dig +short +time=2 +tries=1 @10.30.0.1 db-vm || true)
-  [ "$got" = "$VM_IP" ] && ok "container tool → \"db-vm\" through volt-dns: $got" || fail "db-vm resolved to '$got', not $VM_IP"
-  expect yes "container tool → VM db-vm ($VM_IP): ping, L2 peers on volt-backend" in_ns "$TOOL" ping -c1 -W2 "$VM_IP"
-  got=$(printf 'nslookup %s\nexit\n' "$WEB" | in_ns "$TOOL" timeout 15 busybox nc "$VM_IP" 7777 | sed -n 's/^Address:[[:space:]]*\(10\.30\.0\.[0-9]*\)$/\1/p' | tail -1)
-  [ "$got" = "$WEB_IP" ] && ok "VM db-vm → \"$WEB\" with the resolver DHCP gave it: $got" || fail "the guest resolved '$got', not $WEB_IP"
-else
-  echo "  skipped (DEMO_VM=0, or no guest kernel / qemu / build: run scripts/setup.sh)"
-fi
 
 say "a firewall rule: tool may not ping web"
 volt net firewall add --name no-ping --source "$TOOL" --dest "$WEB" --proto icmp --action drop
@@ -139,6 +134,18 @@ got=$(in_ns "$O" curl -s -m 3 --cacert "$ROOT/app.pem" --resolve app.example.tes
 [ "$got" = "hello from web" ] && ok "internet → https://app.example.test (verified certificate) → web: \"$got\"" || fail "ingress answered '$got'"
 got=$(in_ns "$O" curl -s -m 3 -o /dev/null -w '%{http_code} %{redirect_url}' --resolve app.example.test:80:198.18.0.1 http://app.example.test/x || true)
 [ "${got%% *}" = 308 ] && ok "internet → http://app.example.test: redirected to ${got#* }" || fail "http answered '$got'"
+
+say "the QEMU guest, reached by name through volt-dns"
+if [ "$VM" = yes ]; then
+  wait_for "$SERIAL" VOLT-GUEST-READY
+  got=$(in_ns "$TOOL" dig +short +time=2 +tries=1 @10.30.0.1 db-vm || true)
+  [ "$got" = "$VM_IP" ] && ok "container tool → \"db-vm\" through volt-dns: $got" || fail "db-vm resolved to '$got', not $VM_IP"
+  expect yes "container tool → VM db-vm ($VM_IP): ping, L2 peers on volt-backend" in_ns "$TOOL" ping -c1 -W2 "$VM_IP"
+  got=$(printf 'nslookup %s\nexit\n' "$WEB" | in_ns "$TOOL" timeout 15 busybox nc "$VM_IP" 7777 | sed -n 's/^Address:[[:space:]]*\(10\.30\.0\.[0-9]*\)$/\1/p' | tail -1)
+  [ "$got" = "$WEB_IP" ] && ok "VM db-vm → \"$WEB\" with the resolver DHCP gave it: $got" || fail "the guest resolved '$got', not $WEB_IP"
+else
+  echo "  skipped"
+fi
 
 say "status"
 volt ps
