@@ -56,10 +56,13 @@ test('volt init installs and enables the units, idempotently; systemd-analyze ve
   t.notRegex(again.stdout, /units: wrote/);
   t.deepEqual(UNITS.map((u) => fs.statSync(path.join(dir, u)).mtimeMs), before);
 
-  // A route exists: init enables the ingress.
-  await host.voltOk(['ingress', 'create', '--name', 'web', '--hostname', 'app.example.com', '--backend', '10.0.0.5:8080']);
-  t.regex((await host.voltOk(['init'])).stdout, /units: enabled volt-net-up\.service, volt-dns\.service, volt-ingress\.service/);
+  // The first route enables the ingress unit; init agrees afterwards.
+  const route = await host.voltOk(['ingress', 'create', '--name', 'web', '--hostname', 'app.example.com', '--backend', '10.0.0.5:8080']);
+  t.regex(route.stderr, /note: enabled volt-ingress\.service in .* \(the first ingress route\)/);
   t.is(await isEnabled(host.root, 'volt-ingress.service'), 'enabled');
+  const second = await host.voltOk(['ingress', 'create', '--name', 'api', '--hostname', 'api.example.com', '--backend', '10.0.0.5:8081']);
+  t.notRegex(second.stderr, /enabled volt-ingress/, 'only the first route says so');
+  t.regex((await host.voltOk(['init'])).stdout, /units: enabled volt-net-up\.service, volt-dns\.service, volt-ingress\.service/);
 
   // DNS turned off in config: volt-dns is disabled again.
   fs.writeFileSync(path.join(host.root, 'etc/volt/config.yaml'), 'network:\n  dns:\n    enabled: false\n');

@@ -10,7 +10,7 @@ export default class Init extends VoltCommand {
 Units (in <root>/etc/systemd/system, or --unit-dir), each running this installation of volt (the node binary and entry script running now, not a PATH lookup):
   volt-net-up.service   boot restore (\`volt net up\`), enabled
   volt-dns.service      \`volt dns serve\`, enabled unless network.dns.enabled is false
-  volt-ingress.service  \`volt ingress serve\`, enabled once ingress routes exist (run \`volt init\` again after the first \`volt ingress create\`)
+  volt-ingress.service  \`volt ingress serve\`, enabled once ingress routes exist (the first \`volt ingress create\` enables it)
 Enabling is the symlink \`systemctl enable\` makes (multi-user.target.wants/). When systemd runs this host and the directory is /etc/systemd/system, init also reloads systemd and starts the enabled units. A unit file volt did not write is never replaced. --no-units skips all of it.`;
   static override examples = ['<%= config.bin %> init', '<%= config.bin %> init --no-units', '<%= config.bin %> init --unit-dir /tmp/units'];
   static override flags = {
@@ -48,7 +48,7 @@ Enabling is the symlink \`systemctl enable\` makes (multi-user.target.wants/). W
     if (r.unchanged.length > 0) this.print(`units: unchanged ${r.unchanged.join(', ')}`);
     if (r.enabled.length > 0) this.print(`units: enabled ${r.enabled.join(', ')}`);
     for (const d of r.disabled) this.print(`units: not enabled ${d}`);
-    const live = dir === '/etc/systemd/system' && fs.existsSync('/run/systemd/system');
+    const live = units.systemdReads(dir);
     if (!live) {
       this.print(`units: systemd does not run ${dir} here; they start at the next boot of a host that uses this directory (or: systemctl daemon-reload && systemctl start ${r.enabled.join(' ')})`);
       return;

@@ -252,6 +252,27 @@ export function installUnits(dir: string, planned: PlannedUnit[]): UnitReport {
   return report;
 }
 
+/**
+ * Enable a unit volt installed earlier (volt-ingress.service on the first
+ * route): the wants symlink, as installUnits makes it. 'absent' when volt's
+ * unit is not in `dir` (`volt init` did not run, or ran with --no-units).
+ */
+export function enableInstalled(dir: string, name: UnitName): 'enabled' | 'already' | 'absent' {
+  const file = path.join(dir, name);
+  if (readIfExists(file)?.startsWith(UNIT_MARKER) !== true) return 'absent';
+  const wants = path.join(dir, 'multi-user.target.wants');
+  const link = path.join(wants, name);
+  if (fs.lstatSync(link, { throwIfNoEntry: false }) !== undefined) return 'already';
+  fs.mkdirSync(wants, { recursive: true, mode: 0o755 });
+  fs.symlinkSync(`../${name}`, link);
+  return 'enabled';
+}
+
+/** Whether systemd runs this host and reads `dir` (then units are started as well as enabled). */
+export function systemdReads(dir: string): boolean {
+  return dir === '/etc/systemd/system' && fs.existsSync('/run/systemd/system');
+}
+
 function readIfExists(file: string): string | undefined {
   try {
     return fs.readFileSync(file, 'utf8');
