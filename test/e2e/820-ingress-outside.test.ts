@@ -114,7 +114,7 @@ test("guide's web + secure-web with the default host policy: serve opens 80/443,
   await stub.stop();
 });
 
-test('--no-open-ports changes nothing and prints the command that opens them; host_allow ports are not touched', async (t) => {
+test('--no-open-ports changes nothing and prints the command that opens them; host_allow ports are not touched; a reload moves the rules with the ports', async (t) => {
   const host = await SandboxHost.create(t, { config: 'network:\n  firewall:\n    host_input: drop\n    host_allow: [tcp/22, tcp/443]\n' });
   await host.voltOk(['init', '--no-units']);
   const p1 = await startProxy(host, { args: ['--no-open-ports'] });
@@ -125,5 +125,17 @@ test('--no-open-ports changes nothing and prints the command that opens them; ho
   t.regex(p2.stdout, /opened tcp\/80 in volt's host firewall \(rule ingress-tcp-80\)/, 'only the port host_allow does not list');
   t.deepEqual((await rulesOf(host)).map((r) => r.name), ['ingress-tcp-80']);
   await p2.stop();
+  t.deepEqual(await rulesOf(host), []);
+
+  // A reload that moves a listener moves the rule with it; the port in both sets keeps its rule.
+  const cfg = (http: number): string => `network:\n  firewall:\n    host_input: drop\n    host_allow: [tcp/22]\ningress:\n  http_port: ${http}\n  https_port: 8443\n`;
+  fs.writeFileSync(path.join(host.root, 'etc/volt/config.yaml'), cfg(8080));
+  const p3 = host.spawnVolt(['ingress', 'serve', '--workers', '1']);
+  await p3.waitForOutput(/^volt ingress: serving /m, { timeoutMs: 30_000 });
+  t.deepEqual((await rulesOf(host)).map((r) => r.name), ['ingress-tcp-8080', 'ingress-tcp-8443']);
+  fs.writeFileSync(path.join(host.root, 'etc/volt/config.yaml'), cfg(8081));
+  await host.voltOk(['ingress', 'reload']);
+  t.deepEqual((await rulesOf(host)).map((r) => r.name).sort(), ['ingress-tcp-8081', 'ingress-tcp-8443']);
+  await p3.stop();
   t.deepEqual(await rulesOf(host), []);
 });

@@ -44,7 +44,7 @@ export function openCommand(ports: readonly number[]): string {
  * as it serves; the returned function removes exactly the rules it added.
  * With `open` false nothing is changed and the operator is told how to open them.
  */
-export async function exposeListeners(d: ExposeDeps, listeners: readonly IngressListener[], open: boolean): Promise<() => Promise<void>> {
+export async function exposeListeners(d: ExposeDeps, listeners: readonly IngressListener[], open: boolean): Promise<(keep?: number[]) => Promise<void>> {
   const state = d.store.read();
   const ports = blockedPorts(d.config, Object.keys(state.networks).length > 0, listeners);
   const none = async (): Promise<void> => undefined;
@@ -79,8 +79,8 @@ export async function exposeListeners(d: ExposeDeps, listeners: readonly Ingress
     d.say(`volt ingress: opened ${opened} in volt's host firewall (rule${added.length === 1 ? '' : 's'} ${added.join(', ')}) while the proxy serves; closed again when it stops`);
   }
   if (kept.length > 0) d.say(`volt ingress: already open by your own rules: ${kept.join(', ')}`);
-  return async () => {
-    for (const name of added) {
+  return async (keep: number[] = []) => {
+    for (const name of added.filter((n) => !keep.some((p) => ingressRuleName(p) === n))) {
       try {
         await fw.delete(name);
       } catch (e: unknown) {

@@ -26,9 +26,10 @@ export interface IngressServeDeps {
   ready(listeners: IngressListener[], routes: number): void;
   /**
    * Make the listeners reachable (volt's host firewall) once they are bound;
-   * the returned function undoes it when the proxy stops.
+   * the returned function undoes it when the proxy stops, or, after a reload
+   * moved the listeners, for every port but `keep` (the new set's).
    */
-  expose?(listeners: IngressListener[]): Promise<() => Promise<void>>;
+  expose?(listeners: IngressListener[]): Promise<(keep?: number[]) => Promise<void>>;
 }
 
 /** A signal-free stop handle (for tests and embedding): resolve to stop. */
@@ -46,6 +47,8 @@ export class IngressServer {
   private readonly files: { socket: string; info: string };
   private startedAt = new Date().toISOString();
   private listeners: IngressListener[] = [];
+  /** Closes the ports `expose` opened in the host firewall. */
+  private unexpose?: (keep?: number[]) => Promise<void>;
   private lastApplied?: string;
   private generation = 0;
   private problems: string[] = [];
@@ -101,9 +104,8 @@ export class IngressServer {
     const onHup = (): void => {
       void this.apply('SIGHUP', true, true).catch((e: unknown) => this.d.log(`reload after SIGHUP failed: ${errorMessage(e)}`));
     };
-    let unexpose: (() => Promise<void>) | undefined;
     try {
-      if (this.d.expose) unexpose = await this.d.expose(this.listeners);
+      if (this.d.expose) this.unexpose = await this.d.expose(this.listeners);
       await this.control.listen();
       this.writeInfo();
       this.watchState();
@@ -122,6 +124,8 @@ export class IngressServer {
       await this.control.close().catch(() => undefined);
       fs.rmSync(this.files.info, { force: true });
       await this.d.driver.stopProxy();
+      const unexpose = this.unexpose;
+      this.unexpose = undefined;
       if (unexpose) await unexpose().catch((e: unknown) => this.d.log(`closing the proxy's ports in the host firewall failed: ${errorMessage(e)}`));
     }
   }
@@ -200,7 +204,18 @@ export class IngressServer {
     }
     const r = await this.d.driver.reconfigure(next);
     this.spec = next;
+    const moved = JSON.stringify(this.listeners.map((l) => [l.address, l.port])) !== JSON.stringify(r.listeners.map((l) => [l.address, l.port]));
     this.listeners = r.listeners;
+    if (moved && this.d.expose) {
+      // The new ports open before the old ones close; ports in both sets stay open throughout.
+      try {
+        const old = this.unexpose;
+        this.unexpose = await this.d.expose(r.listeners);
+        await old?.(r.listeners.map((l) => l.port));
+      } catch (e: unknown) {
+        this.d.log(`warning: the host firewall does not follow the new ports: ${errorMessage(e)}`);
+      }
+    }
     this.writeInfo();
     for (const c of r.changes) this.d.log(`settings: ${c}`);
     return r.changes;
