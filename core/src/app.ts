@@ -22,6 +22,8 @@ import { kernelProbes, type KernelProbes } from './services/attach-probes';
 export interface AppOptions {
   debug: boolean;
   warn(message: string): void;
+  /** -v: extra notes (e.g. config sections volt ignored). */
+  verbose?: boolean;
 }
 
 /**
@@ -49,7 +51,12 @@ export class VoltApp {
   }
 
   get config(): VoltConfig {
-    this.cachedConfig ??= loadConfig(this.paths.configFile);
+    this.cachedConfig ??= loadConfig(this.paths.configFile, {
+      warn: this.opts.warn,
+      notice: (m) => {
+        if (this.opts.verbose === true) process.stderr.write(`note: ${m}\n`);
+      },
+    });
     return this.cachedConfig;
   }
 

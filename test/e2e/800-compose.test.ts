@@ -162,3 +162,41 @@ test("the specification's long form: ipam gateway and ip_range, driver_opts MTU,
   await host.voltOk(['net', 'compose', 'down', '-f', file, '--force']);
   t.deepEqual((await host.voltJson<NetJson[]>(['net', 'list', '-o', 'json'])).map((n) => n.name), ['volt0']);
 });
+
+test('a file without networks: the services join PROJECT_default (a picked subnet, kept on the next up) and find each other by name', async (t) => {
+  const host = await SandboxHost.create(t, { config: dnsConfig([UPLINK.internetAddress]) });
+  const file = path.join(FIXTURES, 'default-network.yaml');
+  const web = await host.addContainer('web');
+  const redis = await host.addContainer('redis');
+  await host.voltOk(['container', 'register', 'demo-web-1', '--netns', `/run/netns/${web.netns}`]);
+  await host.voltOk(['container', 'register', 'demo-redis-1', '--netns', `/run/netns/${redis.netns}`]);
+  // Something already uses the first subnet of the pool: the default network takes the next one.
+  await host.voltOk(['net', 'create', '--name', 'taken', '--subnet', '172.20.0.0/24']);
+
+  const up = await host.voltOk(['net', 'compose', 'up', '-f', file, '-p', 'demo']);
+  t.regex(up.stdout, /create network demo_default \(172\.20\.1\.0\/24, bridge vc-[0-9a-f]{12}, MTU 1500\)/);
+  t.regex(up.stdout, /connect demo-web-1 \(service web\) to demo_default: 172\.20\.1\.\d+/);
+  t.regex(up.stdout, /connect demo-redis-1 \(service redis\) to demo_default: 172\.20\.1\.\d+/);
+  t.notRegex(up.stdout + up.stderr, /tools/, 'network_mode: none joins nothing');
+  const net = (await host.voltJson<NetJson[]>(['net', 'list', '-o', 'json'])).find((n) => n.name === 'demo_default')!;
+  t.like(net, { subnet: '172.20.1.0/24', nat: true });
+  t.is(net.labels?.['com.docker.compose.network'], 'default');
+
+  const ps = await host.voltJson<PsJson>(['net', 'compose', 'ps', '-f', file, '-p', 'demo', '-o', 'json']);
+  const redisIp = ps.services.find((s) => s.service === 'redis')!.ip!;
+  t.regex(redisIp, /^172\.20\.1\./);
+  t.true(await ping(web, redisIp), 'web → redis on the default network');
+  t.true(await ping(web, UPLINK.internetAddress), 'the default network has NAT');
+  const dns = await serve(host);
+  t.teardown(() => dns.stop());
+  t.deepEqual((await dig(web, '172.20.1.1', ['redis'])).answers.map((a) => a.value), [redisIp], 'the service name resolves');
+
+  // Up again: the same subnet, nothing to do, even though the pool's first free /24 is now different.
+  await host.voltOk(['net', 'delete', 'taken']);
+  const before = await snapshot(host);
+  t.regex((await host.voltOk(['net', 'compose', 'up', '-f', file, '-p', 'demo'])).stdout, /nothing to do/);
+  t.deepEqual(await snapshot(host), before);
+
+  await host.voltOk(['net', 'compose', 'down', '-f', file, '-p', 'demo', '--force']);
+  t.false((await host.voltJson<NetJson[]>(['net', 'list', '-o', 'json'])).some((n) => n.name === 'demo_default'));
+});

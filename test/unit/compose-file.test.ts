@@ -91,7 +91,24 @@ test('unsupported or inconsistent keys are refused at their position; unknown ke
   t.true(long.suggestions!.some((x) => x.includes('-p PROJECT')));
   const ok = parseCompose('version: "3.9"\nx-anything: 1\nvolumes: {data: {}}\nservices:\n  web:\n    image: x\n    build: .\nnetworks:\n  a:\n    subnet: 10.1.0.0/24\n    attachable: true\n', 'c.yaml', { project: 'p' });
   t.is(ok.networks[0]!.name, 'p_a');
-  t.deepEqual(ok.services[0]!.networks, [], 'a service without networks: is not connected');
+  t.deepEqual(ok.services[0]!.networks.map((n) => [n.key, n.implicit]), [['default', true]], 'a service without networks: joins the default network');
+  t.like(ok.networks.find((n) => n.key === 'default'), { name: 'p_default', autoSubnet: true, subnet: undefined, external: false });
+});
+
+test('services without networks: join PROJECT_default, created only when used; network_mode opts out; default may be declared', (t) => {
+  const { text, file } = fixture('default-network.yaml');
+  const p = parseCompose(text, file, { project: 'demo' });
+  t.deepEqual(p.networks.map((n) => [n.key, n.name, n.autoSubnet]), [['default', 'demo_default', true]]);
+  t.deepEqual(p.services.map((s) => [s.name, s.networks.map((n) => n.key)]), [['web', ['default']], ['redis', ['default']], ['tools', []]]);
+  // Every service names its networks: no default network.
+  t.deepEqual(parseCompose(fixture('guide.yaml').text, 'g.yaml', { project: 'shop' }).networks.map((n) => n.key), ['frontend', 'backend']);
+  // A declared default with a subnet is used as it is; one without gets a picked subnet; external works too.
+  const declared = parseCompose('services:\n  a: {}\nnetworks:\n  default:\n    subnet: 10.9.0.0/24\n', 'c.yaml', { project: 'p' });
+  t.like(declared.networks[0], { key: 'default', name: 'p_default', subnet: '10.9.0.0/24', autoSubnet: undefined });
+  t.like(parseCompose('networks:\n  default: {}\n', 'c.yaml', { project: 'p' }).networks[0], { name: 'p_default', autoSubnet: true });
+  t.like(parseCompose('services:\n  a: {}\nnetworks:\n  default:\n    external: true\n    name: volt0\n', 'c.yaml', { project: 'p' }).networks[0], { name: 'volt0', external: true });
+  const long = errorOf(() => parseCompose('services:\n  a: {}\n', 'c.yaml', { project: 'a-project-name-of-thirty-chars' }));
+  t.regex(long.message, /network "a-project-name-of-thirty-chars_default" .* is not a valid volt network name/);
 });
 
 test('bridge names: volt-NAME when it fits, else a stable derived name of 15 characters', (t) => {

@@ -29,9 +29,26 @@ test('the ingress section sits beside network and drivers', (t) => {
   t.is(c.drivers.ingress, 'node');
 });
 
+test('config.yaml is shared: unknown top-level sections are ignored (one notice), near-misses of volt sections warned about; network: stays strict', (t) => {
+  const notices: string[] = [];
+  const warnings: string[] = [];
+  const opts = { notice: (m: string) => notices.push(m), warn: (m: string) => warnings.push(m) };
+  const c = parseConfig('storage:\n  pool: fast\nnetwork:\n  mtu: 9000\ncompute:\n  cpus: [1, 2]\n', F, opts);
+  t.is(c.network.mtu, 9000);
+  t.deepEqual(notices, [`${F}: ignoring top-level sections "storage", "compute" (not volt's; volt reads network:, drivers:, ingress:)`]);
+  t.deepEqual(warnings, []);
+  t.notThrows(() => parseConfig('storage: {}\n', F), 'no callbacks: silently ignored');
+
+  notices.length = 0;
+  parseConfig('network:\n  mtu: 1500\nnetwrok:\n  mtu: 1\n', F, opts);
+  t.deepEqual(warnings, [`${F}:3:1: top-level section "netwrok" is not volt's and is ignored; did you mean "network:"?`]);
+  t.is(notices.length, 1);
+  const strict = t.throws(() => parseConfig('storage: {}\nnetwork:\n  brige: x\n', F, opts)) as Error;
+  t.regex(strict.message, /config\.yaml:3:3: network\.brige: unknown key "brige"/, 'under network: every key is still checked');
+});
+
 const bad: [string, string, RegExp][] = [
   ['invalid YAML', 'network:\n  mtu: [1500\n', /^\/etc\/volt\/config\.yaml:\d+:\d+: invalid YAML/],
-  ['unknown top-level key', 'network:\n  mtu: 1500\nnetwrok:\n  mtu: 1\n', /config\.yaml:3:1: netwrok: unknown key "netwrok"/],
   ['unknown nested key', 'network:\n  dns:\n    enabeld: true\n', /config\.yaml:3:5: network\.dns\.enabeld: unknown key "enabeld"/],
   ['wrong type', 'network:\n  mtu: big\n', /config\.yaml:2:3: network\.mtu: expected integer/],
   ['wrong type boolean', 'network:\n  dns:\n    enabled: "yes please"\n', /config\.yaml:3:5: network\.dns\.enabled: expected boolean/],

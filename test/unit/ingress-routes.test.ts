@@ -69,6 +69,22 @@ test('routeConflicts: same host+path, TLS mode per hostname, passthrough owns it
   t.deepEqual(routeConflicts(existing, route({ name: 'web' })), { sameMatch: undefined, tlsMismatch: undefined, passthroughShared: undefined }, 'a route never conflicts with itself');
 });
 
+test("the guide's web + secure-web: an HTTPS twin of a plain route is accepted; the plain one is redirected, not served", (t) => {
+  const web = route({ name: 'web' });
+  const secure = route({ name: 'secure-web', tls: 'auto' });
+  const none = { sameMatch: undefined, tlsMismatch: undefined, passthroughShared: undefined };
+  t.deepEqual(routeConflicts([web], secure), none, 'secure-web after web');
+  t.deepEqual(routeConflicts([secure], web), none, 'web after secure-web');
+  t.deepEqual(routeConflicts([web, secure], route({ name: 'api', path: '/v1', tls: 'auto' })), none, 'more HTTPS routes on the hostname');
+  t.is(routeConflicts([web, secure], route({ name: 'api', path: '/v1' })).tlsMismatch?.name, 'secure-web', 'a plain route without a twin still conflicts');
+  t.is(routeConflicts([web, secure], route({ name: 'm', tls: 'manual' })).sameMatch?.name, 'secure-web', 'two HTTPS routes for one path');
+  t.is(routeConflicts([web], route({ name: 'pt', tls: 'passthrough' })).passthroughShared?.name, 'web');
+  const s = state();
+  s.ingress.routes = { web, 'secure-web': secure };
+  const table = resolveRoutes(s, () => '');
+  t.deepEqual(table.routes.map((r) => [r.name, r.tls]), [['secure-web', 'auto']], 'only the HTTPS twin goes to the proxy');
+});
+
 const serve: ServeInput = {
   httpPort: 80,
   httpsPort: 443,

@@ -9,14 +9,17 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(type
 export abstract class VoltCommand extends Command {
   static override baseFlags = {
     debug: Flags.boolean({ description: 'Show stack traces and driver debug output.', helpGroup: 'GLOBAL' }),
+    verbose: Flags.boolean({ char: 'v', description: 'Show notes, e.g. the config.yaml sections volt ignores.', helpGroup: 'GLOBAL' }),
   };
 
   private appInstance?: VoltApp;
   protected debugMode = false;
+  protected verboseMode = false;
 
   protected get app(): VoltApp {
     this.appInstance ??= new VoltApp(this.config, {
       debug: this.debugMode,
+      verbose: this.verboseMode,
       warn: (m) => process.stderr.write(`warning: ${m}\n`),
     });
     return this.appInstance;
@@ -24,6 +27,7 @@ export abstract class VoltCommand extends Command {
 
   override async init(): Promise<void> {
     this.debugMode = this.argv.includes('--debug');
+    this.verboseMode = this.argv.includes('-v') || this.argv.includes('--verbose');
     await super.init();
   }
 

@@ -11,8 +11,18 @@ interface Located {
   message: string;
 }
 
+/** The sections volt reads; everything else at the top level belongs to the rest of the platform. */
+export const VOLT_SECTIONS = ['network', 'drivers', 'ingress'] as const;
+
+export interface LoadOptions {
+  /** Told once about the top-level sections volt ignored (shown under -v). */
+  notice?(message: string): void;
+  /** Told about an ignored section that looks like a misspelt volt section (always shown). */
+  warn?(message: string): void;
+}
+
 /** Load `<root>/etc/volt/config.yaml`; a missing file means all defaults. */
-export function loadConfig(file: string): VoltConfig {
+export function loadConfig(file: string, opts: LoadOptions = {}): VoltConfig {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -20,11 +30,23 @@ export function loadConfig(file: string): VoltConfig {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return defaultConfig();
     throw new ConfigError(`read config ${file}: ${(e as Error).message}`, { code: 'E_CONFIG_READ' });
   }
-  return parseConfig(text, file);
+  return parseConfig(text, file, opts);
+}
+
+/** Levenshtein distance, for "did you mean" on section names (short strings only). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 /** Parse and validate config text; every error names file:line:column and the key. */
-export function parseConfig(text: string, file: string): VoltConfig {
+export function parseConfig(text: string, file: string, opts: LoadOptions = {}): VoltConfig {
   // Loaded only when a config file exists: both are costly at start-up.
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { LineCounter, parseDocument } = require('yaml') as typeof import('yaml');
@@ -44,6 +66,19 @@ export function parseConfig(text: string, file: string): VoltConfig {
   }
   const raw: unknown = doc.toJS() ?? {};
   const problems: Located[] = [];
+  // config.yaml is shared by the whole platform: other top-level sections are not volt's to judge.
+  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+    const ignored = Object.keys(raw).filter((k) => !(VOLT_SECTIONS as readonly string[]).includes(k));
+    for (const k of ignored) {
+      const near = VOLT_SECTIONS.find((v) => distance(k.toLowerCase(), v) <= 2);
+      if (near !== undefined) {
+        const { line, col } = locate(doc, lineCounter, [k]);
+        opts.warn?.(`${file}:${line}:${col}: top-level section "${k}" is not volt's and is ignored; did you mean "${near}:"?`);
+      }
+      delete (raw as Record<string, unknown>)[k];
+    }
+    if (ignored.length > 0) opts.notice?.(`${file}: ignoring top-level section${ignored.length === 1 ? '' : 's'} ${ignored.map((k) => `"${k}"`).join(', ')} (not volt's; volt reads ${VOLT_SECTIONS.map((v) => `${v}:`).join(', ')})`);
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     problems.push({ path: [], message: 'the file must be a mapping with the sections network:, drivers: and ingress:' });
   } else {

@@ -30,7 +30,16 @@ export interface ComposeNetwork {
   labels: Record<string, string>;
   /** "file:line:col" of the key, for messages. */
   at: string;
+  /**
+   * The `default` network without a subnet (implicit, as Compose makes it for
+   * services without `networks:`, or declared without ipam): `up` reuses the
+   * project's existing one or picks a free /24 (DEFAULT_SUBNET_POOL).
+   */
+  autoSubnet?: boolean;
 }
+
+/** The network services without `networks:` join, named PROJECT_default, as in Compose. */
+export const DEFAULT_NETWORK_KEY = 'default';
 
 export interface ComposeServiceNetwork {
   /** Key of the network under the top-level `networks:`. */
@@ -38,6 +47,8 @@ export interface ComposeServiceNetwork {
   ipv4Address?: string;
   aliases: string[];
   at: string;
+  /** Joined because the service has no `networks:` (the project's default network). */
+  implicit?: boolean;
 }
 
 export interface ComposeService {
@@ -229,6 +240,10 @@ function parseNetwork(c: Ctx, project: string, key: string, keyNode: YamlNode, n
       }
     }
   }
+  if (net.subnet === undefined && key === DEFAULT_NETWORK_KEY) {
+    net.autoSubnet = true;
+    return net;
+  }
   if (net.subnet === undefined) {
     c.fail(keyNode, where, 'volt needs a subnet for every network it creates', [
       'add `subnet: 10.20.0.0/24` (or ipam: {config: [{subnet: 10.20.0.0/24}]})',
@@ -272,7 +287,12 @@ function parseService(c: Ctx, name: string, keyNode: YamlNode, node: YamlNode | 
   const cn = get(c, node, 'container_name');
   if (cn) svc.containerName = str(c, cn.value, `services.${name}.container_name`);
   const n = get(c, node, 'networks');
-  if (!n || n.value === null) return svc;
+  if (!n || n.value === null) {
+    // Compose: no networks: means the project's default network, unless network_mode says otherwise
+    // (host, none, service:X, container:X share or have no network of their own).
+    if (!get(c, node, 'network_mode')) svc.networks.push({ key: DEFAULT_NETWORK_KEY, aliases: [], at: c.at(keyNode), implicit: true });
+    return svc;
+  }
   const where = `services.${name}.networks`;
   const list: [string, YamlNode, YamlNode | null][] = c.y.isSeq(n.value)
     ? (n.value.items as YamlNode[]).map((it) => [str(c, it, where), it, null])
@@ -361,6 +381,17 @@ export function parseCompose(text: string, file: string, opts: { project?: strin
   const services: ComposeService[] = [];
   const svcNode = get(c, root, 'services');
   for (const [name, kn, v] of entries(c, svcNode?.value ?? null, 'services')) services.push(parseService(c, name, kn, v, nets));
+  // The implicit default network exists only when a service uses it (as in Compose).
+  if (!nets.has(DEFAULT_NETWORK_KEY) && services.some((s) => s.networks.some((n) => n.implicit))) {
+    const name = `${project}_${DEFAULT_NETWORK_KEY}`;
+    if (name.length > 32 || !NETWORK_NAME.test(name)) {
+      throw new UserInputError(`${file}: network "${name}" (the default network of services without networks:) is not a valid volt network name (at most 32 characters)`, {
+        code: 'E_COMPOSE_INVALID',
+        suggestions: ['choose a shorter project name with -p PROJECT', 'or declare networks: {default: {name: NAME}}'],
+      });
+    }
+    nets.set(DEFAULT_NETWORK_KEY, { key: DEFAULT_NETWORK_KEY, name, external: false, internal: false, labels: {}, at: `${file}:1:1`, autoSubnet: true });
+  }
   // Two services asking for the same fixed address on one network.
   const taken = new Map<string, string>();
   for (const s of services) {

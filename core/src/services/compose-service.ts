@@ -3,6 +3,8 @@ import { ConflictError, NotFoundError, UserInputError } from '../errors';
 import type { StateStore } from '../state/store';
 import type { NetworkRecord, VoltState } from '../state/types';
 import { listRoutes4 } from '../kernel/ip';
+import { formatCidr, formatIPv4, overlaps, parseCidr, parseIPv4, type Cidr } from '../net/ipv4';
+import { pendingNetworks } from '../state/journal';
 import { NETWORK_LABEL, PROJECT_LABEL, type ComposeNetwork, type ComposeProject, type ComposeService as ComposeServiceSpec } from './compose-file';
 import { IFNAMSIZ_MAX, planNetwork, type CreateNetworkRequest } from './network-plan';
 import type { NetworkService } from './network-service';
@@ -99,6 +101,53 @@ interface Connect {
   attached: boolean;
 }
 
+/** Where the default network's subnet is picked from when the file gives none: 172.20.0.0/24 … 172.23.255.0/24. */
+export const DEFAULT_SUBNET_POOL = { first: '172.20.0.0', count: 1024, prefix: 24 } as const;
+
+/**
+ * The project with a subnet for every network that has none (the default
+ * network): the one the project's network already has, else the first /24 of
+ * DEFAULT_SUBNET_POOL that overlaps no volt network (pending ones included),
+ * no other network of the file and no host route.
+ */
+async function withSubnets(p: ComposeProject, state: VoltState): Promise<ComposeProject> {
+  if (!p.networks.some((n) => n.autoSubnet && n.subnet === undefined)) return p;
+  const routes = (await listRoutes4()).filter((r) => r.dst !== 'default');
+  const ownBridges = new Set(Object.values(state.networks).map((n) => n.bridge));
+  const used: Cidr[] = [];
+  for (const n of [...Object.values(state.networks), ...pendingNetworks(state)]) {
+    const c = parseCidr(n.subnet);
+    if (c) used.push(c);
+  }
+  for (const n of p.networks) {
+    const c = n.subnet === undefined ? undefined : parseCidr(n.subnet);
+    if (c) used.push(c);
+  }
+  for (const r of routes) {
+    if (r.dev && ownBridges.has(r.dev)) continue;
+    const c = parseCidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
+    if (c && c.prefix > 0) used.push(c);
+  }
+  const networks = p.networks.map((n) => {
+    if (!n.autoSubnet || n.subnet !== undefined) return n;
+    const have = state.networks[n.name];
+    if (have && ownedBy(have, p.project)) return { ...n, subnet: have.subnet };
+    const base = parseIPv4(DEFAULT_SUBNET_POOL.first)!;
+    const size = 2 ** (32 - DEFAULT_SUBNET_POOL.prefix);
+    for (let i = 0; i < DEFAULT_SUBNET_POOL.count; i++) {
+      const cand: Cidr = parseCidr(`${formatIPv4(base + i * size)}/${DEFAULT_SUBNET_POOL.prefix}`)!;
+      if (used.some((u) => overlaps(u, cand))) continue;
+      used.push(cand);
+      return { ...n, subnet: formatCidr(base + i * size, DEFAULT_SUBNET_POOL.prefix) };
+    }
+    throw new ConflictError(`${n.at}: networks.${n.key}: no free /24 left in 172.20.0.0/14 for network "${n.name}"`, {
+      code: 'E_SUBNET_EXHAUSTED',
+      suggestions: [`give it one: networks: {${n.key}: {subnet: CIDR}}`],
+    });
+  });
+  return { ...p, networks };
+}
+
 /** `volt net compose up | down | ps`: a Compose file's networks as volt networks. */
 export class ComposeService {
   constructor(private readonly d: ComposeDeps) {}
@@ -117,10 +166,11 @@ export class ComposeService {
     return undefined;
   }
 
-  async up(p: ComposeProject): Promise<ComposeReport> {
-    const report: ComposeReport = { project: p.project, changes: [], notes: [] };
+  async up(file: ComposeProject): Promise<ComposeReport> {
+    const report: ComposeReport = { project: file.project, changes: [], notes: [] };
     const state = this.d.store.read();
     const now = new Date().toISOString();
+    const p = await withSubnets(file, state);
 
     // 1. Plan networks against the current state, before anything changes.
     const toCreate: CreateNetworkRequest[] = [];

@@ -24,6 +24,12 @@ export interface IngressServeDeps {
   log(message: string): void;
   /** Called once the listeners are up and the first table is applied. */
   ready(listeners: IngressListener[], routes: number): void;
+  /**
+   * Make the listeners reachable (volt's host firewall) once they are bound;
+   * the returned function undoes it when the proxy stops, or, after a reload
+   * moved the listeners, for every port but `keep` (the new set's).
+   */
+  expose?(listeners: IngressListener[]): Promise<(keep?: number[]) => Promise<void>>;
 }
 
 /** A signal-free stop handle (for tests and embedding): resolve to stop. */
@@ -41,6 +47,8 @@ export class IngressServer {
   private readonly files: { socket: string; info: string };
   private startedAt = new Date().toISOString();
   private listeners: IngressListener[] = [];
+  /** Closes the ports `expose` opened in the host firewall. */
+  private unexpose?: (keep?: number[]) => Promise<void>;
   private lastApplied?: string;
   private generation = 0;
   private problems: string[] = [];
@@ -97,6 +105,7 @@ export class IngressServer {
       void this.apply('SIGHUP', true, true).catch((e: unknown) => this.d.log(`reload after SIGHUP failed: ${errorMessage(e)}`));
     };
     try {
+      if (this.d.expose) this.unexpose = await this.d.expose(this.listeners);
       await this.control.listen();
       this.writeInfo();
       this.watchState();
@@ -115,6 +124,9 @@ export class IngressServer {
       await this.control.close().catch(() => undefined);
       fs.rmSync(this.files.info, { force: true });
       await this.d.driver.stopProxy();
+      const unexpose = this.unexpose;
+      this.unexpose = undefined;
+      if (unexpose) await unexpose().catch((e: unknown) => this.d.log(`closing the proxy's ports in the host firewall failed: ${errorMessage(e)}`));
     }
   }
 
@@ -192,7 +204,18 @@ export class IngressServer {
     }
     const r = await this.d.driver.reconfigure(next);
     this.spec = next;
+    const moved = JSON.stringify(this.listeners.map((l) => [l.address, l.port])) !== JSON.stringify(r.listeners.map((l) => [l.address, l.port]));
     this.listeners = r.listeners;
+    if (moved && this.d.expose) {
+      // The new ports open before the old ones close; ports in both sets stay open throughout.
+      try {
+        const old = this.unexpose;
+        this.unexpose = await this.d.expose(r.listeners);
+        await old?.(r.listeners.map((l) => l.port));
+      } catch (e: unknown) {
+        this.d.log(`warning: the host firewall does not follow the new ports: ${errorMessage(e)}`);
+      }
+    }
     this.writeInfo();
     for (const c of r.changes) this.d.log(`settings: ${c}`);
     return r.changes;

@@ -7,7 +7,7 @@ import type { StateStore } from '../state/store';
 import type { IngressRouteRecord, VoltState } from '../state/types';
 import type { IngressBackendHealth, IngressCertificateStatus, IngressListener, IngressStatus, IngressTlsMode, IngressWorkerStatus } from '../drivers/ingress';
 import { ControlReplyError, controlRequest, ingressRunFiles } from './ingress-control';
-import { formatBackend, resolveTarget, routeConflicts } from './ingress-routes';
+import { formatBackend, redirectedToHttps, resolveTarget, routeConflicts } from './ingress-routes';
 import {
   DEFAULT_TIMEOUT_SECONDS,
   checkCertificatePair,
@@ -137,6 +137,13 @@ export class IngressService {
           `${what}: ${rec.hostname} already uses --tls ${c.tlsMismatch.tls} (route "${c.tlsMismatch.name}"); all routes of one hostname share its TLS mode`,
           { code: 'E_INGRESS_TLS_MISMATCH', suggestions: [`use --tls ${c.tlsMismatch.tls}`] },
         );
+      }
+      const all = [...Object.values(state.ingress.routes), rec];
+      for (const r of all) {
+        const twin = redirectedToHttps(all, r);
+        if (twin && (r === rec || twin === rec)) {
+          notes.push(`route "${r.name}" (HTTP) and route "${twin.name}" (--tls ${twin.tls}) both serve ${r.hostname}${r.path === '/' ? '' : r.path}: it is served over HTTPS by "${twin.name}", and HTTP requests are redirected to HTTPS (delete "${twin.name}" to serve plain HTTP again)`);
+        }
       }
       for (const b of rec.backends) {
         if (resolveTarget(state, b.target) === undefined) {

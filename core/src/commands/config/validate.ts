@@ -19,7 +19,12 @@ export default class ConfigValidate extends VoltCommand {
     } catch (e: unknown) {
       throw new UserInputError(`validate ${file}: ${(e as Error).message}`, { code: 'E_FILE_UNREADABLE' });
     }
-    const cfg = parseConfig(text, file);
+    const cfg = parseConfig(text, file, {
+      warn: (m) => process.stderr.write(`warning: ${m}\n`),
+      notice: (m) => {
+        if (this.verboseMode) process.stderr.write(`note: ${m}\n`);
+      },
+    });
     const registry = await this.app.registry();
     const unknown = registry.unknownNames(cfg.drivers);
     if (unknown.length > 0) {

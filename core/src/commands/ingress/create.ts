@@ -44,6 +44,20 @@ A running proxy applies the route before this command returns.`;
       timeout: flags.timeout,
       stripPath: flags['strip-path'],
     });
+    // The first route: volt-ingress.service, installed by `volt init`, is enabled (and started where systemd runs).
+    const units = await import('../../services/host-units');
+    const dir = units.defaultUnitDir(this.app.paths);
+    try {
+      if (units.enableInstalled(dir, 'volt-ingress.service') === 'enabled') {
+        if (units.systemdReads(dir)) {
+          const { runChecked } = await import('../../kernel/exec');
+          await runChecked('start volt-ingress.service', 'systemctl', ['start', 'volt-ingress.service']);
+          notes.push('enabled and started volt-ingress.service (the first ingress route)');
+        } else notes.push(`enabled volt-ingress.service in ${dir} (the first ingress route); it starts with the host, or now with \`volt ingress serve\``);
+      }
+    } catch (e: unknown) {
+      notes.push(`could not enable volt-ingress.service: ${(e as Error).message}; enable it with \`volt init\` or systemctl enable --now volt-ingress.service`);
+    }
     for (const n of notes) process.stderr.write(`note: ${n}\n`);
     if (flags.output !== 'table') return this.printList(flags.output, [], [], route);
     this.print(`created route ${routeSummary(route)}`);

@@ -9,6 +9,8 @@ export default class IngressServe extends VoltCommand {
   static override summary = 'Run the ingress proxy in the foreground (what volt-ingress.service runs).';
   static override description = `Listens on the HTTP and HTTPS ports, serves the routes in state and follows every change (create/delete, workload reconnects, \`volt ingress reload\`, SIGHUP) without a restart. SIGTERM or SIGINT stop accepting and let requests in flight finish (--drain-timeout).
 
+When volt's host firewall drops new inbound connections (network.firewall.host_input: drop, the default) and network.firewall.host_allow does not list a port the proxy listens on (other than on loopback), the proxy adds an accept rule for it (ingress-tcp-PORT, after your own rules) once its listeners are bound and removes it when it stops, and says so; --no-open-ports leaves the firewall alone and prints the command that opens them.
+
 Every setting comes from, in order: the flag, its environment variable (VOLT_INGRESS_HTTP_PORT, VOLT_ACME_DIRECTORY, …; see --help), the \`ingress:\` section of config.yaml, the default. \`volt ingress reload\` reads config.yaml again: new ports are bound before the old listeners close and drain; unchanged listeners are not touched. A flag or variable pins its setting for the life of the process.`;
   static override examples = [
     '<%= config.bin %> ingress serve',
@@ -36,6 +38,11 @@ Every setting comes from, in order: the flag, its environment variable (VOLT_ING
     'health-interval': Flags.string({ description: 'Seconds between health probes of each backend. [ingress.health.interval, 5]', env: 'VOLT_INGRESS_HEALTH_INTERVAL' }),
     'health-timeout': Flags.string({ description: 'Seconds a health probe may take. [ingress.health.timeout, 2]', env: 'VOLT_INGRESS_HEALTH_TIMEOUT' }),
     'health-failures': Flags.integer({ description: 'Consecutive failed probes that take a backend out of routing. [ingress.health.failures, 2]', env: 'VOLT_INGRESS_HEALTH_FAILURES' }),
+    'open-ports': Flags.boolean({
+      description: "Open the proxy's ports in volt's host firewall while it serves (when network.firewall.host_input is drop and host_allow does not list them); --no-open-ports only warns.",
+      default: true,
+      allowNo: true,
+    }),
     'drain-timeout': Flags.string({ description: 'Seconds requests in flight get to finish on stop (and old listeners on a port change). [ingress.drain_timeout, 30]', env: 'VOLT_INGRESS_DRAIN_TIMEOUT' }),
   };
 
@@ -75,6 +82,14 @@ Every setting comes from, in order: the flag, its environment variable (VOLT_ING
       // A reload reads config.yaml again (a bad file fails the reload and changes nothing).
       respec: () => proxySpecFrom(input, loadConfig(paths.configFile).ingress, paths, cwd),
       log: (m) => process.stderr.write(`volt ingress: ${m}\n`),
+      expose: async (listeners) => {
+        const { exposeListeners } = await import('../../services/ingress-firewall');
+        return exposeListeners(
+          { config: this.app.config, store: this.app.store, firewall: () => this.app.firewallRules(), say: (m) => this.print(m) },
+          listeners,
+          flags['open-ports'],
+        );
+      },
       ready: (listeners, routes) => {
         const l = listeners.map((x) => `${x.protocol} on ${x.address.includes(':') ? `[${x.address}]` : x.address}:${x.port}`).join(', ');
         this.print(`volt ingress: serving ${l} (${spec.workers} worker${spec.workers === 1 ? '' : 's'}, ${routes} route${routes === 1 ? '' : 's'})`);

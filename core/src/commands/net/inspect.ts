@@ -1,14 +1,28 @@
 import { Args } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../cli/base-command';
-import { keyValues } from '../../output/render';
+import { keyValues, table } from '../../output/render';
 import type { NetworkRecord } from '../../state/types';
 
 export function networkSummary(n: NetworkRecord): string {
   return `${n.name} (bridge ${n.bridge}, ${n.subnet}, gateway ${n.gateway}, ${n.nat ? 'NAT' : 'no NAT'}, MTU ${n.mtu})`;
 }
 
+/** One workload on the network, as `net inspect` shows it. */
+export interface NetworkWorkloadView {
+  name: string;
+  type: 'container' | 'vm' | 'unknown';
+  ip: string;
+  mac: string;
+  /** The bridge port on the host (veth host end or TAP). */
+  port: string;
+  /** The interface inside the workload. */
+  ifname: string;
+  /** Further names volt-dns answers for it on this network. */
+  aliases: string[];
+}
+
 export default class NetInspect extends VoltCommand {
-  static override summary = 'Show one network: its bridge, addresses, NAT, attached ports and kernel status.';
+  static override summary = 'Show one network: its bridge, addresses, NAT, the workloads attached (IP, MAC, bridge port) and kernel status.';
   static override examples = ['<%= config.bin %> net inspect backend', '<%= config.bin %> net inspect backend -o json'];
   static override args = { name: Args.string({ description: 'Network name.', required: true }) };
   static override flags = { output: outputFlag(['table', 'json', 'yaml']) };
@@ -19,8 +33,21 @@ export default class NetInspect extends VoltCommand {
     svc.get(args.name); // not-found error before touching drivers
     const view = (await svc.list()).find((n) => n.name === args.name)!;
     const drift = (await svc.check()).filter((d) => d.includes(`"${view.name}"`) || d.includes(view.bridge));
+    const state = this.app.store.read();
+    const workloads: NetworkWorkloadView[] = state.attachments
+      .filter((a) => a.network === view.name)
+      .sort((a, b) => a.workload.localeCompare(b.workload))
+      .map((a) => ({
+        name: a.workload,
+        type: state.workloads[a.workload]?.type ?? 'unknown',
+        ip: a.ip,
+        mac: a.mac,
+        port: a.hostIfname,
+        ifname: a.ifname,
+        aliases: a.aliases ?? [],
+      }));
     if (flags.output !== 'table') {
-      this.printList(flags.output, [], [], { ...view, drift });
+      this.printList(flags.output, [], [], { ...view, workloads, drift });
       return;
     }
     this.print(
@@ -39,6 +66,23 @@ export default class NetInspect extends VoltCommand {
         ['Created', view.createdAt],
         ['Drift', drift.length === 0 ? 'none' : drift.join('; ')],
       ]),
+    );
+    this.print('');
+    this.print(
+      workloads.length === 0
+        ? 'Workloads: none (connect one: volt net connect NETWORK WORKLOAD)'
+        : table<NetworkWorkloadView>(
+            [
+              { header: 'WORKLOAD', get: (w) => w.name },
+              { header: 'TYPE', get: (w) => w.type },
+              { header: 'IP', get: (w) => w.ip },
+              { header: 'MAC', get: (w) => w.mac },
+              { header: 'PORT', get: (w) => w.port },
+              { header: 'IFACE', get: (w) => w.ifname },
+              { header: 'NAMES', get: (w) => (w.aliases.length > 0 ? w.aliases.join(',') : '-') },
+            ],
+            workloads,
+          ),
     );
   }
 }
