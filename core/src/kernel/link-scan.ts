@@ -1,4 +1,4 @@
-import { runCommand } from './exec';
+import { runCommand } from '@volt/sdk/kernel';
 
 /**
  * Links as the leftover scan (services/leftovers.ts) needs them: kind, bridge,

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { runChecked, runCommand } from './exec';
+import { runChecked, runCommand } from '@volt/sdk/kernel';
 import type { ContainerSource } from '../state/types';
 
 /** iproute2's directory of named namespaces (not volt's: it belongs to `ip netns`). */

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { ConflictError, NotFoundError, UserInputError } from '../errors';
+import { ConflictError, NotFoundError, UserInputError } from '@volt/sdk';
 import type { StateStore } from '../state/store';
 import type { NetworkRecord, VoltState } from '../state/types';
-import { listRoutes4 } from '../kernel/ip';
+import { listRoutes4 } from '@volt/sdk/kernel';
 import { NETWORK_LABEL, PROJECT_LABEL, type ComposeNetwork, type ComposeProject, type ComposeService as ComposeServiceSpec } from './compose-file';
 import { IFNAMSIZ_MAX, planNetwork, type CreateNetworkRequest } from './network-plan';
 import type { NetworkService } from './network-service';

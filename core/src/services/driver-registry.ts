@@ -1,8 +1,8 @@
 import type { DependencyContainer } from 'tsyringe';
-import { UserInputError, DriverError } from '../errors';
-import type { Driver, DriverKind } from '../drivers/driver';
-import type { DriverTokens } from '../di/registration';
-import type { Token } from '../di/token';
+import { UserInputError, DriverError } from '@volt/sdk';
+import type { Driver, DriverKind } from '@volt/sdk';
+import type { DriverTokens } from '@volt/sdk';
+import type { Token } from '@volt/sdk';
 
 export interface DriverChoice {
   name: string;

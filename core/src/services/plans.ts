@@ -1,13 +1,13 @@
-import { errorMessage } from '../errors';
-import type { BridgeDriver } from '../drivers/bridge';
-import type { FirewallDriver, FirewallRuleSet, HostInputPolicy } from '../drivers/firewall';
+import { errorMessage } from '@volt/sdk';
+import type { BridgeDriver } from '@volt/sdk';
+import type { FirewallDriver, FirewallRuleSet, HostInputPolicy } from '@volt/sdk';
 import type { VoltConfig } from '../config/defaults';
 import type { StateStore } from '../state/store';
 import type { AttachmentRecord, NetworkRecord, PendingRecord, VoltState } from '../state/types';
 import { removePending, settleAction, type PendingIntent, type PlanStep } from '../state/journal';
-import { ipBatch } from '../kernel/ip';
+import { ipBatch } from '@volt/sdk/kernel';
 import { ipBatchIn } from '../kernel/netns';
-import { runCommand } from '../kernel/exec';
+import { runCommand } from '@volt/sdk/kernel';
 import { prefixOf } from './network-plan';
 import { bridgeSpec, firewallNetwork } from './network-service';
 import { detachUplinkSteps } from './vlan-service';

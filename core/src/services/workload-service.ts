@@ -1,12 +1,12 @@
-import { ConflictError, NotFoundError, UserInputError, errorMessage } from '../errors';
+import { ConflictError, NotFoundError, UserInputError, errorMessage } from '@volt/sdk';
 import type { StateStore } from '../state/store';
 import type { AttachmentRecord, ContainerRecord, ContainerSource, NetworkRecord, VmNicRecord, VmRecord, VoltState, WorkloadRecord } from '../state/types';
-import type { BridgeDriver } from '../drivers/bridge';
-import type { FirewallDriver } from '../drivers/firewall';
+import type { BridgeDriver } from '@volt/sdk';
+import type { FirewallDriver } from '@volt/sdk';
 import type { VoltConfig } from '../config/defaults';
-import { getLink, linksOfMaster } from '../kernel/ip';
+import { getLink, linksOfMaster } from '@volt/sdk/kernel';
 import { NETNS_RUN_DIR, describeSource, ipJsonIn, nsAlive, nsPath, nspawnLeader } from '../kernel/netns';
-import { runCommand } from '../kernel/exec';
+import { runCommand } from '@volt/sdk/kernel';
 import { allocateAddress, type WorkloadKind } from './ipam';
 import { generateMac, parseMac } from './mac';
 import { applySteps, type Step } from './steps';

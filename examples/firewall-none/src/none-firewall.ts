@@ -1,6 +1,6 @@
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import type { FirewallDriver, FirewallNetwork, HostInputPolicy } from '@volt/core/dist/drivers/firewall';
-import type { HostContext } from '@volt/core/dist/di/registration';
+import type { Availability } from '@volt/sdk';
+import type { FirewallDriver, FirewallNetwork, HostInputPolicy } from '@volt/sdk';
+import type { HostContext } from '@volt/sdk';
 
 /**
  * A firewall driver that installs nothing: NAT, isolation and the host policy

@@ -1,5 +1,5 @@
 import type { Hook } from '@oclif/core';
-import type {} from '@volt/core/dist/di/registration';
+import type {} from '@volt/sdk';
 import { NoneFirewall } from './none-firewall';
 
 const registerDrivers: Hook<'volt:register-drivers'> = async function ({ container, tokens, host }) {

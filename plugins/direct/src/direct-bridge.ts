@@ -1,11 +1,11 @@
 import { promises as fs } from 'node:fs';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { BridgeDriver, BridgeObservation, BridgeSpec, VlanObservation, VlanSpec } from '@volt/core/dist/drivers/bridge';
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import { DriverError, errorMessage, isVoltError } from '@volt/core/dist/errors';
-import { runCommand } from '@volt/core/dist/kernel/exec';
-import { getLink, ipBatch, observeBridges, type IpLink } from '@volt/core/dist/kernel/ip';
-import { checkBridgeSpec } from '@volt/core/dist/kernel/bridge-spec-check';
+import type { HostContext } from '@volt/sdk';
+import type { BridgeDriver, BridgeObservation, BridgeSpec, VlanObservation, VlanSpec } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
+import { DriverError, errorMessage, isVoltError } from '@volt/sdk';
+import { runCommand } from '@volt/sdk/kernel';
+import { getLink, ipBatch, observeBridges, type IpLink } from '@volt/sdk/kernel';
+import { checkBridgeSpec } from '@volt/sdk/kernel';
 import { DirectVlans } from './direct-vlan';
 
 /** Bridge settings `getLink` does not carry, read only for a bridge that already exists. */

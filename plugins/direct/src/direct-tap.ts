@@ -1,11 +1,11 @@
 import { promises as fs } from 'node:fs';
 import { closeFds, openTap, SyscallError, TUN_DEVICE } from '@volt/native';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import type { VmNicDriver, VmNicHandle, VmNicSpec } from '@volt/core/dist/drivers/vm-nic';
-import { DriverError, errorMessage } from '@volt/core/dist/errors';
-import { runCommand } from '@volt/core/dist/kernel/exec';
-import { getLink, ipBatch } from '@volt/core/dist/kernel/ip';
+import type { HostContext } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
+import type { VmNicDriver, VmNicHandle, VmNicSpec } from '@volt/sdk';
+import { DriverError, errorMessage } from '@volt/sdk';
+import { runCommand } from '@volt/sdk/kernel';
+import { getLink, ipBatch } from '@volt/sdk/kernel';
 import { checkNicSpec } from './nic-spec-check';
 
 /**

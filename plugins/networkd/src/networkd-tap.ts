@@ -1,11 +1,11 @@
 import * as path from 'node:path';
 import { closeFds, openTap, SyscallError } from '@volt/native';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import { E_NIC_UNAVAILABLE, type VmNicDriver, type VmNicHandle, type VmNicSpec } from '@volt/core/dist/drivers/vm-nic';
-import { DriverError, errorMessage } from '@volt/core/dist/errors';
-import { runCommand } from '@volt/core/dist/kernel/exec';
-import { getLink, type IpLink } from '@volt/core/dist/kernel/ip';
+import type { HostContext } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
+import { E_NIC_UNAVAILABLE, type VmNicDriver, type VmNicHandle, type VmNicSpec } from '@volt/sdk';
+import { DriverError, errorMessage } from '@volt/sdk';
+import { runCommand } from '@volt/sdk/kernel';
+import { getLink, type IpLink } from '@volt/sdk/kernel';
 import { networkctl } from './networkctl';
 import { NetworkdBridge } from './networkd-bridge';
 import { removeUnits, restoreUnits, writeChangedUnits } from './unit-files';
