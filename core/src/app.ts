@@ -70,29 +70,28 @@ export class VoltApp {
     await import('reflect-metadata');
     const { container } = await import('tsyringe');
     const { DriverRegistry } = await import('./services/driver-registry');
-    const { BridgeDriver } = await import('@volt/sdk');
-    const { FirewallDriver } = await import('@volt/sdk');
-    const { DnsDriver } = await import('@volt/sdk');
-    const { IngressDriver } = await import('@volt/sdk');
-    const { VmNicDriver } = await import('@volt/sdk');
+    const { driverTokens: tokens } = await import('@volt/sdk');
+    const { refuseIncompatiblePlugins, refusalMessage } = await import('./services/plugin-compat');
+    // A plugin built for another SDK major is refused before any of its code loads.
+    const refused = refuseIncompatiblePlugins(this.oclif.plugins.values());
+    for (const r of refused) this.opts.warn(refusalMessage(r));
     const child = container.createChildContainer();
-    const tokens = { bridge: BridgeDriver, firewall: FirewallDriver, dns: DnsDriver, ingress: IngressDriver, 'vm-nic': VmNicDriver };
     const result = await this.oclif.runHook('volt:register-drivers', { container: child, tokens, host: this.host });
     for (const f of result.failures) this.opts.warn(`plugin ${f.plugin.name} failed to register its drivers: ${f.error.message}`);
     this.driverContainer = child;
-    return new DriverRegistry(child, tokens, config.drivers);
+    return new DriverRegistry(child, tokens, config.drivers, refused);
   }
 
   async bridge(): Promise<BridgeDriver> {
-    return (await this.registry()).get<BridgeDriver>('bridge');
+    return (await this.registry()).get('bridge');
   }
 
   async firewall(): Promise<FirewallDriver> {
-    return (await this.registry()).get<FirewallDriver>('firewall');
+    return (await this.registry()).get('firewall');
   }
 
   async dns(): Promise<DnsDriver> {
-    return (await this.registry()).get<DnsDriver>('dns');
+    return (await this.registry()).get('dns');
   }
 
   async workloads(): Promise<WorkloadService> {

@@ -3,3 +3,5 @@ export * from './exec';
 export * from './ip';
 export * from './vlan';
 export * from './bridge-spec-check';
+export * from './netns';
+export * from './link-gone';
