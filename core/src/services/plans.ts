@@ -7,7 +7,7 @@ import type { AttachmentRecord, NetworkRecord, PendingRecord, VoltState } from '
 import { removePending, settleAction, type PendingIntent, type PlanStep } from '../state/journal';
 import { ipBatch } from '@volt/sdk/kernel';
 import { ipBatchIn } from '../kernel/netns';
-import { runCommand } from '@volt/sdk/kernel';
+import { linkGone, runCommand } from '@volt/sdk/kernel';
 import { prefixOf } from './network-plan';
 import { bridgeSpec, firewallNetwork } from './network-service';
 import { detachUplinkSteps } from './vlan-service';
@@ -210,7 +210,7 @@ function deleteSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): PlanSte
 /** Deleting the host end removes both ends; a pair that is already gone is success. */
 export async function unplugVeth(a: AttachmentRecord): Promise<void> {
   const r = await runCommand('ip', ['link', 'del', 'dev', a.hostIfname]);
-  if (r.code !== 0 && !/Cannot find device|does not exist/i.test(r.stderr)) {
+  if (r.code !== 0 && !linkGone(r.stderr)) {
     throw new Error(`remove veth ${a.hostIfname}: ${r.stderr.trim()}`);
   }
 }

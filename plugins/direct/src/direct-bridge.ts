@@ -3,7 +3,7 @@ import type { HostContext } from '@volt/sdk';
 import type { BridgeDriver, BridgeObservation, BridgeSpec, VlanObservation, VlanSpec } from '@volt/sdk';
 import type { Availability } from '@volt/sdk';
 import { DriverError, errorMessage, isVoltError } from '@volt/sdk';
-import { runCommand } from '@volt/sdk/kernel';
+import { okOrGone, runCommand } from '@volt/sdk/kernel';
 import { getLink, ipBatch, observeBridges, type IpLink } from '@volt/sdk/kernel';
 import { checkBridgeSpec } from '@volt/sdk/kernel';
 import { DirectVlans } from './direct-vlan';
@@ -211,7 +211,7 @@ async function ensureIpv4Forwarding(): Promise<void> {
 
 async function deleteLink(what: string, ifname: string): Promise<void> {
   const r = await runCommand('ip', ['link', 'del', 'dev', ifname]);
-  if (r.code === 0 || /Cannot find device|does not exist/i.test(r.stderr)) return;
+  if (okOrGone(r)) return;
   throw new DriverError(`${what}: ${r.stderr.trim() || `ip exited with ${r.code}`}`, { code: 'E_KERNEL' });
 }
 

@@ -3,7 +3,7 @@ import type { HostContext } from '@volt/sdk';
 import type { VlanObservation, VlanSpec } from '@volt/sdk';
 import type { Availability } from '@volt/sdk';
 import { DriverError, errorMessage } from '@volt/sdk';
-import { runCommand } from '@volt/sdk/kernel';
+import { okOrGone, runCommand } from '@volt/sdk/kernel';
 import {
   assertSameVlan,
   checkVlanSpec,
@@ -104,7 +104,7 @@ export function describeSetup(spec: VlanSpec): string {
 
 async function deleteLink(what: string, ifname: string): Promise<void> {
   const r = await runCommand('ip', ['link', 'del', 'dev', ifname]);
-  if (r.code === 0 || /Cannot find device|does not exist/i.test(r.stderr)) return;
+  if (okOrGone(r)) return;
   throw new DriverError(`${what}: ${firstLine(r.stderr) || `ip exited with ${r.code}`}`, { code: 'E_KERNEL' });
 }
 

@@ -4,7 +4,7 @@ import type { HostContext } from '@volt/sdk';
 import type { BridgeDriver, BridgeObservation, BridgeSpec, VlanObservation, VlanSpec } from '@volt/sdk';
 import type { Availability } from '@volt/sdk';
 import { DriverError, errorMessage, isVoltError } from '@volt/sdk';
-import { runCommand } from '@volt/sdk/kernel';
+import { okOrGone, runCommand } from '@volt/sdk/kernel';
 import { getLink, observeBridges, type IpLink } from '@volt/sdk/kernel';
 import { checkBridgeSpec } from '@volt/sdk/kernel';
 import { networkctl, networkdLinkState, networkdVersion, type NetworkdLinkState } from './networkctl';
@@ -122,7 +122,7 @@ export class NetworkdBridge implements BridgeDriver {
     const r = await runCommand('networkctl', ['delete', spec.ifname], { timeoutMs: 5000 });
     if (r.code === 0 || !(await readLink(what, spec.ifname))) return;
     const ip = await runCommand('ip', ['link', 'del', 'dev', spec.ifname]);
-    if (ip.code === 0 || /Cannot find device|does not exist/i.test(ip.stderr)) return;
+    if (okOrGone(ip)) return;
     throw new DriverError(`${what}: ${ip.stderr.trim() || r.stderr.trim() || 'could not delete the link'}`, {
       code: 'E_KERNEL',
     });

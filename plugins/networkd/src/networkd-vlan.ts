@@ -4,7 +4,7 @@ import type { HostContext } from '@volt/sdk';
 import type { VlanObservation, VlanSpec } from '@volt/sdk';
 import type { Availability } from '@volt/sdk';
 import { DriverError, errorMessage } from '@volt/sdk';
-import { runCommand } from '@volt/sdk/kernel';
+import { okOrGone, runCommand } from '@volt/sdk/kernel';
 import { assertSameVlan, checkVlanSpec, describeLink, listVlanLinks, observeVlans, parentMissing, probe8021q, readLinks, vlanUnsupported } from '@volt/sdk/kernel';
 import { networkctl, networkdLinkState, type NetworkdLinkState } from './networkctl';
 import { removeUnits, restoreUnits, writeChangedUnits, type PreviousUnit } from './unit-files';
@@ -106,7 +106,7 @@ export class NetworkdVlans {
     }
     // networkd never deletes a netdev whose unit went away.
     const r = await runCommand('ip', ['link', 'del', 'dev', spec.ifname]);
-    if (r.code === 0 || /Cannot find device|does not exist/i.test(r.stderr)) return;
+    if (okOrGone(r)) return;
     throw new DriverError(`${what}: ${r.stderr.trim() || `ip exited with ${r.code}`}`, { code: 'E_KERNEL' });
   }
 
