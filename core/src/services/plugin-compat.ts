@@ -1,5 +1,5 @@
 import type { Interfaces } from '@oclif/core';
-import { checkPluginSdk, SDK_VERSION } from '@volt/sdk';
+import { checkPluginSdk } from '@volt/sdk';
 import type { RefusedPlugin } from './driver-registry';
 
 export const REGISTER_DRIVERS_HOOK = 'volt:register-drivers';
@@ -38,5 +38,5 @@ export function refuseIncompatiblePlugins(plugins: Iterable<Interfaces.Plugin>):
 }
 
 export function refusalMessage(r: RefusedPlugin): string {
-  return `plugin ${r.plugin} was not loaded (volt has @volt/sdk ${SDK_VERSION}): ${r.reason}. To fix: ${r.fix}.`;
+  return `plugin ${r.plugin} was not loaded: ${r.reason}. To fix: ${r.fix}.`;
 }
