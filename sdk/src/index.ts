@@ -8,6 +8,7 @@ export * from './drivers/ingress';
 export * from './drivers/vm-nic';
 export * from './di/token';
 export type { HostContext, DriverTokens, RegisterDriversOptions } from './di/registration';
+export type { RegisterDriversHook } from './di/hook';
 export { voltPaths, type VoltPaths } from './paths';
 export { driverTokens, kindOfToken, type DriverOf } from './di/tokens';
 export { CAPABILITIES, capabilitiesOf, capabilityGaps, type Capability } from './capabilities';

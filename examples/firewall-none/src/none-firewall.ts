@@ -5,7 +5,7 @@ import type { HostContext } from '@volt/sdk';
 /**
  * A firewall driver that installs nothing: NAT, isolation and the host policy
  * are left to whatever already manages the host's firewall. Only type imports
- * from core, so the plugin has no runtime dependency on it.
+ * from @volt/sdk, so the plugin has no runtime dependency on it.
  */
 export class NoneFirewall implements FirewallDriver {
   readonly name = 'none';
