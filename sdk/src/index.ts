@@ -6,6 +6,8 @@ export * from './drivers/firewall';
 export * from './drivers/dns';
 export * from './drivers/ingress';
 export * from './drivers/vm-nic';
+export * from './drivers/vm-nic-accel';
+export * from './drivers/guest-dhcp';
 export * from './di/token';
 export type { HostContext, DriverTokens, RegisterDriversOptions } from './di/registration';
 export type { RegisterDriversHook } from './di/hook';
