@@ -143,7 +143,7 @@ for (const input of Object.keys(result.metafile.inputs)) {
   // The SDK (sdk/dist, bundled into core like any dependency) is held to the same rule.
   if (!(input.startsWith('core/dist/') || input.startsWith('sdk/dist/')) || input.endsWith('/volt-entry.js')) continue; // volt-entry.js: the generated entry (stdin)
   const m = /\b(__dirname|__filename|require\.resolve)\b/.exec(readFileSync(join(root, input), 'utf8'));
-  if (m) throw new Error(`bundle: ${input} uses ${m[1]}, which means core/dist/ once bundled; pass paths in (see core/src/paths.ts) or mark the module external`);
+  if (m) throw new Error(`bundle: ${input} uses ${m[1]}, which means core/dist/ once bundled; pass paths in (see sdk/src/paths.ts) or mark the module external`);
 }
 
 // VOLT_BUNDLE_META=file.json writes esbuild's metafile (what went in, and how big).
