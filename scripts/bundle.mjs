@@ -140,9 +140,10 @@ for (const p of patches) if (!applied.has(p)) throw new Error(`bundle: no file m
 // Inside the bundle every module's __dirname is core/dist: a core module that finds
 // files next to itself would look in the wrong place. Say so at build time.
 for (const input of Object.keys(result.metafile.inputs)) {
-  if (!input.startsWith('core/dist/') || input.endsWith('/volt-entry.js')) continue; // volt-entry.js: the generated entry (stdin)
+  // The SDK (sdk/dist, bundled into core like any dependency) is held to the same rule.
+  if (!(input.startsWith('core/dist/') || input.startsWith('sdk/dist/')) || input.endsWith('/volt-entry.js')) continue; // volt-entry.js: the generated entry (stdin)
   const m = /\b(__dirname|__filename|require\.resolve)\b/.exec(readFileSync(join(root, input), 'utf8'));
-  if (m) throw new Error(`bundle: ${input} uses ${m[1]}, which means core/dist/ once bundled; pass paths in (see core/src/paths.ts) or mark the module external`);
+  if (m) throw new Error(`bundle: ${input} uses ${m[1]}, which means core/dist/ once bundled; pass paths in (see sdk/src/paths.ts) or mark the module external`);
 }
 
 // VOLT_BUNDLE_META=file.json writes esbuild's metafile (what went in, and how big).

@@ -1,13 +1,17 @@
-// Imports point downward only: native ← core ← plugins. koffi lives in native/ alone.
+// Imports point downward only: native, sdk ← core ← plugins. koffi lives in native/ alone. Plugins
+// (ours and third parties') use the driver API only through @volt/sdk, never core's files.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { createRequire } from 'node:module';
 
 const root = new URL('..', import.meta.url).pathname;
+const coreDist = /^@volt\/core\/dist(\/|$)/;
 const rules = [
   { dir: 'native/src', forbid: [/^@volt\//], why: 'native/ is the bottom layer and imports no volt package' },
-  { dir: 'core/src', forbid: [/^@volt\/plugin-/, /^koffi$/], why: 'core never imports a plugin, and only native/ loads koffi' },
-  { dir: 'plugins', forbid: [/^koffi$/, /^\.\.\/\.\.\/\.\.\/core/, /^\.\.\/\.\.\/(core|native)\//], why: 'plugins reach core and native through their packages, and only native/ loads koffi' },
+  { dir: 'sdk/src', forbid: [/^@volt\//, /^koffi$/, /^\.\.\/\.\.\//], why: 'the SDK is published on its own (npm pack): it imports no volt package and nothing outside sdk/' },
+  { dir: 'core/src', forbid: [/^@volt\/plugin-/, /^koffi$/, coreDist], why: 'core never imports a plugin, and only native/ loads koffi' },
+  { dir: 'plugins', forbid: [/^koffi$/, /^@volt\/core(\/|$)/, /^\.\.\/\.\.\/\.\.\/(core|sdk)/, /^\.\.\/\.\.\/(core|native|sdk)\//], why: 'plugins use the driver API through @volt/sdk (never @volt/core or its dist/ files), native through its package, and only native/ loads koffi' },
+  { dir: 'examples', forbid: [/^koffi$/, /^@volt\/core(\/|$)/, /^@volt\/native(\/|$)/, /^\.\.\/\.\.\/\.\.\//, /^\.\.\/\.\.\//], why: 'an example is a third-party plugin: it depends on @volt/sdk alone' },
 ];
 
 function* files(dir) {
@@ -49,7 +53,7 @@ for (const file of files(join(root, 'plugins'))) {
 // hoisted copy would hide a missing one until someone installs the plugin on its own). Type-only
 // imports are erased by tsc and do not count.
 const builtin = new Set((await import('node:module')).builtinModules);
-for (const pkgDir of ['native', 'core', ...readdirSync(join(root, 'plugins')).map((p) => `plugins/${p}`), ...readdirSync(join(root, 'examples')).map((p) => `examples/${p}`)]) {
+for (const pkgDir of ['native', 'sdk', 'core', ...readdirSync(join(root, 'plugins')).map((p) => `plugins/${p}`), ...readdirSync(join(root, 'examples')).map((p) => `examples/${p}`)]) {
   let pkg;
   try {
     pkg = JSON.parse(readFileSync(join(root, pkgDir, 'package.json'), 'utf8'));
@@ -79,7 +83,7 @@ for (const pkgDir of ['native', 'core', ...readdirSync(join(root, 'plugins')).ma
 // Strict typing: no explicit `any` in any layer (values from outside are parsed into types at the edge).
 // Found with the TypeScript parser, so prose and strings that say "any" do not count.
 const ts = createRequire(import.meta.url)('typescript');
-for (const dir of ['native/src', 'core/src', 'plugins', 'examples', 'test']) {
+for (const dir of ['native/src', 'sdk/src', 'core/src', 'plugins', 'examples', 'test']) {
   for (const file of files(join(root, dir))) {
     const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
     const visit = (node) => {
@@ -94,4 +98,4 @@ for (const dir of ['native/src', 'core/src', 'plugins', 'examples', 'test']) {
   }
 }
 if (bad > 0) process.exit(1);
-console.log('layers: ok (native ← core ← plugins); no explicit any');
+console.log('layers: ok (native, sdk ← core ← plugins; plugins and examples use @volt/sdk only); no explicit any');

@@ -1,5 +1,5 @@
 import type { Config as OclifConfig } from '@oclif/core';
-import { voltPaths, type VoltPaths } from './paths';
+import { voltPaths, type VoltPaths } from '@volt/sdk';
 import { loadConfig } from './config/load';
 import type { VoltConfig } from './config/defaults';
 import { StateStore } from './state/store';
@@ -9,12 +9,12 @@ import type { WorkloadService } from './services/workload-service';
 import type { FirewallService } from './services/firewall-service';
 import type { PortService } from './services/port-service';
 import type { PolicyService } from './services/policy-service';
-import type { BridgeDriver } from './drivers/bridge';
-import type { FirewallDriver } from './drivers/firewall';
-import type { DnsDriver } from './drivers/dns';
-import type { HostContext } from './di/registration';
+import type { BridgeDriver } from '@volt/sdk';
+import type { FirewallDriver } from '@volt/sdk';
+import type { DnsDriver } from '@volt/sdk';
+import type { HostContext } from '@volt/sdk';
 import type { DependencyContainer } from 'tsyringe';
-import type { GuestDhcp, VmNicAccelerator, VmNicDriver } from './drivers/vm-nic';
+import type { GuestDhcp, VmNicAccelerator, VmNicDriver } from '@volt/sdk';
 import type { VmNicDriverSet, VmService } from './services/vm-service';
 import type { PlanDeps } from './services/plans';
 import { kernelProbes, type KernelProbes } from './services/attach-probes';
@@ -80,31 +80,30 @@ export class VoltApp {
     await import('reflect-metadata');
     const { container } = await import('tsyringe');
     const { DriverRegistry } = await import('./services/driver-registry');
-    const { BridgeDriver } = await import('./drivers/bridge');
-    const { FirewallDriver } = await import('./drivers/firewall');
-    const { DnsDriver } = await import('./drivers/dns');
-    const { IngressDriver } = await import('./drivers/ingress');
-    const { VmNicDriver } = await import('./drivers/vm-nic');
+    const { driverTokens: tokens } = await import('@volt/sdk');
     const { KernelProbes } = await import('./services/attach-probes');
+    const { refuseIncompatiblePlugins, refusalMessage } = await import('./services/plugin-compat');
+    // A plugin built for another SDK major is refused before any of its code loads.
+    const refused = refuseIncompatiblePlugins(this.oclif.plugins.values());
+    for (const r of refused) this.opts.warn(refusalMessage(r));
     const child = container.createChildContainer();
     child.register(KernelProbes, { useValue: this.probes });
-    const tokens = { bridge: BridgeDriver, firewall: FirewallDriver, dns: DnsDriver, ingress: IngressDriver, 'vm-nic': VmNicDriver };
     const result = await this.oclif.runHook('volt:register-drivers', { container: child, tokens, host: this.host });
     for (const f of result.failures) this.opts.warn(`plugin ${f.plugin.name} failed to register its drivers: ${f.error.message}`);
     this.driverContainer = child;
-    return new DriverRegistry(child, tokens, config.drivers);
+    return new DriverRegistry(child, tokens, config.drivers, refused);
   }
 
   async bridge(): Promise<BridgeDriver> {
-    return (await this.registry()).get<BridgeDriver>('bridge');
+    return (await this.registry()).get('bridge');
   }
 
   async firewall(): Promise<FirewallDriver> {
-    return (await this.registry()).get<FirewallDriver>('firewall');
+    return (await this.registry()).get('firewall');
   }
 
   async dns(): Promise<DnsDriver> {
-    return (await this.registry()).get<DnsDriver>('dns');
+    return (await this.registry()).get('dns');
   }
 
   /**
@@ -230,7 +229,7 @@ export class VoltApp {
       const probes = await Promise.all(all.map(async (d) => ({ d, ok: (await d.available()).ok })));
       const pick = probes.find((p) => p.ok && p.d.forBridge !== undefined && p.d.forBridge === bridge) ?? probes.find((p) => p.ok && p.d.forBridge === undefined);
       if (!pick) {
-        const { DriverError } = await import('./errors');
+        const { DriverError } = await import('@volt/sdk');
         throw new DriverError(`serve DHCP to VM guests: no DHCP service is available (${all.map((d) => d.name).join(', ') || 'none installed'})`, {
           code: 'E_NO_DHCP',
           suggestions: ['install dnsmasq (apt-get install dnsmasq-base)'],
@@ -276,7 +275,7 @@ export class VoltApp {
   /** Implementations of the VM NIC side contracts the registry does not select (accelerators, guest DHCP). */
   private async resolveAllOf<T>(which: 'accel' | 'dhcp'): Promise<T[]> {
     await this.registry();
-    const { VmNicAccelerator, GuestDhcp } = await import('./drivers/vm-nic');
+    const { VmNicAccelerator, GuestDhcp } = await import('@volt/sdk');
     const tok = which === 'accel' ? VmNicAccelerator : GuestDhcp;
     const c = this.driverContainer!;
     return c.isRegistered(tok, true) ? c.resolveAll<T>(tok) : [];

@@ -48,6 +48,66 @@ test('a third-party plugin linked with `volt plugins link` joins through the hoo
   t.regex(gone.stderr, /drivers\.firewall is "none", which no installed plugin provides; valid: nftables/);
 });
 
+test('a plugin built for another SDK major is refused at load, naming it, its range, ours and the fix', async (t) => {
+  const host = await SandboxHost.create(t, { uplink: false });
+  const data = fs.mkdtempSync(path.join(os.tmpdir(), 'vt-oclif-'));
+  t.teardown(() => fs.rmSync(data, { recursive: true, force: true }));
+  const env = { VOLT_DATA_DIR: path.join(data, 'data'), VOLT_CACHE_DIR: path.join(data, 'cache'), VOLT_CONFIG_DIR: path.join(data, 'config') };
+  // A copy, so the test can change the range it declares.
+  const plugin = path.join(data, 'sdk-major');
+  fs.cpSync(path.join(REPO_ROOT, 'test/fixtures/plugins/sdk-major'), plugin, { recursive: true });
+  const pkgFile = path.join(plugin, 'package.json');
+  const setRange = (range: string): void => {
+    const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as { peerDependencies?: Record<string, string> };
+    pkg.peerDependencies = { '@volt/sdk': range };
+    fs.writeFileSync(pkgFile, JSON.stringify(pkg, null, 2));
+  };
+  const sdk = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'sdk/package.json'), 'utf8')) as { version: string }).version;
+  const firewallDrivers = (list: DriverJson[]): string[] => list.find((d) => d.interface === 'firewall')!.drivers.map((d) => d.name).sort();
+
+  const link = await host.volt(['plugins', 'link', plugin, '--no-install'], { env });
+  t.is(link.code, 0, link.stderr);
+
+  // Built for @volt/sdk ^2.0.0: none of its drivers load, and every driver-using command says why.
+  const refused = await host.volt(['driver', 'list', '-o', 'json'], { env });
+  t.is(refused.code, 0, refused.stderr);
+  t.deepEqual(firewallDrivers(JSON.parse(refused.stdout) as DriverJson[]), ['nftables']);
+  t.true(
+    refused.stderr.includes(
+      `warning: plugin volt-plugin-sdk-major-fixture 2.0.0 was not loaded: it was built for @volt/sdk ^2.0.0 (2.x), and this volt has @volt/sdk ${sdk}.`,
+    ),
+    refused.stderr,
+  );
+  t.regex(refused.stderr, /To fix: rebuild volt-plugin-sdk-major-fixture against @volt\/sdk 1\.x and declare "peerDependencies": \{ "@volt\/sdk": "\^1\.0\.0" \}/);
+
+  // Asked for by name, its driver is unknown, and the error says the plugin was refused.
+  fs.writeFileSync(path.join(host.root, 'etc/volt/config.yaml'), 'drivers:\n  firewall: fixture\n');
+  const asked = await host.volt(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24'], { env });
+  t.is(asked.code, 2);
+  t.regex(asked.stderr, /drivers\.firewall is "fixture", which no installed plugin provides/);
+  t.regex(asked.stderr, /plugin volt-plugin-sdk-major-fixture 2\.0\.0 was not loaded: it was built for @volt\/sdk \^2\.0\.0/);
+  t.deepEqual((await host.execJson<unknown[]>('ip', ['-j', 'link', 'show', 'type', 'bridge'])).length, 0, 'nothing was created');
+
+  // No range at all is refused too.
+  fs.writeFileSync(path.join(host.root, 'etc/volt/config.yaml'), '');
+  const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as { peerDependencies?: Record<string, string> };
+  delete pkg.peerDependencies;
+  fs.writeFileSync(pkgFile, JSON.stringify(pkg, null, 2));
+  const none = await host.volt(['driver', 'list', '-o', 'json'], { env });
+  t.deepEqual(firewallDrivers(JSON.parse(none.stdout) as DriverJson[]), ['nftables']);
+  t.regex(none.stderr, /plugin volt-plugin-sdk-major-fixture 2\.0\.0 was not loaded: it does not say which @volt\/sdk it was built for/);
+
+  // The same plugin declaring our major loads, and its driver is used.
+  setRange(`^${sdk.split('.')[0]}.0.0`);
+  fs.writeFileSync(path.join(host.root, 'etc/volt/config.yaml'), 'drivers:\n  firewall: fixture\n');
+  const loaded = await host.volt(['driver', 'list', '-o', 'json'], { env });
+  t.is(loaded.code, 0, loaded.stderr);
+  t.notRegex(loaded.stderr, /was not loaded/);
+  const list = JSON.parse(loaded.stdout) as DriverJson[];
+  t.deepEqual(firewallDrivers(list), ['fixture', 'nftables']);
+  t.is(list.find((d) => d.interface === 'firewall')!.active, 'fixture');
+});
+
 test('config show prints the effective configuration; validate checks a file', async (t) => {
   const host = await SandboxHost.create(t, { uplink: false });
   const show = await host.voltJson<{ network: { default_subnet: string; mtu: number; dns: { upstream: string[] } } }>(['config', 'show', '-o', 'json']);

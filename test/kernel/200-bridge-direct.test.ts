@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import type { BridgeSpec } from '@volt/core/dist/drivers/bridge';
+import type { BridgeSpec } from '@volt/sdk';
 import type { RunnerOutcome, RunnerRequest } from './bridge-driver-runner';
 
 const exec = promisify(execFile);

@@ -7,7 +7,7 @@
 import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BridgeSpec } from '@volt/core/dist/drivers/bridge';
+import type { BridgeSpec } from '@volt/sdk';
 import { renderBridgeUnits } from '@volt/plugin-networkd/dist/index';
 import { SandboxHost, formatResult } from '../harness';
 import type { RunnerOutcome, RunnerRequest } from './bridge-driver-runner';

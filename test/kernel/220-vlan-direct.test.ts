@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import type { VlanSpec } from '@volt/core/dist/drivers/bridge';
-import { probe8021q } from '@volt/core/dist/kernel/vlan';
+import type { VlanSpec } from '@volt/sdk';
+import { probe8021q } from '@volt/sdk/kernel';
 import type { VlanRunnerOutcome, VlanRunnerRequest } from './220-vlan-runner';
 
 const exec = promisify(execFile);

@@ -14,7 +14,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { renderVlanUnits, vlanUnitNames } from '@volt/plugin-networkd/dist/index';
-import { probe8021q } from '@volt/core/dist/kernel/vlan';
+import { probe8021q } from '@volt/sdk/kernel';
 import { SandboxHost, waitFor } from '../harness';
 
 async function adminState(host: SandboxHost, ifname: string): Promise<string | undefined> {

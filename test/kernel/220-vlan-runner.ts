@@ -3,8 +3,8 @@
  * and prints the outcome as one JSON line (`ip netns exec NS node 220-vlan-runner.js '<request>'`),
  * so the driver never touches the root namespace.
  */
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { BridgeDriver, VlanSpec } from '@volt/core/dist/drivers/bridge';
+import type { HostContext } from '@volt/sdk';
+import type { BridgeDriver, VlanSpec } from '@volt/sdk';
 
 export interface VlanRunnerRequest {
   driver: 'direct' | 'networkd';
@@ -22,7 +22,7 @@ export interface VlanRunnerOutcome {
 async function main(): Promise<VlanRunnerOutcome> {
   const request = JSON.parse(process.argv[2] ?? '{}') as VlanRunnerRequest;
   const warnings: string[] = [];
-  const { voltPaths } = await import('@volt/core/dist/paths');
+  const { voltPaths } = await import('@volt/sdk');
   const host: HostContext = { paths: voltPaths(process.env), warn: (m) => warnings.push(m), debug: () => undefined };
   const driver: BridgeDriver =
     request.driver === 'direct'

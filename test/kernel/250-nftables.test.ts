@@ -6,8 +6,8 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import { runCommand } from '@volt/core/dist/kernel/exec';
-import type { FirewallNetwork, HostInputPolicy } from '@volt/core/dist/drivers/firewall';
+import { runCommand } from '@volt/sdk/kernel';
+import type { FirewallNetwork, HostInputPolicy } from '@volt/sdk';
 import { findNft } from '@volt/plugin-nftables/dist/nft-binary';
 import { nftDriver, nftOk, type NftCall, type NftResult } from './nftables-client';
 

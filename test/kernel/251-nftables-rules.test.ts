@@ -5,8 +5,8 @@
  * (nftables-runner); assertions read `nft -j list` there.
  */
 import test, { type ExecutionContext } from 'ava';
-import { runCommand } from '@volt/core/dist/kernel/exec';
-import type { FirewallNetwork, FirewallRuleSet, FirewallUserRule, HostInputPolicy } from '@volt/core/dist/drivers/firewall';
+import { runCommand } from '@volt/sdk/kernel';
+import type { FirewallNetwork, FirewallRuleSet, FirewallUserRule, HostInputPolicy } from '@volt/sdk';
 import { findNft } from '@volt/plugin-nftables/dist/nft-binary';
 import { nftDriver, nftOk } from './nftables-client';
 

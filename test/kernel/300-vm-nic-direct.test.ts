@@ -7,7 +7,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { VmNicSpec } from '@volt/core/dist/drivers/vm-nic';
+import type { VmNicSpec } from '@volt/sdk';
 import { NicRunner } from './300-vm-nic-client';
 
 import { createNetns, deleteNetns } from '../harness';

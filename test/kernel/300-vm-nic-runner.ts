@@ -8,8 +8,8 @@
  */
 import { spawn } from 'node:child_process';
 import * as readline from 'node:readline';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { VmNicDriver, VmNicHandle, VmNicSpec } from '@volt/core/dist/drivers/vm-nic';
+import type { HostContext } from '@volt/sdk';
+import type { VmNicDriver, VmNicHandle, VmNicSpec } from '@volt/sdk';
 
 export interface NicRunnerConfig {
   driver: 'direct-tap' | 'networkd';
@@ -35,7 +35,7 @@ export interface NicRunnerAnswer {
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as NicRunnerConfig;
-  const { voltPaths } = await import('@volt/core/dist/paths');
+  const { voltPaths } = await import('@volt/sdk');
   let warnings: string[] = [];
   const host: HostContext = { paths: voltPaths(process.env), warn: (m) => warnings.push(m), debug: () => undefined };
   let driver: VmNicDriver;

@@ -8,7 +8,7 @@
 import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { VmNicSpec } from '@volt/core/dist/drivers/vm-nic';
+import type { VmNicSpec } from '@volt/sdk';
 import { renderDhcpDropin, renderTapUnits } from '@volt/plugin-networkd/dist/index';
 import { SandboxHost } from '../harness';
 import { NicRunner } from './300-vm-nic-client';

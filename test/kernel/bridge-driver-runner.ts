@@ -9,8 +9,8 @@
  */
 import childProcess = require('node:child_process');
 import type { ChildProcess } from 'node:child_process';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { BridgeDriver, BridgeSpec } from '@volt/core/dist/drivers/bridge';
+import type { HostContext } from '@volt/sdk';
+import type { BridgeDriver, BridgeSpec } from '@volt/sdk';
 
 export interface RunnerRequest {
   driver: 'direct' | 'networkd';
@@ -60,7 +60,7 @@ async function main(): Promise<RunnerOutcome> {
   const request = JSON.parse(process.argv[2] ?? '{}') as RunnerRequest;
   const warnings: string[] = [];
   // Loaded after the spawn patch; paths follow VOLT_ROOT like the real CLI.
-  const { voltPaths } = await import('@volt/core/dist/paths');
+  const { voltPaths } = await import('@volt/sdk');
   const host: HostContext = {
     paths: voltPaths(process.env),
     warn: (m) => warnings.push(m),

@@ -1,7 +1,7 @@
 /** Drives the nftables firewall driver inside a test namespace through nftables-runner.js. */
 import * as path from 'node:path';
 import type { NftablesFirewall } from '@volt/plugin-nftables/dist/nftables-firewall';
-import { runCommand } from '@volt/core/dist/kernel/exec';
+import { runCommand } from '@volt/sdk/kernel';
 
 export const NFT_METHODS = [
   'available',

@@ -10,7 +10,7 @@
  * Warnings go to stderr.
  */
 import { NftablesFirewall } from '@volt/plugin-nftables/dist/nftables-firewall';
-import { voltPaths } from '@volt/core/dist/paths';
+import { voltPaths } from '@volt/sdk';
 import { NFT_METHODS, type NftCall, type NftResult } from './nftables-client';
 
 async function main(): Promise<void> {

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { defaultConfig, type VoltConfig } from '@volt/core/dist/config/defaults';
-import { voltPaths } from '@volt/core/dist/paths';
+import { voltPaths } from '@volt/sdk';
 import { dnsRecords, planDns, reverseName } from '@volt/core/dist/services/dns-records';
 import { RESOLV_CONF_MARKER, resolvConfListener, resolvConfPath, syncResolvConf } from '@volt/core/dist/services/dns-resolvconf';
 import { askDns } from '@volt/core/dist/services/dns-control';

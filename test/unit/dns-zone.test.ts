@@ -1,6 +1,6 @@
 import test from 'ava';
 import { Packet } from 'dns2';
-import type { DnsView } from '@volt/core/dist/drivers/dns';
+import type { DnsView } from '@volt/sdk';
 import { LocalAnswerer } from '@volt/plugin-dns/dist/engine';
 import { ipv4ToInt } from '@volt/plugin-dns/dist/zone';
 

@@ -2,12 +2,12 @@ import 'reflect-metadata';
 import test from 'ava';
 import { container } from 'tsyringe';
 import { DriverRegistry } from '@volt/core/dist/services/driver-registry';
-import { BridgeDriver } from '@volt/core/dist/drivers/bridge';
-import { FirewallDriver } from '@volt/core/dist/drivers/firewall';
-import { DnsDriver } from '@volt/core/dist/drivers/dns';
-import { IngressDriver } from '@volt/core/dist/drivers/ingress';
-import { VmNicDriver } from '@volt/core/dist/drivers/vm-nic';
-import type { Driver } from '@volt/core/dist/drivers/driver';
+import { BridgeDriver } from '@volt/sdk';
+import { FirewallDriver } from '@volt/sdk';
+import { DnsDriver } from '@volt/sdk';
+import { IngressDriver } from '@volt/sdk';
+import { VmNicDriver } from '@volt/sdk';
+import type { Driver } from '@volt/sdk';
 
 const tokens = { bridge: BridgeDriver, firewall: FirewallDriver, dns: DnsDriver, ingress: IngressDriver, 'vm-nic': VmNicDriver };
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { FirewallRuleSet, FirewallUserRule, HostInputPolicy } from '@volt/core/dist/drivers/firewall';
+import type { FirewallRuleSet, FirewallUserRule, HostInputPolicy } from '@volt/sdk';
 import {
   BUCKET_SPAN,
   bucketChain,

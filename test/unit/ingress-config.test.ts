@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import { parseConfig } from '@volt/core/dist/config/load';
 import { defaultConfig, defaultIngressConfig, LETS_ENCRYPT_DIRECTORY } from '@volt/core/dist/config/defaults';
 import { describeSpecChanges, proxySpecFrom } from '@volt/core/dist/services/ingress-settings';
-import { voltPaths } from '@volt/core/dist/paths';
-import { isVoltError } from '@volt/core/dist/errors';
+import { voltPaths } from '@volt/sdk';
+import { isVoltError } from '@volt/sdk';
 
 const F = '/etc/volt/config.yaml';
 const paths = voltPaths({ VOLT_ROOT: '/tmp/volt-x' });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { IngressRoute } from '@volt/core/dist/drivers/ingress';
+import type { IngressRoute } from '@volt/sdk';
 import { RouteTable, normalizeHost, pathMatches, pickUpstream, stripPrefix, backendKey } from '@volt/plugin-ingress/dist/route-table';
 
 function r(name: string, hostname: string, path: string, addresses: (string | undefined)[] = ['10.0.0.1'], tls: IngressRoute['tls'] = 'none'): IngressRoute {

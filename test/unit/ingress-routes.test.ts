@@ -2,9 +2,9 @@ import test from 'ava';
 import { emptyState, type IngressRouteRecord, type VoltState } from '@volt/core/dist/state/types';
 import { resolveRoutes, resolveTarget, routeConflicts, formatBackend } from '@volt/core/dist/services/ingress-routes';
 import { proxySpecFrom, LETS_ENCRYPT_DIRECTORY, type ServeInput } from '@volt/core/dist/services/ingress-settings';
-import { voltPaths } from '@volt/core/dist/paths';
+import { voltPaths } from '@volt/sdk';
 import { defaultIngressConfig } from '@volt/core/dist/config/defaults';
-import { isVoltError } from '@volt/core/dist/errors';
+import { isVoltError } from '@volt/sdk';
 
 function route(p: Partial<IngressRouteRecord> & { name: string }): IngressRouteRecord {
   return { hostname: 'app.example.com', path: '/', backends: [{ target: 'web', port: 8080 }], tls: 'none', timeoutSeconds: 30, stripPath: false, createdAt: 'x', ...p };

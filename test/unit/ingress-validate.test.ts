@@ -13,7 +13,7 @@ import {
   parseTlsMode,
   readUserFile,
 } from '@volt/core/dist/services/ingress-validate';
-import { isVoltError } from '@volt/core/dist/errors';
+import { isVoltError } from '@volt/sdk';
 
 const W = 'create route "x"';
 

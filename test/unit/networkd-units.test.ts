@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { BridgeSpec } from '@volt/core/dist/drivers/bridge';
+import type { BridgeSpec } from '@volt/sdk';
 import { bridgeUnitNames, renderBridgeUnits, unitHeader } from '@volt/plugin-networkd/dist/index';
 
 const spec: BridgeSpec = {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { FirewallNetwork, HostInputPolicy } from '@volt/core/dist/drivers/firewall';
+import type { FirewallNetwork, HostInputPolicy } from '@volt/sdk';
 import { describeDrift, ruleDiff } from '@volt/plugin-nftables/dist/drift';
 import { parseTableListing, renderRule, type ListedTable } from '@volt/plugin-nftables/dist/nft-json';
 import { nftError } from '@volt/plugin-nftables/dist/nftables-firewall';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { FirewallNetwork, HostInputPolicy } from '@volt/core/dist/drivers/firewall';
+import type { FirewallNetwork, HostInputPolicy } from '@volt/sdk';
 import {
   setupBaseScript,
   setupNetworkScript,

@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { FirewallRuleSet, FirewallUserRule } from '@volt/core/dist/drivers/firewall';
+import type { FirewallRuleSet, FirewallUserRule } from '@volt/sdk';
 import { evaluate, flowLabel, verdictLine, type Flow } from '@volt/core/dist/services/policy-eval';
 
 const A = '10.30.0.2';

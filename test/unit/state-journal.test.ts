@@ -2,7 +2,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { voltPaths } from '@volt/core/dist/paths';
+import { voltPaths } from '@volt/sdk';
 import { StateStore } from '@volt/core/dist/state/store';
 import { pendingAttachments, pendingFindings, runPlan, settleAction, type PlanStep } from '@volt/core/dist/state/journal';
 import { allocateAddress } from '@volt/core/dist/services/ipam';

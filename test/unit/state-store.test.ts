@@ -2,7 +2,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { voltPaths } from '@volt/core/dist/paths';
+import { voltPaths } from '@volt/sdk';
 import { StateStore, serialise } from '@volt/core/dist/state/store';
 import { emptyState, type VoltState } from '@volt/core/dist/state/types';
 

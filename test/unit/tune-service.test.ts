@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { voltPaths, type VoltPaths } from '@volt/core/dist/paths';
+import { voltPaths, type VoltPaths } from '@volt/sdk';
 import { Sysctl, normalizeSysctlValue, type SysctlKey, type SysctlWrite } from '@volt/core/dist/kernel/sysctl';
 import { TuneService } from '@volt/core/dist/services/tune-service';
 

@@ -1,6 +1,6 @@
 import test from 'ava';
-import type { VlanSpec } from '@volt/core/dist/drivers/bridge';
-import { checkVlanSpec } from '@volt/core/dist/kernel/vlan';
+import type { VlanSpec } from '@volt/sdk';
+import { checkVlanSpec } from '@volt/sdk/kernel';
 import { planVlan } from '@volt/plugin-direct/dist/index';
 import { renderVlanUnits, vlanDropinFile, vlanUnitNames } from '@volt/plugin-networkd/dist/index';
 

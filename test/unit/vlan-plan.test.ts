@@ -1,6 +1,6 @@
 import test from 'ava';
-import type { HostLink } from '@volt/core/dist/kernel/vlan';
-import { parseVlanLinks } from '@volt/core/dist/kernel/vlan';
+import type { HostLink } from '@volt/sdk/kernel';
+import { parseVlanLinks } from '@volt/sdk/kernel';
 import { planVlan, vlanDrift, vlanSpec, vlanStatus, type CreateVlanRequest } from '@volt/core/dist/services/vlan-plan';
 import { emptyState, type VoltState } from '@volt/core/dist/state/types';
 

@@ -1,6 +1,6 @@
 import test from 'ava';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import { voltPaths } from '@volt/core/dist/paths';
+import type { HostContext } from '@volt/sdk';
+import { voltPaths } from '@volt/sdk';
 import { VhostNet } from '@volt/plugin-vhost-net';
 
 const host: HostContext = { paths: voltPaths({}), warn: () => undefined, debug: () => undefined };

@@ -1,5 +1,5 @@
 import { Command, Flags, Errors, type Interfaces } from '@oclif/core';
-import { isVoltError } from '../errors';
+import { isVoltError } from '@volt/sdk';
 import { VoltApp } from '../app';
 import { serialize, table, type Column, type OutputFormat } from '../output/render';
 

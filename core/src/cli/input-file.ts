@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { UserInputError } from '../errors';
+import { UserInputError } from '@volt/sdk';
 
 /** A file named by `-f FILE` (or "-" for stdin): its text, and how messages should name it. */
 export function readInputFile(file: string): { text: string; source: string } {

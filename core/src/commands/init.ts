@@ -53,7 +53,7 @@ Enabling is the symlink \`systemctl enable\` makes (multi-user.target.wants/). W
       this.print(`units: systemd does not run ${dir} here; they start at the next boot of a host that uses this directory (or: systemctl daemon-reload && systemctl start ${r.enabled.join(' ')})`);
       return;
     }
-    const { runChecked } = await import('../kernel/exec');
+    const { runChecked } = await import('@volt/sdk/kernel');
     await runChecked('reload systemd', 'systemctl', ['daemon-reload']);
     for (const n of r.enabled) {
       await runChecked(`start ${n}`, 'systemctl', ['start', n]);

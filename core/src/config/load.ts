@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import type { Document, LineCounter, Node as YamlNode } from 'yaml';
-import { ConfigError } from '../errors';
+import { ConfigError } from '@volt/sdk';
 import { parseCidr, networkAddress } from '../net/ipv4';
 import type { ConfigFile } from './schema';
 import { defaultConfig, type IngressConfig, type VoltConfig } from './defaults';

@@ -1,4 +1,4 @@
-import { runCommand } from './exec';
+import { linkGone, runCommand } from '@volt/sdk/kernel';
 
 /**
  * Links as the leftover scan (services/leftovers.ts) needs them: kind, bridge,
@@ -51,18 +51,19 @@ export async function scanLinks(nsFile?: string): Promise<ScannedLink[] | undefi
   }
 }
 
-const GONE = /Cannot find device|does not exist|Cannot assign requested address|No such/i;
+/** The link or address is gone (linkGone), or the namespace is (nsenter: "No such file or directory"). */
+const gone = (stderr: string): boolean => linkGone(stderr) || /No such/i.test(stderr);
 
 /** `ip link del` (inside `nsFile` when given); a link that is already gone is success. */
 export async function deleteLinkIn(nsFile: string | undefined, ifname: string): Promise<void> {
   const args = ['link', 'del', 'dev', ifname];
   const r = nsFile === undefined ? await runCommand('ip', args) : await runCommand('nsenter', [`--net=${nsFile}`, 'ip', ...args]);
-  if (r.code !== 0 && !GONE.test(r.stderr)) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
+  if (r.code !== 0 && !gone(r.stderr)) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
 }
 
 /** `ip addr del` inside `nsFile`; an address (or link) that is already gone is success. */
 export async function deleteAddressIn(nsFile: string, ifname: string, address: string): Promise<void> {
   const args = ['addr', 'del', address, 'dev', ifname];
   const r = await runCommand('nsenter', [`--net=${nsFile}`, 'ip', ...args]);
-  if (r.code !== 0 && !GONE.test(r.stderr)) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
+  if (r.code !== 0 && !gone(r.stderr)) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.code}`}`);
 }

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
-import type { BridgeContainerPorts, BridgeDriver } from '../drivers/bridge';
-import type { GuestDhcp, VmNicDriver, VmNicSpec } from '../drivers/vm-nic';
-import { DriverError, errorMessage } from '../errors';
-import { configureVethPeer, setupVethPort, teardownVethPort } from '../kernel/veth';
+import type { BridgeContainerPorts, BridgeDriver } from '@volt/sdk';
+import type { GuestDhcp, VmNicDriver, VmNicSpec } from '@volt/sdk';
+import { DriverError, errorMessage } from '@volt/sdk';
+import { configureVethPeer, setupVethPort, teardownVethPort } from '@volt/sdk/kernel';
 import { runPlan, type PendingIntent } from '../state/journal';
 import type { StateStore } from '../state/store';
 import type { AttachmentRecord, NetworkRecord, VmNicRuntime, VmRecord, VoltState } from '../state/types';

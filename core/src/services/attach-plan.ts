@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ConflictError, NotFoundError } from '../errors';
+import { ConflictError, NotFoundError } from '@volt/sdk';
 import { pendingAttachments } from '../state/journal';
 import type { AttachmentRecord, ContainerRecord, NetworkRecord, VmNicRecord, VmRecord, VoltState, WorkloadRecord } from '../state/types';
 import { describeSource, nsPath } from '../kernel/netns';

@@ -1,6 +1,6 @@
-import { token } from '../di/token';
-import { runCommand } from '../kernel/exec';
-import { getLink, linksOfMaster, listRoutes4, type IpRoute } from '../kernel/ip';
+import { token } from '@volt/sdk';
+import { runCommand } from '@volt/sdk/kernel';
+import { getLink, linksOfMaster, listRoutes4, type IpRoute } from '@volt/sdk/kernel';
 import { ipJsonIn, nsAlive, nspawnLeader } from '../kernel/netns';
 
 /**

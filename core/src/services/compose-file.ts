@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type { Document, LineCounter, Node as YamlNode, YAMLMap } from 'yaml';
-import { UserInputError } from '../errors';
+import { UserInputError } from '@volt/sdk';
 import { broadcastAddress, contains, formatIPv4, networkAddress, parseCidr, parseIPv4 } from '../net/ipv4';
 import { isEncodableName } from './dns-records';
 import { parseSubnet } from './network-plan';

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { ConflictError, NotFoundError, UserInputError } from '../errors';
+import { ConflictError, NotFoundError, UserInputError } from '@volt/sdk';
 import type { StateStore } from '../state/store';
 import type { NetworkRecord, VoltState } from '../state/types';
-import { listRoutes4 } from '../kernel/ip';
+import { listRoutes4 } from '@volt/sdk/kernel';
 import { formatCidr, formatIPv4, overlaps, parseCidr, parseIPv4, type Cidr } from '../net/ipv4';
 import { pendingNetworks } from '../state/journal';
 import { NETWORK_LABEL, PROJECT_LABEL, type ComposeNetwork, type ComposeProject, type ComposeService as ComposeServiceSpec } from './compose-file';

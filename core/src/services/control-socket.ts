@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import { errorMessage } from '../errors';
+import { errorMessage } from '@volt/sdk';
 
 /**
  * The client side of volt's service control sockets (volt-dns, volt-ingress):

@@ -1,5 +1,5 @@
-import type { GuestDhcp, GuestDhcpSpec } from '../drivers/vm-nic';
-import { errorMessage } from '../errors';
+import type { GuestDhcp, GuestDhcpSpec } from '@volt/sdk';
+import { errorMessage } from '@volt/sdk';
 import type { VoltState } from '../state/types';
 
 /**

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
-import { DriverError, errorMessage } from '../errors';
-import type { DnsStats } from '../drivers/dns';
-import type { VoltPaths } from '../paths';
+import { DriverError, errorMessage } from '@volt/sdk';
+import type { DnsStats } from '@volt/sdk';
+import type { VoltPaths } from '@volt/sdk';
 import { ControlChannelError, askControlSocket } from './control-socket';
 
 /**

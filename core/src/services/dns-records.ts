@@ -1,6 +1,6 @@
 import { qemuAlive } from './vm-qemu';
 import type { VoltConfig } from '../config/defaults';
-import type { DnsListener, DnsRecord, DnsUpstream, DnsView } from '../drivers/dns';
+import type { DnsListener, DnsRecord, DnsUpstream, DnsView } from '@volt/sdk';
 import type { AttachmentRecord, NetworkRecord, VoltState } from '../state/types';
 
 /** What `volt dns serve` should be doing for a given state: one listener and one view per network. */

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { VoltConfig } from '../config/defaults';
-import { errorMessage } from '../errors';
-import { voltPaths, type VoltPaths } from '../paths';
+import { errorMessage } from '@volt/sdk';
+import { voltPaths, type VoltPaths } from '@volt/sdk';
 import type { VoltState } from '../state/types';
 import type { AttachmentListener } from './workload-service';
 

@@ -1,8 +1,9 @@
 import type { DependencyContainer } from 'tsyringe';
-import { UserInputError, DriverError } from '../errors';
-import type { Driver, DriverKind } from '../drivers/driver';
-import type { DriverTokens } from '../di/registration';
-import type { Token } from '../di/token';
+import { UserInputError, DriverError } from '@volt/sdk';
+import type { Driver, DriverKind } from '@volt/sdk';
+import type { DriverTokens } from '@volt/sdk';
+import type { Token } from '@volt/sdk';
+import { capabilitiesOf, capabilityGaps, kindOfToken, type Capability, type DriverOf } from '@volt/sdk';
 
 export interface DriverChoice {
   name: string;
@@ -11,6 +12,15 @@ export interface DriverChoice {
   reason: string;
   active: boolean;
   fallback: boolean;
+  /** Optional parts of the contract it implements (capabilities.ts): "vlans", "rules", … (none listed for the VM NIC side contracts) */
+  capabilities?: string[];
+}
+
+/** A plugin whose drivers were not loaded, and why (built for another SDK major). */
+export interface RefusedPlugin {
+  plugin: string;
+  reason: string;
+  fix: string;
 }
 
 export interface Selection<T extends Driver> {
@@ -41,6 +51,8 @@ export class DriverRegistry {
     private readonly container: DependencyContainer,
     private readonly tokens: DriverTokens,
     private readonly configured: Partial<Record<DriverKind, string>>,
+    /** Plugins refused at load (their drivers are missing on purpose): named in errors about missing drivers. */
+    readonly refused: readonly RefusedPlugin[] = [],
   ) {}
 
   candidates<T extends Driver>(kind: DriverKind): T[] {
@@ -61,14 +73,28 @@ export class DriverRegistry {
     return p as Promise<Selection<T>>;
   }
 
-  /** The active driver, or an error that says why there is none. */
-  async get<T extends Driver>(kind: DriverKind): Promise<T> {
-    const s = await this.select<T>(kind);
+  /**
+   * The active driver, or an error that says why there is none. Typed by its token
+   * (`get(BridgeDriver)`) or its kind (`get('bridge')`).
+   */
+  async get<K extends DriverKind>(kind: K): Promise<DriverOf[K]>;
+  async get<T extends Driver>(token: Token<T>): Promise<T>;
+  async get<T extends Driver>(kind: DriverKind): Promise<T>;
+  async get(which: DriverKind | symbol): Promise<Driver> {
+    const kind = typeof which === 'symbol' ? kindOfToken(which) : which;
+    if (kind === undefined) throw new Error(`driver registry: ${String(which)} is not a contract the registry selects`);
+    const s = await this.select(kind);
     if (s.active) return s.active;
     throw new DriverError(`select ${kind} driver: ${s.why}`, {
       code: 'E_NO_DRIVER',
       suggestions: [`run \`volt driver list\` to see the ${kind} drivers and why each is unavailable`],
     });
+  }
+
+  /** Does the active driver of `kind` implement that optional part of its contract? */
+  async has<K extends DriverKind>(kind: K, capability: Capability<K>): Promise<boolean> {
+    const s = await this.select(kind);
+    return s.active !== undefined && capabilitiesOf(kind, s.active).includes(capability);
   }
 
   /** Names in a `drivers:` section that no installed plugin provides. */
@@ -91,7 +117,13 @@ export class DriverRegistry {
       reason: probes[i]!.reason,
       active: false,
       fallback: d.fallback,
+      capabilities: capabilitiesOf(kind, d),
     }));
+    // A capability implemented in part is not used; say so where the driver is listed.
+    drivers.forEach((d, i) => {
+      const gaps = capabilityGaps(kind, d);
+      if (gaps.length > 0) choices[i]!.reason += ` (incomplete, not used: ${gaps.join('; ')})`;
+    });
     const mark = (i: number, why: string): Selection<Driver> => {
       choices[i]!.active = true;
       return { kind, active: drivers[i], why, choices };
@@ -103,7 +135,13 @@ export class DriverRegistry {
       if (i < 0) {
         throw new UserInputError(
           `select ${kind} driver: drivers.${kind} is "${wanted}", which no installed plugin provides; valid: ${drivers.map((d) => d.name).join(', ') || 'none'}`,
-          { code: 'E_DRIVER_UNKNOWN', suggestions: [`set drivers.${kind} to one of them in config.yaml, or remove it to auto-detect`] },
+          {
+            code: 'E_DRIVER_UNKNOWN',
+            suggestions: [
+              ...this.refused.map((r) => `plugin ${r.plugin} was not loaded: ${r.reason}; ${r.fix}`),
+              `set drivers.${kind} to one of them in config.yaml, or remove it to auto-detect`,
+            ],
+          },
         );
       }
       if (!probes[i]!.ok) {

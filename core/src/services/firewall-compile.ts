@@ -5,7 +5,7 @@ import type {
   FirewallPortForward,
   FirewallRuleSet,
   FirewallUserRule,
-} from '../drivers/firewall';
+} from '@volt/sdk';
 import type { AttachmentRecord, FirewallRuleRecord, PolicyRecord, PortForwardRecord, VoltState } from '../state/types';
 import { expandPorts, parseEndpoint, parsePorts } from './firewall-input';
 

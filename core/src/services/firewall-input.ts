@@ -1,6 +1,6 @@
-import { UserInputError } from '../errors';
+import { UserInputError } from '@volt/sdk';
 import { contains, formatIPv4, maskOf, parseCidr, parseIPv4 } from '../net/ipv4';
-import type { FirewallPortRange, FirewallProto } from '../drivers/firewall';
+import type { FirewallPortRange, FirewallProto } from '@volt/sdk';
 
 /**
  * What users type for firewall rules, port forwards and policies, parsed once

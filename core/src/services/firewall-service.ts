@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
-import { ConflictError, DriverError, NotFoundError, UserInputError } from '../errors';
-import type { FirewallDriver, FirewallRuleSet } from '../drivers/firewall';
+import { ConflictError, DriverError, NotFoundError, UserInputError } from '@volt/sdk';
+import type { FirewallDriver, FirewallRuleSet } from '@volt/sdk';
 import type { VoltConfig } from '../config/defaults';
 import type { StateStore } from '../state/store';
 import type { AttachmentRecord, FirewallRuleRecord, VoltState } from '../state/types';
-import { runCommand } from '../kernel/exec';
+import { runCommand } from '@volt/sdk/kernel';
 import { NETNS_RUN_DIR, nsAlive } from '../kernel/netns';
 import type { AttachmentListener } from './workload-service';
 import { addressesOf, attachmentsByWorkload, compileRuleSet, isEmptyRuleSet } from './firewall-compile';

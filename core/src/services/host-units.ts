@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { VoltConfig } from '../config/defaults';
-import { ConfigError, ConflictError, DriverError, errorMessage } from '../errors';
-import type { VoltPaths } from '../paths';
+import { ConfigError, ConflictError, DriverError, errorMessage } from '@volt/sdk';
+import type { VoltPaths } from '@volt/sdk';
 
 /** First comment line of every unit volt writes: only such files are rewritten. */
 export const UNIT_MARKER = '# Written by `volt init`';

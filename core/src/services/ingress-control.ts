@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type { VoltPaths } from '../paths';
-import { errorMessage, isVoltError } from '../errors';
+import type { VoltPaths } from '@volt/sdk';
+import { errorMessage, isVoltError } from '@volt/sdk';
 import { askControlSocket } from './control-socket';
 
 /**

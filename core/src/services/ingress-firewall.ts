@@ -1,6 +1,6 @@
 import type { VoltConfig } from '../config/defaults';
-import type { IngressListener } from '../drivers/ingress';
-import { ConflictError, errorMessage } from '../errors';
+import type { IngressListener } from '@volt/sdk';
+import { ConflictError, errorMessage } from '@volt/sdk';
 import type { StateStore } from '../state/store';
 import type { FirewallService } from './firewall-service';
 

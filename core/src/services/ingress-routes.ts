@@ -1,7 +1,7 @@
 import * as net from 'node:net';
-import type { IngressBackend, IngressRoute } from '../drivers/ingress';
+import type { IngressBackend, IngressRoute } from '@volt/sdk';
 import type { IngressRouteRecord, VoltState } from '../state/types';
-import { errorMessage } from '../errors';
+import { errorMessage } from '@volt/sdk';
 
 /** The address a backend target names now: an IP literal as it is, a workload by its first attachment. */
 export function resolveTarget(state: VoltState, target: string): string | undefined {

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConflictError, errorMessage } from '../errors';
-import type { VoltPaths } from '../paths';
+import { ConflictError, errorMessage } from '@volt/sdk';
+import type { VoltPaths } from '@volt/sdk';
 import type { StateStore } from '../state/store';
-import type { IngressDriver, IngressListener, IngressProxySpec } from '../drivers/ingress';
+import type { IngressDriver, IngressListener, IngressProxySpec } from '@volt/sdk';
 import { ControlServer, controlRequest, ingressRunFiles, type ControlRequest } from './ingress-control';
 import { resolveRoutes } from './ingress-routes';
 import type { ProxyStatusReply, ReloadReply } from './ingress-service';

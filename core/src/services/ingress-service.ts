@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { ConfigError, ConflictError, DriverError, NotFoundError, UserInputError, errorMessage } from '../errors';
-import type { VoltPaths } from '../paths';
+import { ConfigError, ConflictError, DriverError, NotFoundError, UserInputError, errorMessage } from '@volt/sdk';
+import type { VoltPaths } from '@volt/sdk';
 import type { StateStore } from '../state/store';
 import type { IngressRouteRecord, VoltState } from '../state/types';
-import type { IngressBackendHealth, IngressCertificateStatus, IngressListener, IngressStatus, IngressTlsMode, IngressWorkerStatus } from '../drivers/ingress';
+import type { IngressBackendHealth, IngressCertificateStatus, IngressListener, IngressStatus, IngressTlsMode, IngressWorkerStatus } from '@volt/sdk';
 import { ControlReplyError, controlRequest, ingressRunFiles } from './ingress-control';
 import { formatBackend, redirectedToHttps, resolveTarget, routeConflicts } from './ingress-routes';
 import {

@@ -1,9 +1,9 @@
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UserInputError } from '../errors';
-import type { VoltPaths } from '../paths';
-import type { IngressProxySpec } from '../drivers/ingress';
+import { UserInputError } from '@volt/sdk';
+import type { VoltPaths } from '@volt/sdk';
+import type { IngressProxySpec } from '@volt/sdk';
 import { INGRESS_RANGES as R, LETS_ENCRYPT_DIRECTORY, type IngressConfig } from '../config/defaults';
 import { readUserFile } from './ingress-validate';
 

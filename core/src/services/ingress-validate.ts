@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { UserInputError } from '../errors';
-import type { IngressTlsMode } from '../drivers/ingress';
+import { UserInputError } from '@volt/sdk';
+import type { IngressTlsMode } from '@volt/sdk';
 
 /**
  * Parsing of everything a user gives `volt ingress create`: each function

@@ -1,4 +1,4 @@
-import { ConflictError, UserInputError } from '../errors';
+import { ConflictError, UserInputError } from '@volt/sdk';
 import { broadcastAddress, contains, formatIPv4, networkAddress, parseCidr, parseIPv4 } from '../net/ipv4';
 import type { AttachmentRecord, NetworkRecord } from '../state/types';
 

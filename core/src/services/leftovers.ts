@@ -1,13 +1,13 @@
 import { promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
-import type { VoltPaths } from '../paths';
+import type { VoltPaths } from '@volt/sdk';
 import type { VoltState } from '../state/types';
 import { pendingAttachments, pendingNetworks } from '../state/journal';
-import { errorMessage } from '../errors';
+import { errorMessage } from '@volt/sdk';
 import { contains, parseCidr, parseIPv4 } from '../net/ipv4';
 import { nsAlive, nsPath } from '../kernel/netns';
 import { deleteAddressIn, deleteLinkIn, scanLinks, type ScannedLink } from '../kernel/link-scan';
-import { runCommand } from '../kernel/exec';
+import { runCommand } from '@volt/sdk/kernel';
 
 /**
  * What volt made and no state record owns (the CNI "GC" idea): a `volt net

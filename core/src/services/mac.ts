@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { UserInputError } from '../errors';
+import { UserInputError } from '@volt/sdk';
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 

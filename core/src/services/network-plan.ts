@@ -1,4 +1,4 @@
-import { ConflictError, UserInputError } from '../errors';
+import { ConflictError, UserInputError } from '@volt/sdk';
 import {
   broadcastAddress,
   contains,

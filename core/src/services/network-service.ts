@@ -1,6 +1,6 @@
-import { NotFoundError, ConflictError, UserInputError, DriftError, errorMessage } from '../errors';
-import type { BridgeDriver, BridgeObservation, BridgeSpec } from '../drivers/bridge';
-import type { FirewallDriver, FirewallNetwork, FirewallRuleSet, HostInputPolicy } from '../drivers/firewall';
+import { NotFoundError, ConflictError, UserInputError, DriftError, errorMessage } from '@volt/sdk';
+import type { BridgeDriver, BridgeObservation, BridgeSpec } from '@volt/sdk';
+import type { FirewallDriver, FirewallNetwork, FirewallRuleSet, HostInputPolicy } from '@volt/sdk';
 import type { VoltConfig } from '../config/defaults';
 import type { StateStore } from '../state/store';
 import type { NetworkRecord, VoltState } from '../state/types';
@@ -9,7 +9,7 @@ import type { AttachmentListener, VmPorts } from './attach-exec';
 import { compareIds } from '../output/collate';
 import { planNetwork, prefixOf, type CreateNetworkRequest } from './network-plan';
 import { upWithTuning } from './tune-service';
-import { voltPaths } from '../paths';
+import { voltPaths } from '@volt/sdk';
 import { uplinkNames, vlanStateDrift, vlanUpSteps } from './vlan-service';
 import { asFinding, cleanLeftovers, findLeftovers, type Finding } from './leftovers';
 import { pendingFindings, pendingNetworks, runPlan, type PendingIntent } from '../state/journal';

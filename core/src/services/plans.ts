@@ -1,9 +1,9 @@
-import { errorMessage } from '../errors';
-import type { BridgeDriver } from '../drivers/bridge';
-import type { FirewallDriver, FirewallRuleSet, HostInputPolicy } from '../drivers/firewall';
+import { errorMessage } from '@volt/sdk';
+import type { BridgeDriver } from '@volt/sdk';
+import type { FirewallDriver, FirewallRuleSet, HostInputPolicy } from '@volt/sdk';
 import type { VoltConfig } from '../config/defaults';
 import type { StateStore } from '../state/store';
-import type { ContainerPortSpec } from '../drivers/bridge';
+import type { ContainerPortSpec } from '@volt/sdk';
 import type { AttachmentRecord, NetworkRecord, PendingRecord, VmRecord, VoltState } from '../state/types';
 import { removePending, settleAction, type PendingIntent, type PlanStep } from '../state/journal';
 import { prefixOf } from './network-plan';

@@ -1,4 +1,4 @@
-import type { FirewallAddressMatch, FirewallPolicy, FirewallRuleSet, FirewallUserRule } from '../drivers/firewall';
+import type { FirewallAddressMatch, FirewallPolicy, FirewallRuleSet, FirewallUserRule } from '@volt/sdk';
 import { contains, parseCidr, parseIPv4 } from '../net/ipv4';
 
 /**

@@ -1,5 +1,5 @@
-import { ConflictError, NotFoundError, UserInputError } from '../errors';
-import type { BridgeFiltering } from '../drivers/firewall';
+import { ConflictError, NotFoundError, UserInputError } from '@volt/sdk';
+import type { BridgeFiltering } from '@volt/sdk';
 import type { AttachmentRecord, PolicyRecord, VoltState } from '../state/types';
 import { addressesOf, attachmentsByWorkload, compileRuleSet } from './firewall-compile';
 import { commitRules, knownWorkload, parseListFile, portsText, str, workloadNotFound, type FirewallDeps } from './firewall-service';

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { ConflictError, NotFoundError, UserInputError } from '../errors';
+import { ConflictError, NotFoundError, UserInputError } from '@volt/sdk';
 import type { PortForwardRecord, VoltState } from '../state/types';
 import { workloadViews } from './workload-view';
 import { attachmentsByWorkload, compileRuleSet, forwardTarget } from './firewall-compile';

@@ -1,4 +1,4 @@
-import { errorMessage } from '../errors';
+import { errorMessage } from '@volt/sdk';
 
 export interface Step {
   /** "create bridge volt-backend" */

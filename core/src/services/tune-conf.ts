@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DriverError, errorMessage } from '../errors';
+import { DriverError, errorMessage } from '@volt/sdk';
 
 /**
  * The two files behind `volt tune`:

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
-import { ConflictError, DriftError, DriverError, NotFoundError, UserInputError, type VoltError } from '../errors';
-import type { VoltPaths } from '../paths';
+import { ConflictError, DriftError, DriverError, NotFoundError, UserInputError, type VoltError } from '@volt/sdk';
+import type { VoltPaths } from '@volt/sdk';
 import { Sysctl, normalizeSysctlValue, parseSysctlKey, type SysctlKey } from '../kernel/sysctl';
 import { applySteps, type Step } from './steps';
 import {

@@ -1,4 +1,4 @@
-import { UserInputError } from '../errors';
+import { UserInputError } from '@volt/sdk';
 
 /** The buffer sysctls are C ints: 2^31 - 1 is the largest value the kernel can hold. */
 export const MAX_SYSCTL_INT = 2_147_483_647;

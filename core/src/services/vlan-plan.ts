@@ -1,6 +1,6 @@
-import type { VlanObservation, VlanSpec } from '../drivers/bridge';
-import { ConflictError, NotFoundError, UserInputError } from '../errors';
-import type { HostLink } from '../kernel/vlan';
+import type { VlanObservation, VlanSpec } from '@volt/sdk';
+import { ConflictError, NotFoundError, UserInputError } from '@volt/sdk';
+import type { HostLink } from '@volt/sdk/kernel';
 import type { VlanRecord, VoltState } from '../state/types';
 
 /** `volt net vlan create` as given on the command line (strings: parsed here, once). */

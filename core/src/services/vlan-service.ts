@@ -1,6 +1,6 @@
-import type { BridgeDriver, BridgeVlans, VlanSpec } from '../drivers/bridge';
-import { ConflictError, DriverError, NotFoundError } from '../errors';
-import { listVlanLinks, vlanUnsupported } from '../kernel/vlan';
+import type { BridgeDriver, BridgeVlans, VlanSpec } from '@volt/sdk';
+import { ConflictError, DriverError, NotFoundError } from '@volt/sdk';
+import { listVlanLinks, vlanUnsupported } from '@volt/sdk/kernel';
 import { compareIds } from '../output/collate';
 import type { StateStore } from '../state/store';
 import type { VlanRecord, VoltState } from '../state/types';

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isIP } from 'node:net';
 import type { Document, LineCounter, Node as YamlNode } from 'yaml';
-import { UserInputError } from '../errors';
+import { UserInputError } from '@volt/sdk';
 import { contains, parseCidr, parseIPv4 } from '../net/ipv4';
 import type { NetworkRecord, VmNicRecord } from '../state/types';
 import { parseMac } from './mac';

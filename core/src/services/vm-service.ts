@@ -11,10 +11,10 @@ import {
   type VmNicDriver,
   type VmNicHandle,
   type VmNicSpec,
-} from '../drivers/vm-nic';
-import { ConflictError, DriverError, NotFoundError, UserInputError, errorMessage, isVoltError } from '../errors';
-import { getLink } from '../kernel/ip';
-import type { VoltPaths } from '../paths';
+} from '@volt/sdk';
+import { ConflictError, DriverError, NotFoundError, UserInputError, errorMessage, isVoltError } from '@volt/sdk';
+import { getLink } from '@volt/sdk/kernel';
+import type { VoltPaths } from '@volt/sdk';
 import type { StateStore } from '../state/store';
 import type { AttachmentRecord, VhostState, VmNicRecord, VmNicRuntime, VmRecord, VmRuntime, VoltState } from '../state/types';
 import { networksWithLeases, syncLeases, syncLeasesAll } from './dhcp-leases';

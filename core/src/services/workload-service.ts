@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError, UserInputError } from '../errors';
+import { ConflictError, NotFoundError, UserInputError } from '@volt/sdk';
 import type { StateStore } from '../state/store';
 import type { AttachmentRecord, ContainerRecord, ContainerSource, NetworkRecord, VmNicRecord, VmRecord, VoltState, WorkloadRecord } from '../state/types';
 import type { VoltConfig } from '../config/defaults';

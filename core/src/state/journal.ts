@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { errorMessage } from '../errors';
+import { errorMessage } from '@volt/sdk';
 import type { StateStore } from './store';
 import type { AttachmentRecord, NetworkRecord, PendingOp, PendingRecord, VoltState } from './types';
 

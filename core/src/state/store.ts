@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConflictError, DriverError } from '../errors';
-import type { VoltPaths } from '../paths';
+import { ConflictError, DriverError } from '@volt/sdk';
+import type { VoltPaths } from '@volt/sdk';
 import { emptyState, STATE_SCHEMA_VERSION, type VoltState } from './types';
 
 const LOCK_TIMEOUT_MS = 60_000;

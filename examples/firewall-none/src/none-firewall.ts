@@ -1,11 +1,11 @@
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import type { FirewallDriver, FirewallNetwork, HostInputPolicy } from '@volt/core/dist/drivers/firewall';
-import type { HostContext } from '@volt/core/dist/di/registration';
+import type { Availability } from '@volt/sdk';
+import type { FirewallDriver, FirewallNetwork, HostInputPolicy } from '@volt/sdk';
+import type { HostContext } from '@volt/sdk';
 
 /**
  * A firewall driver that installs nothing: NAT, isolation and the host policy
  * are left to whatever already manages the host's firewall. Only type imports
- * from core, so the plugin has no runtime dependency on it.
+ * from @volt/sdk, so the plugin has no runtime dependency on it.
  */
 export class NoneFirewall implements FirewallDriver {
   readonly name = 'none';

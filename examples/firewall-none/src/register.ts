@@ -1,8 +1,7 @@
-import type { Hook } from '@oclif/core';
-import type {} from '@volt/core/dist/di/registration';
+import type { RegisterDriversHook } from '@volt/sdk';
 import { NoneFirewall } from './none-firewall';
 
-const registerDrivers: Hook<'volt:register-drivers'> = async function ({ container, tokens, host }) {
+const registerDrivers: RegisterDriversHook = async function ({ container, tokens, host }) {
   container.register(tokens.firewall, { useFactory: () => new NoneFirewall(host) });
 };
 

@@ -1,12 +1,12 @@
 import { promises as fs } from 'node:fs';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { BridgeDriver, BridgeObservation, BridgeSpec, ContainerPortSpec, VlanObservation, VlanSpec } from '@volt/core/dist/drivers/bridge';
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import { DriverError, errorMessage, isVoltError } from '@volt/core/dist/errors';
-import { runCommand } from '@volt/core/dist/kernel/exec';
-import { getLink, ipBatch, observeBridges, type IpLink } from '@volt/core/dist/kernel/ip';
-import { checkBridgeSpec } from '@volt/core/dist/kernel/bridge-spec-check';
-import { configureVethPeer, setupVethPort, teardownVethPort } from '@volt/core/dist/kernel/veth';
+import type { HostContext } from '@volt/sdk';
+import type { BridgeDriver, BridgeObservation, BridgeSpec, ContainerPortSpec, VlanObservation, VlanSpec } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
+import { DriverError, errorMessage, isVoltError } from '@volt/sdk';
+import { okOrGone, runCommand } from '@volt/sdk/kernel';
+import { getLink, ipBatch, observeBridges, type IpLink } from '@volt/sdk/kernel';
+import { checkBridgeSpec } from '@volt/sdk/kernel';
+import { configureVethPeer, setupVethPort, teardownVethPort } from '@volt/sdk/kernel';
 import { DirectVlans } from './direct-vlan';
 
 /** Bridge settings `getLink` does not carry, read only for a bridge that already exists. */
@@ -92,7 +92,7 @@ export class DirectBridge implements BridgeDriver {
     return observeBridge(ifname);
   }
 
-  // Container ports: a veth pair, host end on the bridge (core/src/kernel/veth.ts).
+  // Container ports: a veth pair, host end on the bridge (@volt/sdk/kernel veth.ts).
   setupContainerPort(spec: ContainerPortSpec): Promise<void> {
     return setupVethPort(spec);
   }
@@ -225,7 +225,7 @@ async function ensureIpv4Forwarding(): Promise<void> {
 
 async function deleteLink(what: string, ifname: string): Promise<void> {
   const r = await runCommand('ip', ['link', 'del', 'dev', ifname]);
-  if (r.code === 0 || /Cannot find device|does not exist/i.test(r.stderr)) return;
+  if (okOrGone(r)) return;
   throw new DriverError(`${what}: ${r.stderr.trim() || `ip exited with ${r.code}`}`, { code: 'E_KERNEL' });
 }
 

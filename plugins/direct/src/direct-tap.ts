@@ -1,11 +1,11 @@
 import { promises as fs } from 'node:fs';
 import { closeFds, openTap, SyscallError, TUN_DEVICE } from '@volt/native';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import type { VmNicDriver, VmNicHandle, VmNicSpec } from '@volt/core/dist/drivers/vm-nic';
-import { DriverError, errorMessage } from '@volt/core/dist/errors';
-import { runCommand } from '@volt/core/dist/kernel/exec';
-import { getLink, ipBatch } from '@volt/core/dist/kernel/ip';
+import type { HostContext } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
+import type { VmNicDriver, VmNicHandle, VmNicSpec } from '@volt/sdk';
+import { DriverError, errorMessage } from '@volt/sdk';
+import { okOrGone, runCommand } from '@volt/sdk/kernel';
+import { getLink, ipBatch } from '@volt/sdk/kernel';
 import { checkNicSpec } from './nic-spec-check';
 
 /**
@@ -72,7 +72,7 @@ export class DirectTap implements VmNicDriver {
 
   async detachNic(spec: VmNicSpec): Promise<void> {
     const r = await runCommand('ip', ['link', 'set', 'dev', spec.ifname, 'nomaster']);
-    if (r.code === 0 || /Cannot find device|does not exist/i.test(r.stderr)) return;
+    if (okOrGone(r)) return;
     throw new DriverError(`unplug TAP ${spec.ifname} of VM "${spec.vm}": ${r.stderr.trim()}`, { code: 'E_KERNEL' });
   }
 }
@@ -90,7 +90,7 @@ export function plugLines(spec: VmNicSpec): string[] {
 
 export async function deleteTap(what: string, ifname: string): Promise<void> {
   const r = await runCommand('ip', ['link', 'del', 'dev', ifname]);
-  if (r.code === 0 || /Cannot find device|does not exist/i.test(r.stderr)) return;
+  if (okOrGone(r)) return;
   throw new DriverError(`${what}: ${r.stderr.trim() || `ip exited with ${r.code}`}`, { code: 'E_KERNEL' });
 }
 

@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { VlanObservation, VlanSpec } from '@volt/core/dist/drivers/bridge';
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import { DriverError, errorMessage } from '@volt/core/dist/errors';
-import { runCommand } from '@volt/core/dist/kernel/exec';
+import type { HostContext } from '@volt/sdk';
+import type { VlanObservation, VlanSpec } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
+import { DriverError, errorMessage } from '@volt/sdk';
+import { okOrGone, runCommand } from '@volt/sdk/kernel';
 import {
   assertSameVlan,
   checkVlanSpec,
@@ -14,7 +14,7 @@ import {
   probe8021q,
   readLinks,
   vlanUnsupported,
-} from '@volt/core/dist/kernel/vlan';
+} from '@volt/sdk/kernel';
 
 /**
  * 802.1Q links made with iproute2: `ip link add link PARENT name NAME type vlan id N`,
@@ -104,7 +104,7 @@ export function describeSetup(spec: VlanSpec): string {
 
 async function deleteLink(what: string, ifname: string): Promise<void> {
   const r = await runCommand('ip', ['link', 'del', 'dev', ifname]);
-  if (r.code === 0 || /Cannot find device|does not exist/i.test(r.stderr)) return;
+  if (okOrGone(r)) return;
   throw new DriverError(`${what}: ${firstLine(r.stderr) || `ip exited with ${r.code}`}`, { code: 'E_KERNEL' });
 }
 

@@ -1,10 +1,10 @@
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import type { GuestDhcp, GuestDhcpSpec } from '@volt/core/dist/drivers/vm-nic';
-import { DriverError, errorMessage } from '@volt/core/dist/errors';
-import { runCommand } from '@volt/core/dist/kernel/exec';
+import type { HostContext } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
+import type { GuestDhcp, GuestDhcpSpec } from '@volt/sdk';
+import { DriverError, errorMessage } from '@volt/sdk';
+import { runCommand } from '@volt/sdk/kernel';
 
 const STOP_TIMEOUT_MS = 3000;
 

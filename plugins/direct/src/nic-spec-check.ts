@@ -1,5 +1,5 @@
-import type { VmNicSpec } from '@volt/core/dist/drivers/vm-nic';
-import { DriverError } from '@volt/core/dist/errors';
+import type { VmNicSpec } from '@volt/sdk';
+import { DriverError } from '@volt/sdk';
 
 /** Core validates VM configs; this guards what goes into an `ip -batch` script (a newline would start another command). */
 export function checkNicSpec(spec: VmNicSpec): void {

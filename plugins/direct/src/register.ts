@@ -1,7 +1,7 @@
 import type { Hook } from '@oclif/core';
 // Brings the typed `volt:register-drivers` hook (core augments oclif's Hooks).
-import type {} from '@volt/core/dist/di/registration';
-import { GuestDhcp } from '@volt/core/dist/drivers/vm-nic';
+import type {} from '@volt/sdk';
+import { GuestDhcp } from '@volt/sdk';
 import { DirectBridge } from './direct-bridge';
 import { DirectTap } from './direct-tap';
 import { DnsmasqDhcp } from './dnsmasq-dhcp';

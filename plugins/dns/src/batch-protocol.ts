@@ -1,4 +1,4 @@
-import type { DnsListener, DnsView } from '@volt/core/dist/drivers/dns';
+import type { DnsListener, DnsView } from '@volt/sdk';
 
 /**
  * The batched UDP path: threads (worker_threads) reading one listener's

@@ -1,8 +1,8 @@
 import type * as dgram from 'node:dgram';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import type { DnsDriver, DnsListener, DnsResolverOptions, DnsStats, DnsView } from '@volt/core/dist/drivers/dns';
-import { DriverError } from '@volt/core/dist/errors';
+import type { HostContext } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
+import type { DnsDriver, DnsListener, DnsResolverOptions, DnsStats, DnsView } from '@volt/sdk';
+import { DriverError } from '@volt/sdk';
 import type { Engine } from './engine';
 import type { WorkerPool } from './worker-pool';
 

@@ -1,6 +1,6 @@
 import type * as dgram from 'node:dgram';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { DnsListener, DnsResolverOptions, DnsStats, DnsUpstream, DnsView } from '@volt/core/dist/drivers/dns';
+import type { HostContext } from '@volt/sdk';
+import type { DnsListener, DnsResolverOptions, DnsStats, DnsUpstream, DnsView } from '@volt/sdk';
 import { DEFAULT_FORWARDER_OPTIONS, Forwarder } from './forwarder';
 import { Listener, listenerKey, type BatchHooks } from './listener';
 import { LocalAnswerer } from './local-answerer';

@@ -1,7 +1,7 @@
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import type { DnsUpstream } from '@volt/core/dist/drivers/dns';
+import type { DnsUpstream } from '@volt/sdk';
 import { AnswerCache } from './answer-cache';
 import { errorResponse } from './responses';
 import { FLAG, HEADER_BYTES, RCODE, copyDnssecOk, readQuestion, type Query } from './wire';

@@ -1,4 +1,4 @@
-import type { DnsView } from '@volt/core/dist/drivers/dns';
+import type { DnsView } from '@volt/sdk';
 import { errorResponse } from './responses';
 import { CLASS_ANY, CLASS_IN, DROP, RCODE, TYPE, parseQuery, type Query } from './wire';
 import { NetworkZone, ownedDomain, type EncodeCache, type OwnedDomain } from './zone';

@@ -1,6 +1,6 @@
 import type { Hook } from '@oclif/core';
 // Brings the typed `volt:register-drivers` hook (core augments oclif's Hooks).
-import type {} from '@volt/core/dist/di/registration';
+import type {} from '@volt/sdk';
 import { Dns2Resolver } from './dns2-resolver';
 
 /** Contributes the dns driver; core fires `volt:register-drivers` the first time a command needs a driver. */

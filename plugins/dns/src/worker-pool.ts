@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type * as dgram from 'node:dgram';
 import * as path from 'node:path';
-import type { DnsListener, DnsView } from '@volt/core/dist/drivers/dns';
+import type { DnsListener, DnsView } from '@volt/sdk';
 import type { FromWorker, ToWorker } from './worker-protocol';
 
 /** A worker that does not answer a control message within this long is killed (and replaced). */

@@ -1,4 +1,4 @@
-import type { DnsListener, DnsView } from '@volt/core/dist/drivers/dns';
+import type { DnsListener, DnsView } from '@volt/sdk';
 
 /** Main process → worker. `listen` carries the bound UDP socket as the message's handle. */
 export type ToWorker =

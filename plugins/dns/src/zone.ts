@@ -1,5 +1,5 @@
 import { Packet } from 'dns2';
-import type { DnsView } from '@volt/core/dist/drivers/dns';
+import type { DnsView } from '@volt/sdk';
 import { optFor } from './responses';
 import { FLAG, RCODE, TYPE, CLASS_IN, answerFlags, buildResponse, keyLabels, keyWithin, nameKey, type Query } from './wire';
 

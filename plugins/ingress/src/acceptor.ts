@@ -1,6 +1,6 @@
 import { describeErrno } from './errno';
 import * as net from 'node:net';
-import type { IngressListener } from '@volt/core/dist/drivers/ingress';
+import type { IngressListener } from '@volt/sdk';
 
 export type Protocol = IngressListener['protocol'];
 

@@ -1,6 +1,6 @@
 import * as https from 'node:https';
 import * as tls from 'node:tls';
-import type { IngressAcmeSettings, IngressCertificateStatus } from '@volt/core/dist/drivers/ingress';
+import type { IngressAcmeSettings, IngressCertificateStatus } from '@volt/sdk';
 import { CertStore, type StoredCertificate } from './cert-store';
 import type { CertificatePem } from './messages';
 import { certificateNeed, renewalTime, retryDelay } from './renewal';

@@ -11,7 +11,7 @@
 import { describeErrno } from './errno';
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
-import type { IngressRoute } from '@volt/core/dist/drivers/ingress';
+import type { IngressRoute } from '@volt/sdk';
 import { BodyKind, ChunkedScanner, assemble, parseRequestHead, parseResponseHead, type HeadLimits, type RequestHead } from './http1-parser';
 
 /** What the engine decided for one request. */

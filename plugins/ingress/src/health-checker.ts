@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
-import type { IngressBackendHealth, IngressHealthSettings } from '@volt/core/dist/drivers/ingress';
+import type { IngressBackendHealth, IngressHealthSettings } from '@volt/sdk';
 
 /** A backend to watch: HTTP routes are probed with a request, passthrough ones with a connect. */
 export interface HealthTarget {

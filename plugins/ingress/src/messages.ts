@@ -1,4 +1,4 @@
-import type { IngressLimits, IngressRoute } from '@volt/core/dist/drivers/ingress';
+import type { IngressLimits, IngressRoute } from '@volt/sdk';
 
 /** What a worker needs to serve: limits and where it is reached (one per worker generation). */
 export interface WorkerConfig {

@@ -2,9 +2,9 @@ import cluster, { type Worker } from 'node:cluster';
 import type * as net from 'node:net';
 import * as path from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { DriverError } from '@volt/core/dist/errors';
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import type { HostContext } from '@volt/core/dist/di/registration';
+import { DriverError } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
+import type { HostContext } from '@volt/sdk';
 import type {
   IngressBackendHealth,
   IngressCertificateStatus,
@@ -14,7 +14,7 @@ import type {
   IngressReconfigureResult,
   IngressRoute,
   IngressStatus,
-} from '@volt/core/dist/drivers/ingress';
+} from '@volt/sdk';
 import { AcmeManager } from './acme-manager';
 import { HealthChecker, type HealthTarget } from './health-checker';
 import { isFromWorker, type CertificatePem, type FromWorker, type ToWorker, type WorkerConfig, type WorkerState } from './messages';

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
-import type { IngressRoute } from '@volt/core/dist/drivers/ingress';
+import type { IngressRoute } from '@volt/sdk';
 import { parseClientHello, type ClientHelloResult } from './client-hello';
 import { describeErrno } from './errno';
 import { ClientConn, RETIRE_IDLE_MS, TICK_MS, UpstreamPool, servernameOf, type FastPathHost, type Plan } from './fast-path';

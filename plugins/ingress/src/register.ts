@@ -1,6 +1,6 @@
 import type { Hook } from '@oclif/core';
 // Brings the typed `volt:register-drivers` hook (core augments oclif's Hooks).
-import type {} from '@volt/core/dist/di/registration';
+import type {} from '@volt/sdk';
 
 /**
  * Contributes the ingress driver; core fires `volt:register-drivers` the first

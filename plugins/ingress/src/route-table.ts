@@ -1,4 +1,4 @@
-import type { IngressBackend, IngressRoute } from '@volt/core/dist/drivers/ingress';
+import type { IngressBackend, IngressRoute } from '@volt/sdk';
 import { normalizeTarget, parseHost, type Refusal } from './request-target';
 
 /** A backend as the data plane keys it: "10.30.0.5:8080", "[fd00::5]:8080". */

@@ -1,5 +1,5 @@
-import { DriverError } from '@volt/core/dist/errors';
-import { runCommand } from '@volt/core/dist/kernel/exec';
+import { DriverError } from '@volt/sdk';
+import { runCommand } from '@volt/sdk/kernel';
 
 /** What networkd says about one link (`networkctl status IF --json=short`, systemd ≥ 250). */
 export interface NetworkdLinkState {

@@ -1,13 +1,13 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { BridgeDriver, BridgeObservation, BridgeSpec, ContainerPortSpec, VlanObservation, VlanSpec } from '@volt/core/dist/drivers/bridge';
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import { DriverError, errorMessage, isVoltError } from '@volt/core/dist/errors';
-import { runCommand } from '@volt/core/dist/kernel/exec';
-import { getLink, observeBridges, type IpLink } from '@volt/core/dist/kernel/ip';
-import { checkBridgeSpec } from '@volt/core/dist/kernel/bridge-spec-check';
-import { configureVethPeer, setupVethPort, teardownVethPort } from '@volt/core/dist/kernel/veth';
+import type { HostContext } from '@volt/sdk';
+import type { BridgeDriver, BridgeObservation, BridgeSpec, ContainerPortSpec, VlanObservation, VlanSpec } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
+import { DriverError, errorMessage, isVoltError } from '@volt/sdk';
+import { okOrGone, runCommand } from '@volt/sdk/kernel';
+import { getLink, observeBridges, type IpLink } from '@volt/sdk/kernel';
+import { checkBridgeSpec } from '@volt/sdk/kernel';
+import { configureVethPeer, setupVethPort, teardownVethPort } from '@volt/sdk/kernel';
 import { networkctl, networkdLinkState, networkdVersion, type NetworkdLinkState } from './networkctl';
 import { removeUnits, restoreUnits, writeChangedUnits } from './unit-files';
 import { bridgeUnitNames, renderBridgeUnits } from './units';
@@ -123,7 +123,7 @@ export class NetworkdBridge implements BridgeDriver {
     const r = await runCommand('networkctl', ['delete', spec.ifname], { timeoutMs: 5000 });
     if (r.code === 0 || !(await readLink(what, spec.ifname))) return;
     const ip = await runCommand('ip', ['link', 'del', 'dev', spec.ifname]);
-    if (ip.code === 0 || /Cannot find device|does not exist/i.test(ip.stderr)) return;
+    if (okOrGone(ip)) return;
     throw new DriverError(`${what}: ${ip.stderr.trim() || r.stderr.trim() || 'could not delete the link'}`, {
       code: 'E_KERNEL',
     });

@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import type { GuestDhcp, GuestDhcpSpec } from '@volt/core/dist/drivers/vm-nic';
-import { errorMessage } from '@volt/core/dist/errors';
+import type { HostContext } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
+import type { GuestDhcp, GuestDhcpSpec } from '@volt/sdk';
+import { errorMessage } from '@volt/sdk';
 import { networkctl } from './networkctl';
 import { NetworkdBridge } from './networkd-bridge';
 import { removeUnits, restoreUnits, writeChangedUnits } from './unit-files';

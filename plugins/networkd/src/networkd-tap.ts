@@ -1,11 +1,11 @@
 import * as path from 'node:path';
 import { closeFds, openTap, SyscallError } from '@volt/native';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import { E_NIC_UNAVAILABLE, type VmNicDriver, type VmNicHandle, type VmNicSpec } from '@volt/core/dist/drivers/vm-nic';
-import { DriverError, errorMessage } from '@volt/core/dist/errors';
-import { runCommand } from '@volt/core/dist/kernel/exec';
-import { getLink, type IpLink } from '@volt/core/dist/kernel/ip';
+import type { HostContext } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
+import { E_NIC_UNAVAILABLE, type VmNicDriver, type VmNicHandle, type VmNicSpec } from '@volt/sdk';
+import { DriverError, errorMessage } from '@volt/sdk';
+import { linkGone, okOrGone, runCommand } from '@volt/sdk/kernel';
+import { getLink, type IpLink } from '@volt/sdk/kernel';
 import { networkctl } from './networkctl';
 import { NetworkdBridge } from './networkd-bridge';
 import { removeUnits, restoreUnits, writeChangedUnits } from './unit-files';
@@ -101,7 +101,7 @@ export class NetworkdTap implements VmNicDriver {
     if (removed.length > 0) await this.reloadQuietly(what);
     // networkd's TAPs are persistent and networkd never deletes a netdev whose unit went away.
     const r = await runCommand('ip', ['link', 'del', 'dev', spec.ifname]);
-    if (r.code === 0 || /Cannot find device|does not exist/i.test(r.stderr)) return;
+    if (okOrGone(r)) return;
     throw new DriverError(`${what}: ${r.stderr.trim()}`, { code: 'E_KERNEL' });
   }
 
@@ -122,7 +122,7 @@ export class NetworkdTap implements VmNicDriver {
     // networkd does not move an already configured port on reload; do it, the unit now says the same.
     const args = spec.bridge === undefined ? ['link', 'set', 'dev', spec.ifname, 'nomaster'] : ['link', 'set', 'dev', spec.ifname, 'master', spec.bridge, 'up'];
     const r = await runCommand('ip', args);
-    if (r.code !== 0 && !(spec.bridge === undefined && /Cannot find device|does not exist/i.test(r.stderr))) {
+    if (r.code !== 0 && !(spec.bridge === undefined && linkGone(r.stderr))) {
       throw new DriverError(`${what}: ${r.stderr.trim()}`, { code: 'E_KERNEL' });
     }
   }

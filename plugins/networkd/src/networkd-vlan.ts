@@ -1,11 +1,11 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { VlanObservation, VlanSpec } from '@volt/core/dist/drivers/bridge';
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import { DriverError, errorMessage } from '@volt/core/dist/errors';
-import { runCommand } from '@volt/core/dist/kernel/exec';
-import { assertSameVlan, checkVlanSpec, describeLink, listVlanLinks, observeVlans, parentMissing, probe8021q, readLinks, vlanUnsupported } from '@volt/core/dist/kernel/vlan';
+import type { HostContext } from '@volt/sdk';
+import type { VlanObservation, VlanSpec } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
+import { DriverError, errorMessage } from '@volt/sdk';
+import { okOrGone, runCommand } from '@volt/sdk/kernel';
+import { assertSameVlan, checkVlanSpec, describeLink, listVlanLinks, observeVlans, parentMissing, probe8021q, readLinks, vlanUnsupported } from '@volt/sdk/kernel';
 import { networkctl, networkdLinkState, type NetworkdLinkState } from './networkctl';
 import { removeUnits, restoreUnits, writeChangedUnits, type PreviousUnit } from './unit-files';
 import { renderVlanUnits, vlanDropinFile, vlanUnitNames } from './vlan-units';
@@ -106,7 +106,7 @@ export class NetworkdVlans {
     }
     // networkd never deletes a netdev whose unit went away.
     const r = await runCommand('ip', ['link', 'del', 'dev', spec.ifname]);
-    if (r.code === 0 || /Cannot find device|does not exist/i.test(r.stderr)) return;
+    if (okOrGone(r)) return;
     throw new DriverError(`${what}: ${r.stderr.trim() || `ip exited with ${r.code}`}`, { code: 'E_KERNEL' });
   }
 

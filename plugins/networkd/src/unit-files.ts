@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { DriverError, errorMessage } from '@volt/core/dist/errors';
+import { DriverError, errorMessage } from '@volt/sdk';
 import type { UnitFile } from './units';
 
 /** A unit file as it was before this call changed it, so a failed set-up can put it back. */

@@ -1,4 +1,4 @@
-import type { BridgeSpec } from '@volt/core/dist/drivers/bridge';
+import type { BridgeSpec } from '@volt/sdk';
 
 /**
  * The .netdev/.network pair behind one bridge. Pure: the same spec and

@@ -1,4 +1,4 @@
-import type { VlanSpec } from '@volt/core/dist/drivers/bridge';
+import type { VlanSpec } from '@volt/sdk';
 import { unitHeader, type UnitFile } from './units';
 
 /**

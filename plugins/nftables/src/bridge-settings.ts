@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
-import { runCommand } from '@volt/core/dist/kernel/exec';
-import type { BridgeFiltering } from '@volt/core/dist/drivers/firewall';
+import { runCommand } from '@volt/sdk/kernel';
+import type { BridgeFiltering } from '@volt/sdk';
 
 /**
  * Two per-bridge kernel settings the overlay depends on. Both are read and

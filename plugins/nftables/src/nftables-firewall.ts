@@ -1,6 +1,6 @@
-import { runCommand, type RunResult } from '@volt/core/dist/kernel/exec';
-import { DriverError, errorMessage } from '@volt/core/dist/errors';
-import type { Availability } from '@volt/core/dist/drivers/driver';
+import { runCommand, type RunResult } from '@volt/sdk/kernel';
+import { DriverError, errorMessage } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
 import type {
   BridgeFiltering,
   FirewallDriver,
@@ -8,8 +8,8 @@ import type {
   FirewallPortForward,
   FirewallRuleSet,
   HostInputPolicy,
-} from '@volt/core/dist/drivers/firewall';
-import type { HostContext } from '@volt/core/dist/di/registration';
+} from '@volt/sdk';
+import type { HostContext } from '@volt/sdk';
 import { brNetfilter, ensureBrNetfilter, filteringOf, readBridgeSettings, writeBridgeSettings, type SettingsChange } from './bridge-settings';
 import { describeDrift } from './drift';
 import { foreignWarnings, relevantChain, type ForeignChain } from './foreign';

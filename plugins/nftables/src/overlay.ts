@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { UserInputError } from '@volt/core/dist/errors';
+import { UserInputError } from '@volt/sdk';
 import type {
   FirewallAddressMatch,
   FirewallNetwork,
@@ -7,7 +7,7 @@ import type {
   FirewallPortForward,
   FirewallRuleSet,
   FirewallUserRule,
-} from '@volt/core/dist/drivers/firewall';
+} from '@volt/sdk';
 import type { ChainModel, ElementModel, SetModel } from './ruleset';
 
 /**

@@ -1,5 +1,5 @@
-import { UserInputError } from '@volt/core/dist/errors';
-import type { FirewallNetwork, FirewallRuleSet, HostInputPolicy } from '@volt/core/dist/drivers/firewall';
+import { UserInputError } from '@volt/sdk';
+import type { FirewallNetwork, FirewallRuleSet, HostInputPolicy } from '@volt/sdk';
 import { BASE_HOOKS, NAT_OUT_HOOK, OVERLAY_CHAIN, overlayModel, replaceOverlay, validateRuleSet, type OverlayListing } from './overlay';
 
 /**

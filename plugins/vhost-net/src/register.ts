@@ -1,7 +1,7 @@
 import type { Hook } from '@oclif/core';
 // Brings the typed `volt:register-drivers` hook (core augments oclif's Hooks).
-import type {} from '@volt/core/dist/di/registration';
-import { VmNicAccelerator } from '@volt/core/dist/drivers/vm-nic';
+import type {} from '@volt/sdk';
+import { VmNicAccelerator } from '@volt/sdk';
 import { VhostNet } from './vhost-net';
 
 /** Contributes the vhost-net accelerator for VM NICs (core picks it per NIC when asked for and available). */

@@ -1,8 +1,8 @@
 import { closeFds, openVhostNet, probeVhostNet, SyscallError, VHOST_NET_DEVICE } from '@volt/native';
-import type { HostContext } from '@volt/core/dist/di/registration';
-import type { Availability } from '@volt/core/dist/drivers/driver';
-import type { VmNicAccelerator, VmNicAccelHandle, VmNicAccelSpec } from '@volt/core/dist/drivers/vm-nic';
-import { DriverError, errorMessage } from '@volt/core/dist/errors';
+import type { HostContext } from '@volt/sdk';
+import type { Availability } from '@volt/sdk';
+import type { VmNicAccelerator, VmNicAccelHandle, VmNicAccelSpec } from '@volt/sdk';
+import { DriverError, errorMessage } from '@volt/sdk';
 
 /**
  * vhost-net: the virtio-net datapath in the kernel. volt opens /dev/vhost-net

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { Args } from '@oclif/core';
 import { VoltCommand } from '../../cli/base-command';
 import { parseConfig } from '../../config/load';
-import { ConfigError, UserInputError } from '../../errors';
+import { ConfigError, UserInputError } from '@volt/sdk';
 
 export default class ConfigValidate extends VoltCommand {
   static override summary = 'Validate a config file (default: <root>/etc/volt/config.yaml).';

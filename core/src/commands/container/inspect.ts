@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../cli/base-command';
-import { NotFoundError } from '../../errors';
+import { NotFoundError } from '@volt/sdk';
 import { keyValues, table } from '../../output/render';
 import { workloadViews, type WorkloadNic } from '../../services/workload-view';
 

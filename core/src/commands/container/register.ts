@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import * as path from 'node:path';
 import { VoltCommand } from '../../cli/base-command';
-import { UserInputError } from '../../errors';
+import { UserInputError } from '@volt/sdk';
 import { describeSource } from '../../kernel/netns';
 import type { ContainerSource } from '../../state/types';
 

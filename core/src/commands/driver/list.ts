@@ -1,5 +1,5 @@
 import { VoltCommand, outputFlag } from '../../cli/base-command';
-import { DRIVER_KINDS } from '../../drivers/driver';
+import { DRIVER_KINDS } from '@volt/sdk';
 import type { DriverChoice } from '../../services/driver-registry';
 
 interface Row {

@@ -50,7 +50,7 @@ A running proxy applies the route before this command returns.`;
     try {
       if (units.enableInstalled(dir, 'volt-ingress.service') === 'enabled') {
         if (units.systemdReads(dir)) {
-          const { runChecked } = await import('../../kernel/exec');
+          const { runChecked } = await import('@volt/sdk/kernel');
           await runChecked('start volt-ingress.service', 'systemctl', ['start', 'volt-ingress.service']);
           notes.push('enabled and started volt-ingress.service (the first ingress route)');
         } else notes.push(`enabled volt-ingress.service in ${dir} (the first ingress route); it starts with the host, or now with \`volt ingress serve\``);

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { VoltCommand } from '../../cli/base-command';
-import type { IngressDriver } from '../../drivers/ingress';
+import type { IngressDriver } from '@volt/sdk';
 import { IngressServer } from '../../services/ingress-serve';
 import { loadConfig } from '../../config/load';
 import { LETS_ENCRYPT_DIRECTORY, proxySpecFrom, type ServeInput } from '../../services/ingress-settings';

@@ -1,5 +1,5 @@
 import { VoltCommand, outputFlag } from '../../cli/base-command';
-import { DriftError } from '../../errors';
+import { DriftError } from '@volt/sdk';
 
 export default class NetCheck extends VoltCommand {
   static override summary = 'Report drift between desired state and the kernel, and what volt made that no state record owns; exits non-zero when there is any.';

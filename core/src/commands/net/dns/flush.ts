@@ -1,5 +1,5 @@
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
-import { DriverError } from '../../../errors';
+import { DriverError } from '@volt/sdk';
 import { askDns } from '../../../services/dns-control';
 
 export default class NetDnsFlush extends VoltCommand {

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
-import type { DnsRecord } from '../../../drivers/dns';
-import { NotFoundError } from '../../../errors';
+import type { DnsRecord } from '@volt/sdk';
+import { NotFoundError } from '@volt/sdk';
 import type { Column } from '../../../output/render';
 import { askDns } from '../../../services/dns-control';
 import { dnsRecords } from '../../../services/dns-records';

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
-import { UserInputError } from '../../../errors';
+import { UserInputError } from '@volt/sdk';
 import { parsePorts, parseProto } from '../../../services/firewall-input';
 
 export default class NetPolicyTest extends VoltCommand {

@@ -1,5 +1,6 @@
 import type { BridgeObservation } from '../drivers/bridge';
 import { runChecked, runCommand } from './exec';
+import { linkGone } from './link-gone';
 
 /** The parts of `ip -j -d addr show` volt reads, parsed once at the edge. */
 export interface IpLink {
@@ -53,7 +54,7 @@ function parseLinks(json: string): IpLink[] {
 export async function getLink(ifname: string): Promise<IpLink | undefined> {
   const r = await runCommand('ip', ['-j', '-d', 'addr', 'show', 'dev', ifname]);
   if (r.code !== 0) {
-    if (/does not exist|Cannot find device/i.test(r.stderr)) return undefined;
+    if (linkGone(r.stderr)) return undefined;
     throw new Error(`read link ${ifname}: ${r.stderr.trim()}`);
   }
   return parseLinks(r.stdout)[0];

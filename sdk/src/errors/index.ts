@@ -67,3 +67,4 @@ export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
 }
+export * from './codes';

@@ -1,0 +1,39 @@
+import { token } from '../di/token';
+import type { Driver } from './driver';
+
+/* DHCP for VM guests; core picks the one that goes with the active bridge driver (see vm-nic.ts). */
+
+/** One static lease: this MAC always gets this address. */
+export interface DhcpLease {
+  mac: string;
+  ip: string;
+  /** The workload's name, offered as the guest's host name. */
+  hostname: string;
+}
+
+export interface GuestDhcpSpec {
+  network: string;
+  bridge: string;
+  /** "10.30.0.0/24" */
+  subnet: string;
+  /** Server address, router and DNS server handed out: the network's gateway. */
+  gateway: string;
+  mtu: number;
+  /** Exactly these leases are served; nothing else gets an address. */
+  leases: DhcpLease[];
+}
+
+/** A DHCP server on a network's bridge that hands VM guests the addresses IPAM reserved for their MACs. */
+export interface GuestDhcp extends Driver {
+  /**
+   * The bridge driver this service belongs with ("networkd": its DHCPServer lives in the
+   * bridge's .network); undefined: it works on any Linux bridge.
+   */
+  readonly forBridge?: string;
+  /** Serve exactly spec.leases on spec.bridge (idempotent: unchanged leases change nothing). */
+  setupDhcp(spec: GuestDhcpSpec): Promise<void>;
+  /** Stop serving the network; absent is success. */
+  teardownDhcp(spec: Pick<GuestDhcpSpec, 'network' | 'bridge'>): Promise<void>;
+}
+
+export const GuestDhcp = token<GuestDhcp>('volt.driver.guest-dhcp');
