@@ -15,8 +15,14 @@ import {
  * Differences between the table volt would generate and the one the kernel
  * lists, one sentence each; [] when they agree. Pure, for unit tests.
  */
-export function describeDrift(want: TableModel, have: ListedTable | undefined): string[] {
-  if (!have) return [`nftables table ${FAMILY} ${TABLE} is missing: the firewall is not set up`];
+export function describeDrift(
+  want: TableModel,
+  have: ListedTable | undefined,
+  table: { family: string; name: string; missing: string } = { family: FAMILY, name: TABLE, missing: 'the firewall is not set up' },
+): string[] {
+  const t = `${table.family} ${table.name}`;
+  if (!have) return [`nftables table ${t} is missing: ${table.missing}`];
+  const inet = table.family === FAMILY && table.name === TABLE;
   const out: string[] = [];
   const chains = new Map(have.chains.map((c) => [c.name, c]));
   const sets = new Map(have.sets.map((s) => [s.name, s]));
@@ -24,13 +30,13 @@ export function describeDrift(want: TableModel, have: ListedTable | undefined): 
   for (const c of want.chains) {
     const listed = chains.get(c.name);
     chains.delete(c.name);
-    out.push(...chainDrift(c, listed));
+    out.push(...chainDrift(c, listed, inet ? '' : ` of table ${t}`));
   }
   for (const c of chains.values()) {
-    const owner = /^net-(.+)-(?:in|out)$/.exec(c.name);
+    const owner = inet ? /^net-(.+)-(?:in|out)$/.exec(c.name) : null;
     if (owner) out.push(`chain "${c.name}" belongs to network "${owner[1]}", which volt does not manage (left over?)`);
-    else if (/^fw[if]-\d+$/.test(c.name)) out.push(`chain "${c.name}" holds user firewall rules that desired state no longer has (left over?)`);
-    else out.push(`chain "${c.name}" in table ${FAMILY} ${TABLE} was not created by volt`);
+    else if (inet && /^fw[if]-\d+$/.test(c.name)) out.push(`chain "${c.name}" holds user firewall rules that desired state no longer has (left over?)`);
+    else out.push(`chain "${c.name}" in table ${t} was not created by volt`);
   }
 
   for (const s of want.sets) {
@@ -38,7 +44,7 @@ export function describeDrift(want: TableModel, have: ListedTable | undefined): 
     sets.delete(s.name);
     out.push(...setDrift(s, listed, want));
   }
-  for (const s of sets.values()) out.push(`${s.kind} "${s.name}" in table ${FAMILY} ${TABLE} was not created by volt`);
+  for (const s of sets.values()) out.push(`${s.kind} "${s.name}" in table ${t} was not created by volt`);
   return out;
 }
 
@@ -46,13 +52,13 @@ function describeHook(h: { type: string; hook: string; prio: number; policy: str
   return `type ${h.type} hook ${h.hook} priority ${h.prio} policy ${h.policy}`;
 }
 
-function chainLabel(c: ChainModel): string {
+function chainLabel(c: ChainModel, where: string): string {
   if (c.network !== undefined) return `network "${c.network}": chain "${c.name}"`;
-  return c.hook ? `base chain "${c.name}"` : `chain "${c.name}"`;
+  return c.hook ? `base chain "${c.name}"${where}` : `chain "${c.name}"${where}`;
 }
 
-function chainDrift(want: ChainModel, have: ListedChain | undefined): string[] {
-  const label = chainLabel(want);
+function chainDrift(want: ChainModel, have: ListedChain | undefined, where = ''): string[] {
+  const label = chainLabel(want, where);
   if (!have) return [`${label} is missing`];
   const out: string[] = [];
   if (want.hook) {

@@ -28,9 +28,11 @@ import {
   type OverlayListing,
 } from './overlay';
 import {
+  BRIDGE_FAMILY,
   FAMILY,
   TABLE,
   baseChains,
+  bridgeTableModel,
   setupBaseScript,
   setupNetworkScript,
   tableModel,
@@ -53,7 +55,7 @@ export class NftablesFirewall implements FirewallDriver {
   readonly name = 'nftables';
   readonly preference = 10;
   readonly fallback = false;
-  readonly description = 'nftables table inet volt: isolation, host access and masquerade through sets and verdict maps';
+  readonly description = 'nftables table inet volt: isolation, host access and masquerade through sets and verdict maps; table bridge volt: IPv6 closed on workload ports';
 
   private nftPath: string | undefined;
 
@@ -112,6 +114,14 @@ export class NftablesFirewall implements FirewallDriver {
     const model = tableModel(validatePolicy(policy, what), validateNetworks(nets, what), r);
     const listed = await this.listTable(what);
     const drift = describeDrift(model, listed);
+    // IPv6 closed at layer 2 (ruleset.ts, bridgeTableModel), whatever br_netfilter does.
+    drift.push(
+      ...describeDrift(bridgeTableModel(), await this.listTable(what, BRIDGE_FAMILY), {
+        family: BRIDGE_FAMILY,
+        name: TABLE,
+        missing: 'IPv6 is not closed between workloads of volt networks and the host (run `volt net up`)',
+      }),
+    );
     if (r !== undefined && listed !== undefined) drift.push(...(await this.settingsDrift(r)));
     return drift;
   }
@@ -290,14 +300,14 @@ export class NftablesFirewall implements FirewallDriver {
     return parseChainsListing(r.stdout, FAMILY, TABLE).length > 0;
   }
 
-  private async listTable(what: string): Promise<ListedTable | undefined> {
-    const r = await this.nft(['-j', 'list', 'table', FAMILY, TABLE]);
+  private async listTable(what: string, family: string = FAMILY): Promise<ListedTable | undefined> {
+    const r = await this.nft(['-j', 'list', 'table', family, TABLE]);
     if (r.code !== 0) {
       if (/No such file or directory/.test(r.stderr)) return undefined;
       throw nftFailure(what, r.stderr, r.code);
     }
     try {
-      return parseTableListing(r.stdout, FAMILY, TABLE);
+      return parseTableListing(r.stdout, family, TABLE);
     } catch (e: unknown) {
       throw new DriverError(`${what}: ${e instanceof Error ? e.message : String(e)}`, { code: 'E_KERNEL', cause: e });
     }
