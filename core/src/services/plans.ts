@@ -11,6 +11,7 @@ import { runCommand } from '../kernel/exec';
 import { prefixOf } from './network-plan';
 import { bridgeSpec, firewallNetwork } from './network-service';
 import { detachUplinkSteps } from './vlan-service';
+import { applyFirewallResult, firewallPlanSteps } from './plans-firewall';
 
 /**
  * The plans of the journaled operations: each a list of named steps (OPERATION_STEPS) with
@@ -41,6 +42,8 @@ export function planSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): Pl
       return createSteps(rec, state, d);
     case 'net-delete':
       return deleteSteps(rec, state, d);
+    default:
+      return firewallPlanSteps(rec, state, d);
   }
 }
 
@@ -73,6 +76,8 @@ export function applyResult(rec: PendingIntent, state: VoltState): void {
         state.attachments = state.attachments.filter((a) => a.network !== n.name);
       }
       return;
+    default:
+      applyFirewallResult(rec, state);
   }
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { errorMessage } from '../errors';
 import type { StateStore } from './store';
+import { FIREWALL_OPERATION_STEPS, FIREWALL_SETTLE_RULE } from './journal-firewall';
 import type { AttachmentRecord, NetworkRecord, PendingOp, PendingRecord, VoltState } from './types';
 
 /**
@@ -18,6 +19,7 @@ export const OPERATION_STEPS: Readonly<Record<PendingOp, readonly string[]>> = {
   disconnect: ['unplug'],
   'net-create': ['firewall-base', 'bridge', 'firewall'],
   'net-delete': ['uplinks', 'firewall', 'bridge', 'firewall-base'],
+  ...FIREWALL_OPERATION_STEPS,
 };
 
 /** How a pending record of each operation is settled. */
@@ -26,6 +28,7 @@ export const SETTLE_RULE: Readonly<Record<PendingOp, 'roll-back-unless-done' | '
   disconnect: 'roll-forward',
   'net-create': 'roll-back-unless-done',
   'net-delete': 'roll-forward',
+  ...FIREWALL_SETTLE_RULE,
 };
 
 /** Fault points of an operation: "intent" (record written, kernel untouched) and after each step. */

@@ -224,7 +224,10 @@ export interface VoltState {
 }
 
 /** A kernel-changing operation journaled before it touches the kernel (core/src/state/journal.ts). */
-export type PendingOp = 'connect' | 'disconnect' | 'net-create' | 'net-delete';
+export type PendingOp = 'connect' | 'disconnect' | 'net-create' | 'net-delete' | FirewallPendingOp;
+
+/** Port forwards, firewall rules and policies, VLANs (core/src/state/journal-firewall.ts). */
+export type FirewallPendingOp = 'port-add' | 'port-delete' | 'firewall-apply' | 'vlan-create' | 'vlan-delete' | 'vlan-attach' | 'vlan-detach';
 
 export interface PendingStep {
   /** Stable step name (`volt debug steps`). */
@@ -256,6 +259,10 @@ export interface PendingRecord {
   networks?: NetworkRecord[];
   /** net-create: the firewall table is set up too; net-delete: it is removed too. */
   base?: boolean;
+  /** port-add, port-delete, firewall-apply: the collections the operation changes, as they are after it (plans-firewall.ts). */
+  firewall?: { rules?: FirewallRuleRecord[]; portForwards?: PortForwardRecord[]; policies?: Record<string, PolicyRecord> };
+  /** vlan-*: the VLAN before (absent for a create) and after (absent for a delete). */
+  vlan?: { name: string; before?: VlanRecord; after?: VlanRecord };
 }
 
 export function emptyState(): VoltState {

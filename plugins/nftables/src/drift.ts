@@ -1,4 +1,5 @@
 import type { ListedChain, ListedSet, ListedTable } from './nft-json';
+import { ruleNameOf } from './overlay';
 import {
   BASE_CHAIN,
   FAMILY,
@@ -167,4 +168,64 @@ function forbiddenElement(e: ElementModel): string {
   const who = ownerLabel(e);
   if (e.set === SET_NAME.natSubnets) return `${who}masquerade is set up (${e.key} is in set ${e.set}) but the network has NAT disabled`;
   return `${who}${e.set} holds ${e.key}, which it should not`;
+}
+
+/** An nft object volt made that no state record owns (`volt net check` finding orphan-nft). */
+export interface Orphan {
+  object: string;
+  detail: string;
+}
+
+/** "tcp . 8080" → "port forward 8080/tcp"; "10.0.0.1 . udp . 53" → "port forward 10.0.0.1:53/udp". */
+function forwardObject(set: string, key: string): string | undefined {
+  const parts = key.split(' . ');
+  if (set === 'pf_port' && parts.length === 2) return `port forward ${parts[1]}/${parts[0]}`;
+  if (set === 'pf_addr' && parts.length === 3) return `port forward ${parts[0]}:${parts[2]}/${parts[1]}`;
+  return undefined;
+}
+
+/**
+ * What the kernel's table holds that volt made (recognisable without state: the table is volt's,
+ * user rules carry `comment "volt:NAME"`, forwards are elements of pf_port / pf_addr, networks
+ * own the chains net-NAME-in/out) but that no record in `want` produces: one finding per
+ * object (a forward, a rule, a network's chains, a workload's address set). Pure.
+ */
+export function describeOrphans(want: TableModel, have: ListedTable | undefined): Orphan[] {
+  if (!have) return [];
+  const out = new Map<string, Orphan>();
+  const add = (object: string, detail: string): void => {
+    if (!out.has(object)) out.set(object, { object, detail });
+  };
+  const chains = new Map(want.chains.map((c) => [c.name, c]));
+  const ruleNames = new Set(want.chains.flatMap((c) => c.rules.map(ruleNameOf).filter((n): n is string => n !== undefined)));
+  for (const c of have.chains) {
+    const net = /^net-(.+)-(?:in|out)$/.exec(c.name);
+    if (!chains.has(c.name) && net) {
+      add(`network chains net-${net[1]}-in/out`, `chain "${c.name}" in table ${FAMILY} ${TABLE} is network "${net[1]}"'s, and no network of that name is in state`);
+      continue;
+    }
+    for (const r of c.rules) {
+      const name = ruleNameOf(r);
+      if (name === undefined || ruleNames.has(name)) continue;
+      add(`firewall rule "${name}"`, `chain "${c.name}" holds '${r}': volt's rule "${name}", and no firewall rule of that name is in state`);
+    }
+  }
+  const sets = new Map(want.sets.map((s) => [s.name, s]));
+  for (const s of have.sets) {
+    const w = sets.get(s.name);
+    if (!w) {
+      if (/^wl-/.test(s.name)) add(`set ${s.name}`, `set "${s.name}" (a workload's addresses for firewall rules) that no rule in state refers to`);
+      continue;
+    }
+    const keys = new Set([...want.elements, ...want.absent].filter((e) => e.set === s.name).map((e) => e.key));
+    for (const text of s.elements) {
+      const key = text.split(' : ')[0] as string;
+      if (keys.has(key)) continue;
+      const fwd = forwardObject(s.name, key);
+      if (fwd !== undefined) add(fwd, `${s.kind} ${s.name} holds ${text}: a port forward volt made, and no forward of host port ${fwd.slice('port forward '.length)} is in state`);
+      else if (w.owner === 'rules') add(`${s.name} element ${key}`, `${s.kind} ${s.name} holds ${text}, which no firewall rule, port forward or policy in state produces`);
+      else add(`${s.name} element ${key}`, `${s.kind} ${s.name} holds ${text}, which belongs to no network in state`);
+    }
+  }
+  return [...out.values()];
 }

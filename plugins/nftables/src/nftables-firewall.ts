@@ -11,7 +11,7 @@ import type {
 } from '@volt/core/dist/drivers/firewall';
 import type { HostContext } from '@volt/core/dist/di/registration';
 import { brNetfilter, ensureBrNetfilter, filteringOf, readBridgeSettings, writeBridgeSettings, type SettingsChange } from './bridge-settings';
-import { describeDrift } from './drift';
+import { describeDrift, describeOrphans } from './drift';
 import { foreignWarnings, relevantChain, type ForeignChain } from './foreign';
 import { findNft } from './nft-binary';
 import { parseChainsListing, parseTableListing, type ListedTable } from './nft-json';
@@ -124,6 +124,12 @@ export class NftablesFirewall implements FirewallDriver {
     );
     if (r !== undefined && listed !== undefined) drift.push(...(await this.settingsDrift(r)));
     return drift;
+  }
+
+  async orphans(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet): Promise<{ object: string; detail: string }[]> {
+    const what = 'look for left-over firewall objects';
+    const r = rules === undefined ? undefined : validateRuleSet(rules, what);
+    return describeOrphans(tableModel(validatePolicy(policy, what), validateNetworks(nets, what), r), await this.listTable(what));
   }
 
   /**
