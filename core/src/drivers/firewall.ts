@@ -133,6 +133,8 @@ export interface FirewallDriver extends Driver {
    * findings (docs/leftovers.md); `volt net up` replaces them with the desired rules (setupBase).
    */
   orphans?(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet): Promise<{ object: string; detail: string }[]>;
+  /** Remove the orphans that setupBase does not replace (chains and elements of networks state does not have). */
+  removeOrphans?(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet): Promise<void>;
   /** Other firewalls' base chains that would drop the traffic of these bridges, one warning each (read-only). */
   foreignConflicts?(bridges: string[]): Promise<string[]>;
   /** For `policy test`: is same-network traffic on these bridges filtered at all? */

@@ -219,6 +219,13 @@ export class NetworkService {
       const settled = await this.settlePending(state);
       const nft = await this.nftLeftovers(state);
       const up = await this.upLocked(state);
+      if (nft.length > 0) {
+        const fw = await this.d.firewall();
+        if (fw.removeOrphans) {
+          const nets = Object.values(state.networks).map(firewallNetwork);
+          await fw.removeOrphans(this.hostPolicy, nets, this.d.firewallRules?.(state)).catch((e: unknown) => this.d.warn(errorMessage(e)));
+        }
+      }
       // Left-over nft objects go with the convergence (the desired rules replace them): report those that went.
       const still = nft.length > 0 ? new Set((await this.nftLeftovers(state)).map((f) => f.object)) : new Set<string>();
       const nftRemoved = nft.filter((f) => !still.has(f.object));

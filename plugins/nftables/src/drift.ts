@@ -174,6 +174,11 @@ function forbiddenElement(e: ElementModel): string {
 export interface Orphan {
   object: string;
   detail: string;
+  /**
+   * nft statements that remove it (network chains and elements of the network sets); absent for
+   * overlay objects, which setupBase with the desired rules replaces anyway.
+   */
+  remove?: string[];
 }
 
 /** "tcp . 8080" → "port forward 8080/tcp"; "10.0.0.1 . udp . 53" → "port forward 10.0.0.1:53/udp". */
@@ -193,15 +198,21 @@ function forwardObject(set: string, key: string): string | undefined {
 export function describeOrphans(want: TableModel, have: ListedTable | undefined): Orphan[] {
   if (!have) return [];
   const out = new Map<string, Orphan>();
-  const add = (object: string, detail: string): void => {
-    if (!out.has(object)) out.set(object, { object, detail });
+  const add = (object: string, detail: string, remove?: string[]): void => {
+    const o = out.get(object);
+    if (!o) out.set(object, { object, detail, ...(remove ? { remove } : {}) });
+    else if (remove) o.remove = [...(o.remove ?? []), ...remove];
   };
+  const T = `${FAMILY} ${TABLE}`;
+  // Chains go after the elements that jump to them (nft refuses to delete a chain still referenced).
+  const late: string[] = [];
   const chains = new Map(want.chains.map((c) => [c.name, c]));
   const ruleNames = new Set(want.chains.flatMap((c) => c.rules.map(ruleNameOf).filter((n): n is string => n !== undefined)));
   for (const c of have.chains) {
     const net = /^net-(.+)-(?:in|out)$/.exec(c.name);
     if (!chains.has(c.name) && net) {
       add(`network chains net-${net[1]}-in/out`, `chain "${c.name}" in table ${FAMILY} ${TABLE} is network "${net[1]}"'s, and no network of that name is in state`);
+      late.push(`flush chain ${T} ${c.name}`, `delete chain ${T} ${c.name}`);
       continue;
     }
     for (const r of c.rules) {
@@ -224,8 +235,11 @@ export function describeOrphans(want: TableModel, have: ListedTable | undefined)
       const fwd = forwardObject(s.name, key);
       if (fwd !== undefined) add(fwd, `${s.kind} ${s.name} holds ${text}: a port forward volt made, and no forward of host port ${fwd.slice('port forward '.length)} is in state`);
       else if (w.owner === 'rules') add(`${s.name} element ${key}`, `${s.kind} ${s.name} holds ${text}, which no firewall rule, port forward or policy in state produces`);
-      else add(`${s.name} element ${key}`, `${s.kind} ${s.name} holds ${text}, which belongs to no network in state`);
+      else add(`${s.name} element ${key}`, `${s.kind} ${s.name} holds ${text}, which belongs to no network in state`, [`delete element ${T} ${s.name} { ${key} }`]);
     }
   }
-  return [...out.values()];
+  const list = [...out.values()];
+  const first = list.find((o) => o.object.startsWith('network chains '));
+  if (first && late.length > 0) first.remove = [...(first.remove ?? []), ...late];
+  return list;
 }

@@ -129,7 +129,22 @@ export class NftablesFirewall implements FirewallDriver {
   async orphans(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet): Promise<{ object: string; detail: string }[]> {
     const what = 'look for left-over firewall objects';
     const r = rules === undefined ? undefined : validateRuleSet(rules, what);
-    return describeOrphans(tableModel(validatePolicy(policy, what), validateNetworks(nets, what), r), await this.listTable(what));
+    return describeOrphans(tableModel(validatePolicy(policy, what), validateNetworks(nets, what), r), await this.listTable(what)).map((o) => ({ object: o.object, detail: o.detail }));
+  }
+
+  /**
+   * Remove what `orphans` finds that setupBase does not replace: chains of networks state does not
+   * have and their elements in the network sets and maps (elements first: a chain a map entry
+   * jumps to cannot go). One transaction.
+   */
+  async removeOrphans(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet): Promise<void> {
+    const what = 'remove left-over firewall objects';
+    const r = rules === undefined ? undefined : validateRuleSet(rules, what);
+    const found = describeOrphans(tableModel(validatePolicy(policy, what), validateNetworks(nets, what), r), await this.listTable(what));
+    const lines = found.flatMap((o) => o.remove ?? []);
+    const chains = lines.filter((l) => /^(flush|delete) chain /.test(l));
+    const script = [...lines.filter((l) => !chains.includes(l)), ...chains];
+    if (script.length > 0) await this.apply(what, `${script.join('\n')}\n`);
   }
 
   /**
