@@ -260,7 +260,14 @@ export interface PendingRecord {
   /** net-create: the firewall table is set up too; net-delete: it is removed too. */
   base?: boolean;
   /** port-add, port-delete, firewall-apply: the collections the operation changes, as they are after it (plans-firewall.ts). */
-  firewall?: { rules?: FirewallRuleRecord[]; portForwards?: PortForwardRecord[]; policies?: Record<string, PolicyRecord> };
+  firewall?: {
+    rules?: FirewallRuleRecord[];
+    portForwards?: PortForwardRecord[];
+    policies?: Record<string, PolicyRecord>;
+    /** Instead of `rules` / `policies` when few change (one rule added to 10,000): records replaced or added, names removed. */
+    rulesDelta?: { upsert: FirewallRuleRecord[]; remove: string[] };
+    policiesDelta?: { upsert: PolicyRecord[]; remove: string[] };
+  };
   /** vlan-*: the VLAN before (absent for a create) and after (absent for a delete). */
   vlan?: { name: string; before?: VlanRecord; after?: VlanRecord };
 }
