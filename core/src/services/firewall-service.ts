@@ -277,19 +277,20 @@ export class FirewallService {
       // The draft changes inside journaledRules (plans-firewall.ts): held back until the kernel has it.
       const notes = await journaledRules(this.d, state, 'firewall-apply', `firewall rule "${rec.name}"`, what, ['rules'], () => {
         let order: number;
+        let list = rules;
         if (at < sorted.length) {
           const prev = at === 0 ? -1 : sorted[at - 1]!.order;
           const next = sorted[at]!.order;
           if (next - prev >= 2) order = prev + Math.floor((next - prev) / 2);
           else {
-            // No room left between the two: respace every rule (every bucket changes once).
-            sorted.forEach((r, k) => (r.order = (k + 1 + (k >= at ? 1 : 0)) * ORDER_STEP));
+            // No room left between the two: respace every rule (every bucket changes once), as new records.
+            list = sorted.map((r, k) => ({ ...r, order: (k + 1 + (k >= at ? 1 : 0)) * ORDER_STEP }));
             order = (at + 1) * ORDER_STEP;
           }
         } else {
           order = (sorted[sorted.length - 1]?.order ?? 0) + ORDER_STEP;
         }
-        rules.push({ ...rec, order, createdAt: new Date().toISOString() });
+        state.firewall.rules = [...list, { ...rec, order, createdAt: new Date().toISOString() }];
       });
       // After the plan the draft holds the committed copies: find the rule there.
       const rule = state.firewall.rules.find((r) => r.name === rec.name)!;

@@ -2,9 +2,10 @@ import { errorMessage } from '../errors';
 import type { BridgeDriver, VlanSpec } from '../drivers/bridge';
 import type { FirewallDriver } from '../drivers/firewall';
 import type { StateStore } from '../state/store';
-import { removePending, runPlan, settleAction, type PendingIntent, type PlanStep } from '../state/journal';
+import { randomBytes } from 'node:crypto';
+import { faultPoint, removePending, runPlan, settleAction, type PendingIntent, type PlanStep } from '../state/journal';
 import { FIREWALL_OPS } from '../state/journal-firewall';
-import type { FirewallPendingOp, PendingOp, PendingRecord, VlanRecord, VoltState } from '../state/types';
+import type { FirewallPendingOp, FirewallRuleRecord, PendingOp, PendingRecord, PolicyRecord, PortForwardRecord, VlanRecord, VoltState } from '../state/types';
 import { compileRuleSet } from './firewall-compile';
 import { commitRules, type FirewallDeps } from './firewall-service';
 import { vlanDriver } from './vlan-service';
@@ -50,10 +51,14 @@ function take(state: VoltState, keys: readonly Collection[]): Collections {
   return out;
 }
 
-/** Records of `next` that differ from `prior` (by name), and names `next` no longer has; undefined when that is no smaller than `next`. */
+/**
+ * Records of `next` that are not in `prior` (by identity: the services replace a record they
+ * change, never edit it in place), and names `next` no longer has; undefined when that is no
+ * smaller than `next`.
+ */
 function deltaOf<R extends { name: string }>(prior: readonly R[], next: readonly R[]): { upsert: R[]; remove: string[] } | undefined {
-  const was = new Map(prior.map((r) => [r.name, JSON.stringify(r)]));
-  const upsert = next.filter((r) => was.get(r.name) !== JSON.stringify(r));
+  const was = new Set(prior);
+  const upsert = next.filter((r) => !was.has(r));
   const names = new Set(next.map((r) => r.name));
   const remove = prior.filter((r) => !names.has(r.name)).map((r) => r.name);
   return upsert.length + remove.length < next.length ? { upsert, remove } : undefined;
@@ -202,7 +207,13 @@ export async function journaledRules(
   keys: readonly Collection[],
   mutate: () => void,
 ): Promise<string[]> {
-  const prior = structuredClone(take(state, keys));
+  // Shallow: the mutations replace arrays, maps and records, or add to / delete from them; they never edit a record.
+  const prior: Collections = {};
+  for (const [k, v] of Object.entries(take(state, keys))) {
+    if (k === 'policies') prior.policies = { ...(v as Record<string, PolicyRecord>) };
+    else if (k === 'rules') prior.rules = [...(v as FirewallRuleRecord[])];
+    else prior.portForwards = [...(v as PortForwardRecord[])];
+  }
   const before = compileRuleSet(state);
   mutate();
   const fw = Object.keys(state.networks).length > 0 ? await deps.firewall() : undefined;
@@ -210,10 +221,32 @@ export async function journaledRules(
   const next = compileRuleSet(state);
   const after = changeOf(prior, state, keys);
   put(state, prior);
-  const apply = fw.applyRules.bind(fw);
-  const plan = await runPlan(deps.store, state, { op, object, firewall: after }, [{ name: 'nft', what, apply: () => apply(next, before) }], deps.warn);
-  applyFirewallResult(plan.record, state);
-  plan.finish();
+  // runPlan's steps, without its copy of the whole state (3 MB at 10,000 rules): the draft holds
+  // only `prior` until the step is done, so a failure just drops the record.
+  const record: PendingRecord = {
+    op,
+    object,
+    firewall: after,
+    id: randomBytes(6).toString('hex'),
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    steps: [{ name: 'nft', done: false }],
+  };
+  (state.pending ??= []).push(record);
+  deps.store.checkpoint();
+  faultPoint(op, 'intent');
+  try {
+    await fw.applyRules(next, before);
+  } catch (e: unknown) {
+    removePending(state, record.id);
+    deps.store.checkpoint();
+    throw e;
+  }
+  record.steps[0]!.done = true;
+  deps.store.checkpoint();
+  faultPoint(op, 'nft');
+  applyFirewallResult(record, state);
+  removePending(state, record.id);
   return [];
 }
 
