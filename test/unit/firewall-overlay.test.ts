@@ -12,7 +12,9 @@ import {
   userRuleTexts,
   validateRuleSet,
 } from '@volt/plugin-nftables/dist/overlay';
-import { setupBaseScript, tableModel } from '@volt/plugin-nftables/dist/ruleset';
+import { elementText, setupBaseScript, tableModel } from '@volt/plugin-nftables/dist/ruleset';
+import { describeOrphans } from '@volt/plugin-nftables/dist/drift';
+import type { ListedTable } from '@volt/plugin-nftables/dist/nft-json';
 
 const POLICY: HostInputPolicy = { policy: 'drop', allow: ['tcp/22'] };
 const NET = { name: 'backend', bridge: 'volt-backend', subnet: '10.30.0.0/24', gateway: '10.30.0.1', nat: true };
@@ -215,4 +217,48 @@ test('a rule naming a group the set does not define matches nothing (an empty se
   const m = overlayModel(set({ rules: [rule('a', 1, { source: { kind: 'group', group: 'gone' } })] }));
   t.true(m.sets.some((s) => s.name === 'wl-gone'));
   t.false(m.elements.some((e) => e.set === 'wl-gone'));
+});
+
+/** What `nft -j list table inet volt` would give for a model (the kernel exactly as volt made it). */
+function listed(m: ReturnType<typeof tableModel>): ListedTable {
+  return {
+    family: 'inet',
+    name: 'volt',
+    chains: m.chains.map((c) => ({ name: c.name, rules: [...c.rules] })),
+    sets: m.sets.map((s) => ({ kind: s.kind, name: s.name, type: s.type, ...(s.map ? { map: s.map } : {}), flags: s.flags, elements: m.elements.filter((e) => e.set === s.name).map(elementText) })),
+  };
+}
+
+test('orphans: what the kernel holds that state no longer produces, one finding per object', (t) => {
+  const OLD = { name: 'old', bridge: 'volt-old', subnet: '10.31.0.0/24', gateway: '10.31.0.1', nat: true };
+  const full = set({
+    rules: [rule('keep', 1024), rule('gone', 2048, { ports: [{ from: 22, to: 22 }, { from: 2222, to: 2222 }] })],
+    forwards: [
+      { hostPort: 8080, proto: 'tcp', targetIp: '10.30.0.10', targetPort: 80 },
+      { hostPort: 53, proto: 'udp', hostIp: '198.18.0.1', targetIp: '10.30.0.10', targetPort: 53 },
+    ],
+    networks: [NET],
+  });
+  const have = listed(tableModel(POLICY, [NET, OLD], full));
+  t.deepEqual(describeOrphans(tableModel(POLICY, [NET, OLD], full), have), [], 'nothing left over when state produces everything');
+  const left = describeOrphans(tableModel(POLICY, [NET], set({ rules: [rule('keep', 1024)], networks: [NET] })), have);
+  t.deepEqual(
+    left.map((o) => o.object),
+    [
+      'network chains net-old-in/out',
+      'firewall rule "gone"',
+      'bridges element "volt-old"',
+      'nat_subnets element 10.31.0.0/24',
+      'forward_from element "volt-old"',
+      'input_from element "volt-old"',
+      'port forward 198.18.0.1:53/udp',
+      'port forward 8080/tcp',
+      'hairpin element 10.30.0.0/24 . "volt-backend"',
+    ],
+  );
+  // The network's objects come with the statements that remove them; the overlay's are replaced by setupBase.
+  const chains = left.find((o) => o.object.startsWith('network chains'))!;
+  t.true(chains.remove!.includes('delete chain inet volt net-old-out'));
+  t.deepEqual(left.find((o) => o.object === 'bridges element "volt-old"')!.remove, ['delete element inet volt bridges { "volt-old" }']);
+  t.is(left.find((o) => o.object === 'port forward 8080/tcp')!.remove, undefined);
 });

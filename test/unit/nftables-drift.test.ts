@@ -3,7 +3,7 @@ import type { FirewallNetwork, HostInputPolicy } from '@volt/sdk';
 import { describeDrift, ruleDiff } from '@volt/plugin-nftables/dist/drift';
 import { parseTableListing, renderRule, type ListedTable } from '@volt/plugin-nftables/dist/nft-json';
 import { nftError } from '@volt/plugin-nftables/dist/nftables-firewall';
-import { tableModel } from '@volt/plugin-nftables/dist/ruleset';
+import { bridgeTableModel, tableModel } from '@volt/plugin-nftables/dist/ruleset';
 
 const POLICY: HostInputPolicy = { policy: 'drop', allow: ['tcp/22', 'udp/60000-61000'] };
 const BACKEND: FirewallNetwork = { name: 'backend', bridge: 'volt-backend', subnet: '10.30.0.0/24', gateway: '10.30.0.1', nat: true };
@@ -200,4 +200,46 @@ test('nftError: the first error and the statement it points at', (t) => {
   t.is(nftError('Error: Could not process rule: Operation not permitted\n', 1), 'Could not process rule: Operation not permitted');
   t.is(nftError('netlink: Error: cache initialization failed\n', 1), 'cache initialization failed');
   t.is(nftError('', 3), 'nft exited with code 3');
+});
+
+// `nft -j list table bridge volt` (nftables 1.0.6) after setupBase: IPv6 closed at layer 2.
+function bridgeListing(): string {
+  const items: unknown[] = [{ table: { family: 'bridge', name: 'volt', handle: 1 } }];
+  const m = bridgeTableModel();
+  let handle = 2;
+  const ifRule = (chain: string, key: string, pattern: string): unknown => ({
+    rule: {
+      family: 'bridge',
+      table: 'volt',
+      chain,
+      handle: handle++,
+      expr: [{ match: { op: '==', left: { meta: { key } }, right: pattern } }, { jump: { target: 'ipv6-closed' } }],
+    },
+  });
+  const ether = (...types: string[]): unknown[] =>
+    types.map((v, i) => ({ match: { op: '==', left: { payload: { protocol: i === 0 ? 'ether' : 'vlan', field: 'type' } }, right: v } }));
+  for (const c of m.chains) {
+    items.push({ chain: { family: 'bridge', table: 'volt', name: c.name, handle: handle++, ...(c.hook ? { type: 'filter', hook: c.hook.hook, prio: -200, policy: 'accept' } : {}) } });
+  }
+  for (const c of ['volt-forward', 'volt-input']) for (const p of ['vh*', 'tap-*']) items.push(ifRule(c, 'iifname', p));
+  for (const c of ['volt-forward', 'volt-output']) for (const p of ['vh*', 'tap-*']) items.push(ifRule(c, 'oifname', p));
+  for (const types of [['ip6'], ['8021q', 'ip6'], ['8021ad', 'ip6'], ['8021ad', '8021q', 'ip6']]) {
+    items.push({ rule: { family: 'bridge', table: 'volt', chain: 'ipv6-closed', handle: handle++, comment: 'volt networks are IPv4-only', expr: [...ether(...types), { drop: null }] } });
+  }
+  return JSON.stringify({ nftables: items });
+}
+
+const BRIDGE_TABLE = { family: 'bridge', name: 'volt', missing: 'IPv6 is not closed' };
+
+test('bridge table: the listing renders back to the model; a missing table, rule or chain is drift', (t) => {
+  const have = parseTableListing(bridgeListing(), 'bridge', 'volt');
+  t.deepEqual(describeDrift(bridgeTableModel(), have, BRIDGE_TABLE), []);
+  t.deepEqual(describeDrift(bridgeTableModel(), undefined, BRIDGE_TABLE), ['nftables table bridge volt is missing: IPv6 is not closed']);
+  const cut = structuredClone(have!);
+  cut.chains.find((c) => c.name === 'ipv6-closed')!.rules.splice(1, 1);
+  cut.chains = cut.chains.filter((c) => c.name !== 'volt-output');
+  t.deepEqual(describeDrift(bridgeTableModel(), cut, BRIDGE_TABLE), [
+    'base chain "volt-output" of table bridge volt is missing',
+    `chain "ipv6-closed" of table bridge volt differs from what volt generates: missing rule 'ether type 8021q vlan type ip6 drop comment "volt networks are IPv4-only"'`,
+  ]);
 });

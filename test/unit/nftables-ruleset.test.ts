@@ -81,7 +81,25 @@ test('setupBaseScript: chains on their hooks, host policy last', (t) => {
   }
   t.regex(script, /volt-input tcp dport 22 accept\nadd rule inet volt volt-input drop\n/);
   t.false(script.includes('delete chain'));
-  t.false(/flush ruleset|delete table/.test(script));
+  t.false(/flush ruleset|delete table inet/.test(script));
+  // IPv6 closed at layer 2: table bridge volt is re-created whole in the same transaction.
+  t.true(script.includes('add table bridge volt\ndelete table bridge volt\nadd table bridge volt\n'), script);
+  for (const line of [
+    'add chain bridge volt volt-forward { type filter hook forward priority filter; policy accept; }',
+    'add chain bridge volt volt-input { type filter hook input priority filter; policy accept; }',
+    'add chain bridge volt volt-output { type filter hook output priority filter; policy accept; }',
+    'add rule bridge volt volt-forward iifname "vh*" jump ipv6-closed',
+    'add rule bridge volt volt-forward oifname "tap-*" jump ipv6-closed',
+    'add rule bridge volt volt-input iifname "vh*" jump ipv6-closed',
+    'add rule bridge volt volt-output oifname "vh*" jump ipv6-closed',
+    'add rule bridge volt ipv6-closed ether type ip6 drop comment "volt networks are IPv4-only"',
+    'add rule bridge volt ipv6-closed ether type 8021q vlan type ip6 drop comment "volt networks are IPv4-only"',
+    'add rule bridge volt ipv6-closed ether type 8021ad vlan type 8021q vlan type ip6 drop comment "volt networks are IPv4-only"',
+  ]) {
+    t.true(script.includes(`${line}\n`), line);
+  }
+  // The chain jumped to exists before the rules that jump to it.
+  t.true(script.indexOf('add chain bridge volt ipv6-closed') < script.indexOf('jump ipv6-closed'));
 
   const open = setupBaseScript({ policy: 'accept', allow: ['tcp/22'] });
   t.regex(open, /volt-input iifname @bridges drop\nadd rule inet volt volt-input accept\n/);
@@ -127,7 +145,7 @@ test('teardown scripts tolerate absence: every delete follows an add', (t) => {
   t.true(lines.indexOf('delete element inet volt forward_from { "volt-backend" }') < lines.indexOf('delete chain inet volt net-backend-out'));
   // The subnet leaves nat_subnets whatever the NAT setting.
   t.true(teardownNetworkScript(INTERNAL).includes('delete element inet volt nat_subnets { 10.50.0.0/24 }'));
-  t.is(teardownBaseScript(), 'add table inet volt\ndelete table inet volt\n');
+  t.is(teardownBaseScript(), 'add table inet volt\ndelete table inet volt\nadd table bridge volt\ndelete table bridge volt\n');
 });
 
 test('subnets are normalised to their network address', (t) => {

@@ -8,6 +8,7 @@ import { runCommand } from '@volt/sdk/kernel';
 import { NETNS_RUN_DIR, nsAlive } from '../kernel/netns';
 import type { AttachmentListener } from './workload-service';
 import { addressesOf, attachmentsByWorkload, compileRuleSet, isEmptyRuleSet } from './firewall-compile';
+import { PORT_AND_RULE_OPS, journaledRules, settleOwnPending } from './plans-firewall';
 import {
   coversHost,
   endpointText,
@@ -256,6 +257,7 @@ export class FirewallService {
     // Only an address or subnet as destination needs the host's addresses (is it the host?).
     const hosts = parseEndpoint(req.dest, '--dest', what, { host: true }).kind === 'cidr' ? await hostAddresses() : [];
     return this.d.store.transaction(async (state) => {
+      await settleOwnPending(this.d.store, state, this.d, PORT_AND_RULE_OPS);
       const rec = this.validate(state, req, hosts, what);
       const rules = state.firewall.rules;
       if (rules.some((r) => r.name === rec.name)) {
@@ -269,33 +271,36 @@ export class FirewallService {
       if (same) {
         throw new ConflictError(`${what}: rule "${same.name}" already does exactly this`, { code: 'E_RULE_DUPLICATE', suggestions: ['`volt net firewall list` shows the rules'] });
       }
-      const before = compileRuleSet(state);
       const sorted = [...rules].sort((a, b) => a.order - b.order);
-      let order: number;
-      if (req.before !== undefined) {
-        const i = sorted.findIndex((r) => r.name === req.before);
-        if (i < 0) throw new NotFoundError(`${what}: --before "${req.before}": no such rule`, { code: 'E_RULE_NOT_FOUND', suggestions: ['`volt net firewall list` shows the rules'] });
-        const prev = i === 0 ? -1 : sorted[i - 1]!.order;
-        const at = sorted[i]!.order;
-        if (at - prev >= 2) order = prev + Math.floor((at - prev) / 2);
-        else {
-          // No room left between the two: respace every rule (every bucket changes once).
-          sorted.forEach((r, k) => (r.order = (k + 1 + (k >= i ? 1 : 0)) * ORDER_STEP));
-          order = (i + 1) * ORDER_STEP;
+      const at = req.before === undefined ? sorted.length : sorted.findIndex((r) => r.name === req.before);
+      if (at < 0) throw new NotFoundError(`${what}: --before "${req.before}": no such rule`, { code: 'E_RULE_NOT_FOUND', suggestions: ['`volt net firewall list` shows the rules'] });
+      // The draft changes inside journaledRules (plans-firewall.ts): held back until the kernel has it.
+      const notes = await journaledRules(this.d, state, 'firewall-apply', `firewall rule "${rec.name}"`, what, ['rules'], () => {
+        let order: number;
+        let list = rules;
+        if (at < sorted.length) {
+          const prev = at === 0 ? -1 : sorted[at - 1]!.order;
+          const next = sorted[at]!.order;
+          if (next - prev >= 2) order = prev + Math.floor((next - prev) / 2);
+          else {
+            // No room left between the two: respace every rule (every bucket changes once), as new records.
+            list = sorted.map((r, k) => ({ ...r, order: (k + 1 + (k >= at ? 1 : 0)) * ORDER_STEP }));
+            order = (at + 1) * ORDER_STEP;
+          }
+        } else {
+          order = (sorted[sorted.length - 1]?.order ?? 0) + ORDER_STEP;
         }
-      } else {
-        order = (sorted[sorted.length - 1]?.order ?? 0) + ORDER_STEP;
-      }
-      const rule: FirewallRuleRecord = { ...rec, order, createdAt: new Date().toISOString() };
-      rules.push(rule);
-      const notes = await commitRules(this.d, state, before, what);
+        state.firewall.rules = [...list, { ...rec, order, createdAt: new Date().toISOString() }];
+      });
+      // After the plan the draft holds the committed copies: find the rule there.
+      const rule = state.firewall.rules.find((r) => r.name === rec.name)!;
       for (const e of [rule.source, rule.dest]) {
         const ep = parseEndpoint(e, 'address', what, { host: true });
         if (ep.kind === 'workload' && addressesOf(attachmentsByWorkload(state), ep.name, rule.network).length === 0) {
           notes.push(`workload "${ep.name}" has no address${rule.network ? ` on network "${rule.network}"` : ''} yet: the rule matches it once it is connected`);
         }
       }
-      const position = [...rules].sort((a, b) => a.order - b.order).findIndex((r) => r.name === rule.name) + 1;
+      const position = [...state.firewall.rules].sort((a, b) => a.order - b.order).findIndex((r) => r.name === rec.name) + 1;
       return { rule, position, notes };
     });
   }
@@ -303,6 +308,7 @@ export class FirewallService {
   async delete(name: string): Promise<FirewallRuleRecord> {
     const what = `delete firewall rule "${name}"`;
     return this.d.store.transaction(async (state) => {
+      await settleOwnPending(this.d.store, state, this.d, PORT_AND_RULE_OPS);
       const rule = state.firewall.rules.find((r) => r.name === name);
       if (!rule) {
         const names = state.firewall.rules.map((r) => r.name);
@@ -311,9 +317,9 @@ export class FirewallService {
           suggestions: [names.length > 0 ? `rules: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''}` : 'there are no user rules'],
         });
       }
-      const before = compileRuleSet(state);
-      state.firewall.rules = state.firewall.rules.filter((r) => r !== rule);
-      await commitRules(this.d, state, before, what);
+      await journaledRules(this.d, state, 'firewall-apply', `firewall rule "${name}"`, what, ['rules'], () => {
+        state.firewall.rules = state.firewall.rules.filter((r) => r !== rule);
+      });
       return rule;
     });
   }
@@ -321,11 +327,12 @@ export class FirewallService {
   /** Remove every user rule; the default policy, NAT, port forwards and policies stay. */
   async flush(): Promise<number> {
     return this.d.store.transaction(async (state) => {
+      await settleOwnPending(this.d.store, state, this.d, PORT_AND_RULE_OPS);
       const n = state.firewall.rules.length;
       if (n === 0) return 0;
-      const before = compileRuleSet(state);
-      state.firewall.rules = [];
-      await commitRules(this.d, state, before, 'flush firewall rules');
+      await journaledRules(this.d, state, 'firewall-apply', 'firewall rules (flush)', 'flush firewall rules', ['rules'], () => {
+        state.firewall.rules = [];
+      });
       return n;
     });
   }
@@ -338,6 +345,7 @@ export class FirewallService {
   async replace(reqs: RuleRequest[], source: string): Promise<{ count: number; notes: string[] }> {
     const hosts = reqs.some((r) => r.dest !== undefined && /^[\d./]+$/.test(r.dest.trim())) ? await hostAddresses() : [];
     return this.d.store.transaction(async (state) => {
+      await settleOwnPending(this.d.store, state, this.d, PORT_AND_RULE_OPS);
       const names = new Set<string>();
       const keys = new Map<string, string>();
       const now = new Date().toISOString();
@@ -352,9 +360,9 @@ export class FirewallService {
         keys.set(key, rec.name);
         return { ...rec, order: (i + 1) * ORDER_STEP, createdAt: now };
       });
-      const before = compileRuleSet(state);
-      state.firewall.rules = records;
-      const notes = await commitRules(this.d, state, before, `apply firewall rules from ${source}`);
+      const notes = await journaledRules(this.d, state, 'firewall-apply', `firewall rules from ${source}`, `apply firewall rules from ${source}`, ['rules'], () => {
+        state.firewall.rules = records;
+      });
       return { count: records.length, notes };
     });
   }

@@ -2,6 +2,7 @@ import { promises as fs, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { VoltPaths } from '@volt/sdk';
 import type { VoltState } from '../state/types';
+import type { FirewallDriver, FirewallNetwork, FirewallRuleSet, HostInputPolicy } from '@volt/sdk';
 import { pendingAttachments, pendingNetworks } from '../state/journal';
 import { errorMessage } from '@volt/sdk';
 import { contains, parseCidr, parseIPv4 } from '../net/ipv4';
@@ -25,7 +26,7 @@ import { runCommand } from '@volt/sdk/kernel';
  * Everything else (a user's `myveth0`, `br-user`, the harness's `hx1`) is never touched.
  */
 export interface Finding {
-  kind: 'orphan-link' | 'orphan-address' | 'orphan-unit' | 'orphan-file' | 'duplicate-address' | (string & {});
+  kind: 'orphan-link' | 'orphan-address' | 'orphan-unit' | 'orphan-file' | 'duplicate-address' | 'orphan-nft' | (string & {});
   object: string;
   detail: string;
 }
@@ -347,6 +348,25 @@ export async function removeLeftovers(found: Leftover[], warn: (m: string) => vo
     if (r.code !== 0 && r.code !== 127) warn(`networkctl reload after removing volt's orphan units: ${r.stderr.trim() || `exit ${r.code}`}`);
   }
   return removed;
+}
+
+/**
+ * nft objects volt made that no record owns (finding kind orphan-nft): the firewall driver
+ * recognises them (volt's table, rule comments `volt:NAME`, port-forward elements, network
+ * chains) against what state compiles to. None while a firewall record is pending: that
+ * record is the finding, and its settlement decides what the kernel keeps. `volt net up`
+ * removes them by putting the desired rules in place (not by removeLeftovers).
+ */
+export async function nftLeftovers(
+  state: VoltState,
+  fw: Pick<FirewallDriver, 'orphans'>,
+  policy: HostInputPolicy,
+  nets: FirewallNetwork[],
+  rules: FirewallRuleSet | undefined,
+): Promise<Finding[]> {
+  if (!fw.orphans || Object.keys(state.networks).length === 0) return [];
+  if ((state.pending ?? []).some((p) => p.firewall !== undefined)) return [];
+  return (await fw.orphans(policy, nets, rules)).map((o) => ({ kind: 'orphan-nft', object: o.object, detail: o.detail }));
 }
 
 /** Find and remove in one go (`volt net up`, inside its state transaction). */

@@ -11,7 +11,7 @@ import { planNetwork, prefixOf, type CreateNetworkRequest } from './network-plan
 import { upWithTuning } from './tune-service';
 import { voltPaths } from '@volt/sdk';
 import { uplinkNames, vlanStateDrift, vlanUpSteps } from './vlan-service';
-import { asFinding, cleanLeftovers, findLeftovers, type Finding } from './leftovers';
+import { asFinding, cleanLeftovers, findLeftovers, nftLeftovers, type Finding } from './leftovers';
 import { pendingFindings, pendingNetworks, runPlan, type PendingIntent } from '../state/journal';
 import { applyResult, planSteps, settlePending, type PlanDeps, type Settled } from './plans';
 
@@ -49,6 +49,8 @@ export interface UpReport {
   removed?: Finding[];
   /** Pending records of interrupted operations that this `up` settled (docs/state-and-recovery.md). */
   settled?: Settled[];
+  /** Internal to `up`: left-over nft objects the convergence replaced (reported in `removed`). */
+  nftRemoved?: Finding[];
 }
 
 export function bridgeSpec(n: NetworkRecord): BridgeSpec {
@@ -231,11 +233,24 @@ export class NetworkService {
   async up(): Promise<UpReport> {
     const report = await this.d.store.transaction(async (state): Promise<UpReport> => {
       const settled = await this.settlePending(state);
+      const nft = await this.nftLeftovers(state);
       const up = await this.upLocked(state);
-      return settled.length > 0 ? { ...up, applied: true, settled } : up;
+      if (nft.length > 0) {
+        const fw = await this.d.firewall();
+        if (fw.removeOrphans) {
+          const nets = Object.values(state.networks).map(firewallNetwork);
+          await fw.removeOrphans(this.hostPolicy, nets, this.d.firewallRules?.(state)).catch((e: unknown) => this.d.warn(errorMessage(e)));
+        }
+      }
+      // Left-over nft objects go with the convergence (the desired rules replace them): report those that went.
+      const still = nft.length > 0 ? new Set((await this.nftLeftovers(state)).map((f) => f.object)) : new Set<string>();
+      const nftRemoved = nft.filter((f) => !still.has(f.object));
+      const out = nftRemoved.length > 0 ? { ...up, nftRemoved } : up;
+      return settled.length > 0 ? { ...out, applied: true, settled } : out;
     });
     // What a killed volt left behind and no record owns (leftovers.ts), under the lock so no unfinished connect counts.
-    const removed = await this.d.store.transaction((state) => cleanLeftovers(state, voltPaths(), this.d.warn));
+    const removed = [...(report.nftRemoved ?? []), ...(await this.d.store.transaction((state) => cleanLeftovers(state, voltPaths(), this.d.warn)))];
+    delete report.nftRemoved;
     // Persisted `volt tune` sysctls (tune-service.ts), after the bridges they may refer to.
     return upWithTuning({ ...report, applied: report.applied || removed.length > 0, removed }, { paths: voltPaths(), warn: this.d.warn });
   }
@@ -245,7 +260,15 @@ export class NetworkService {
    * (which must not write state): a connect running at this very moment can show up; `up` looks again under the lock.
    */
   async leftovers(): Promise<Finding[]> {
-    return (await findLeftovers(this.d.store.read(), voltPaths())).map(asFinding);
+    const state = this.d.store.read();
+    return [...(await findLeftovers(state, voltPaths())).map(asFinding), ...(await this.nftLeftovers(state))];
+  }
+
+  /** Left-over nft objects (leftovers.ts nftLeftovers, finding kind orphan-nft). */
+  private async nftLeftovers(state: VoltState): Promise<Finding[]> {
+    if (Object.keys(state.networks).length === 0) return [];
+    const nets = Object.values(state.networks).map(firewallNetwork);
+    return nftLeftovers(state, await this.d.firewall(), this.hostPolicy, nets, this.d.firewallRules?.(state));
   }
 
   private async upLocked(state: VoltState): Promise<UpReport> {

@@ -11,6 +11,7 @@ import { bridgeSpec, firewallNetwork } from './network-service';
 import { detachUplinkSteps } from './vlan-service';
 import { containerPorts, type AttachmentListener, type VmPorts } from './attach-exec';
 import type { KernelProbes } from './attach-probes';
+import { applyFirewallResult, firewallPlanSteps } from './plans-firewall';
 
 /**
  * The plans of the journaled operations: each a list of named steps (OPERATION_STEPS) with
@@ -55,6 +56,8 @@ export function planSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): Pl
       return createSteps(rec, state, d);
     case 'net-delete':
       return deleteSteps(rec, state, d);
+    default:
+      return firewallPlanSteps(rec, state, d);
   }
 }
 
@@ -139,6 +142,8 @@ export function applyResult(rec: PendingIntent, state: VoltState): void {
         state.attachments = state.attachments.filter((a) => a.network !== n.name);
       }
       return;
+    default:
+      applyFirewallResult(rec, state);
   }
 }
 

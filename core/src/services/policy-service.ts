@@ -2,7 +2,8 @@ import { ConflictError, NotFoundError, UserInputError } from '@volt/sdk';
 import type { BridgeFiltering } from '@volt/sdk';
 import type { AttachmentRecord, PolicyRecord, VoltState } from '../state/types';
 import { addressesOf, attachmentsByWorkload, compileRuleSet } from './firewall-compile';
-import { commitRules, knownWorkload, parseListFile, portsText, str, workloadNotFound, type FirewallDeps } from './firewall-service';
+import { PORT_AND_RULE_OPS, journaledRules, settleOwnPending } from './plans-firewall';
+import { knownWorkload, parseListFile, portsText, str, workloadNotFound, type FirewallDeps } from './firewall-service';
 import { expandPorts, formatPorts, parseAction, parseName, parsePorts, parseProto, WORKLOAD_NAME } from './firewall-input';
 import { evaluate, flowLabel, verdictLine, verdictReason, type Decider, type Flow } from './policy-eval';
 
@@ -91,6 +92,7 @@ export class PolicyService {
   async create(req: PolicyRequest): Promise<{ policy: PolicyRecord; notes: string[] }> {
     const what = `create policy "${req.name ?? ''}"`;
     return this.d.store.transaction(async (state) => {
+      await settleOwnPending(this.d.store, state, this.d, PORT_AND_RULE_OPS);
       const rec = this.validate(state, req, what);
       if (state.policies[rec.name]) {
         throw new ConflictError(`${what}: a policy with this name exists`, {
@@ -101,11 +103,11 @@ export class PolicyService {
       const key = policyKey(rec);
       const same = Object.values(state.policies).find((p) => policyKey(p) === key);
       if (same) throw new ConflictError(`${what}: policy "${same.name}" already does exactly this`, { code: 'E_POLICY_DUPLICATE' });
-      const before = compileRuleSet(state);
       const policy: PolicyRecord = { ...rec, createdAt: new Date().toISOString() };
       const firstForTarget = !Object.values(state.policies).some((p) => p.to === rec.to);
-      state.policies[rec.name] = policy;
-      const notes = await commitRules(this.d, state, before, what);
+      const notes = await journaledRules(this.d, state, 'firewall-apply', `policy "${rec.name}"`, what, ['policies'], () => {
+        state.policies[rec.name] = policy;
+      });
       if (firstForTarget) notes.push(`${rec.to} is now isolated: it accepts new connections only as its policies allow`);
       return { policy, notes };
     });
@@ -114,6 +116,7 @@ export class PolicyService {
   async delete(name: string): Promise<PolicyRecord> {
     const what = `delete policy "${name}"`;
     return this.d.store.transaction(async (state) => {
+      await settleOwnPending(this.d.store, state, this.d, PORT_AND_RULE_OPS);
       const p = state.policies[name];
       if (!p) {
         const names = Object.keys(state.policies);
@@ -122,9 +125,9 @@ export class PolicyService {
           suggestions: [names.length > 0 ? `policies: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''}` : 'there are no policies'],
         });
       }
-      const before = compileRuleSet(state);
-      delete state.policies[name];
-      await commitRules(this.d, state, before, what);
+      await journaledRules(this.d, state, 'firewall-apply', `policy "${name}"`, what, ['policies'], () => {
+        delete state.policies[name];
+      });
       return p;
     });
   }
@@ -132,6 +135,7 @@ export class PolicyService {
   /** Replace every policy with `reqs` in one transaction (the bulk path). */
   async replace(reqs: PolicyRequest[], source: string): Promise<{ count: number; notes: string[] }> {
     return this.d.store.transaction(async (state) => {
+      await settleOwnPending(this.d.store, state, this.d, PORT_AND_RULE_OPS);
       const next: Record<string, PolicyRecord> = {};
       const keys = new Map<string, string>();
       const now = new Date().toISOString();
@@ -145,9 +149,9 @@ export class PolicyService {
         keys.set(key, rec.name);
         next[rec.name] = { ...rec, createdAt: now };
       });
-      const before = compileRuleSet(state);
-      state.policies = next;
-      const notes = await commitRules(this.d, state, before, `apply policies from ${source}`);
+      const notes = await journaledRules(this.d, state, 'firewall-apply', `policies from ${source}`, `apply policies from ${source}`, ['policies'], () => {
+        state.policies = next;
+      });
       return { count: reqs.length, notes };
     });
   }

@@ -2,8 +2,9 @@ import * as fs from 'node:fs';
 import { ConflictError, NotFoundError, UserInputError } from '@volt/sdk';
 import type { PortForwardRecord, VoltState } from '../state/types';
 import { workloadViews } from './workload-view';
-import { attachmentsByWorkload, compileRuleSet, forwardTarget } from './firewall-compile';
-import { commitRules, hostAddresses, knownWorkload, workloadNotFound, type FirewallDeps } from './firewall-service';
+import { attachmentsByWorkload, forwardTarget } from './firewall-compile';
+import { PORT_AND_RULE_OPS, journaledRules, settleOwnPending } from './plans-firewall';
+import { hostAddresses, knownWorkload, workloadNotFound, type FirewallDeps } from './firewall-service';
 import { parseIpv4Flag, parsePort, parseProto } from './firewall-input';
 
 /**
@@ -164,6 +165,7 @@ export class PortService {
       throw new UserInputError(`${whatL}: ${hostIp} is not an address of this host`, { code: 'E_FIREWALL_INPUT', suggestions: ['omit --host-ip to forward on every address of the host'] });
     }
     return this.d.store.transaction(async (state) => {
+      await settleOwnPending(this.d.store, state, this.d, PORT_AND_RULE_OPS);
       if (!knownWorkload(state, target)) throw workloadNotFound(whatL, target, state);
       const clash = state.portForwards.find((f) => f.proto === proto && f.hostPort === hostPort && (f.hostIp === undefined || hostIp === undefined || f.hostIp === hostIp));
       if (clash) {
@@ -180,7 +182,6 @@ export class PortService {
           suggestions: ['stop that service or pick another --host-port', 'the forward would take its connections away from it'],
         });
       }
-      const before = compileRuleSet(state);
       const rec: PortForwardRecord = {
         hostPort,
         ...(hostIp === undefined ? {} : { hostIp }),
@@ -189,8 +190,9 @@ export class PortService {
         targetPort,
         createdAt: new Date().toISOString(),
       };
-      state.portForwards.push(rec);
-      const notes = await commitRules(this.d, state, before, whatL);
+      const notes = await journaledRules(this.d, state, 'port-add', `port forward ${label}`, whatL, ['portForwards'], () => {
+        state.portForwards.push(rec);
+      });
       const view = this.views(state).find((v) => v.proto === proto && v.hostPort === hostPort && v.hostIp === hostIp)!;
       if (view.status !== 'active') notes.push(`${view.reason ?? view.status}: the forward is in place and starts working when ${target} runs with an address`);
       return { forward: view, notes };
@@ -203,6 +205,7 @@ export class PortService {
     const proto = parseProto(req.proto ?? 'tcp', what, ['tcp', 'udp']) as 'tcp' | 'udp';
     const hostIp = parseIpv4Flag(req.hostIp, '--host-ip', what);
     return this.d.store.transaction(async (state) => {
+      await settleOwnPending(this.d.store, state, this.d, PORT_AND_RULE_OPS);
       const matches = state.portForwards.filter((f) => f.hostPort === hostPort && f.proto === proto && (hostIp === undefined || f.hostIp === hostIp));
       const label = forwardLabel({ hostIp, hostPort, proto });
       if (matches.length === 0) {
@@ -215,9 +218,9 @@ export class PortService {
         throw new UserInputError(`delete port forward ${label}: ${matches.length} forwards use this port; say which with --host-ip`, { code: 'E_AMBIGUOUS' });
       }
       const gone = matches[0]!;
-      const before = compileRuleSet(state);
-      state.portForwards = state.portForwards.filter((f) => f !== gone);
-      await commitRules(this.d, state, before, `delete port forward ${forwardLabel(gone)}`);
+      await journaledRules(this.d, state, 'port-delete', `port forward ${forwardLabel(gone)}`, `delete port forward ${forwardLabel(gone)}`, ['portForwards'], () => {
+        state.portForwards = state.portForwards.filter((f) => f !== gone);
+      });
       return gone;
     });
   }

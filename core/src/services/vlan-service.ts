@@ -4,7 +4,8 @@ import { listVlanLinks, vlanUnsupported } from '@volt/sdk/kernel';
 import { compareIds } from '../output/collate';
 import type { StateStore } from '../state/store';
 import type { VlanRecord, VoltState } from '../state/types';
-import { applySteps, type Step } from './steps';
+import type { Step } from './steps';
+import { VLAN_OPS, journaledVlan, settleOwnPending } from './plans-firewall';
 import { assertNoUplink, planVlan, vlanDrift, vlanSpec, vlanStatus, type CreateVlanRequest, type VlanStatus } from './vlan-plan';
 
 export interface VlanDeps {
@@ -28,21 +29,21 @@ export class VlanService {
 
   async create(req: CreateVlanRequest): Promise<VlanRecord> {
     return this.d.store.transaction(async (state) => {
+      await settleOwnPending(this.d.store, state, this.d, VLAN_OPS);
       const rec = planVlan(req, { state, links: await listVlanLinks(), now: new Date().toISOString() });
-      const vlans = await vlanDriver(this.d.bridge, `create VLAN "${rec.name}"`, true);
-      const spec = vlanSpec(rec, state);
-      await applySteps([{ what: `create VLAN ${rec.name}`, apply: () => vlans.setupVlan(spec), undo: () => vlans.teardownVlan(spec) }], this.d.warn);
-      state.vlans[rec.name] = rec;
+      await vlanDriver(this.d.bridge, `create VLAN "${rec.name}"`, true);
+      // Journaled (plans-firewall.ts): pending record, the link, then the record in state.
+      await journaledVlan(this.d.store, state, 'vlan-create', { name: rec.name, after: rec }, this.d);
       return rec;
     });
   }
 
   async delete(name: string): Promise<VlanRecord> {
     return this.d.store.transaction(async (state) => {
+      await settleOwnPending(this.d.store, state, this.d, VLAN_OPS);
       const rec = this.get(state, name, 'delete');
-      const vlans = await vlanDriver(this.d.bridge, `delete VLAN "${name}"`, false);
-      await vlans.teardownVlan(vlanSpec(rec, state));
-      delete state.vlans[name];
+      await vlanDriver(this.d.bridge, `delete VLAN "${name}"`, false);
+      await journaledVlan(this.d.store, state, 'vlan-delete', { name, before: rec }, this.d);
       return rec;
     });
   }
@@ -50,6 +51,7 @@ export class VlanService {
   /** Make the VLAN the uplink of `network` (a port of its bridge). Idempotent. */
   async attach(name: string, network: string): Promise<VlanRecord> {
     return this.d.store.transaction(async (state) => {
+      await settleOwnPending(this.d.store, state, this.d, VLAN_OPS);
       const rec = this.get(state, name, 'attach');
       const what = `attach VLAN "${name}" to network "${network}"`;
       if (!state.networks[network]) {
@@ -72,6 +74,7 @@ export class VlanService {
   /** Take the VLAN off its network's bridge; the VLAN stays. Idempotent. */
   async detach(name: string): Promise<{ vlan: VlanRecord; from?: string }> {
     return this.d.store.transaction(async (state) => {
+      await settleOwnPending(this.d.store, state, this.d, VLAN_OPS);
       const rec = this.get(state, name, 'detach');
       const from = rec.network;
       return { vlan: await this.move(state, rec, undefined, `detach VLAN "${name}"`), from };
@@ -95,14 +98,11 @@ export class VlanService {
   }
 
   private async move(state: VoltState, rec: VlanRecord, network: string | undefined, what: string): Promise<VlanRecord> {
-    const vlans = await vlanDriver(this.d.bridge, what, false);
-    const before = vlanSpec(rec, state);
+    await vlanDriver(this.d.bridge, what, false);
     const next: VlanRecord = { ...rec };
     if (network === undefined) delete next.network;
     else next.network = network;
-    const after = vlanSpec(next, state);
-    await applySteps([{ what, apply: () => vlans.setupVlan(after), undo: () => vlans.setupVlan(before) }], this.d.warn);
-    state.vlans[rec.name] = next;
+    await journaledVlan(this.d.store, state, network === undefined ? 'vlan-detach' : 'vlan-attach', { name: rec.name, before: rec, after: next }, this.d);
     return next;
   }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { errorMessage } from '@volt/sdk';
 import type { StateStore } from './store';
+import { FIREWALL_OPERATION_STEPS, FIREWALL_SETTLE_RULE } from './journal-firewall';
 import type { AttachmentRecord, NetworkRecord, PendingOp, PendingRecord, VoltState } from './types';
 
 /**
@@ -22,6 +23,7 @@ export const OPERATION_STEPS: Readonly<Record<PendingOp, readonly string[]>> = {
   'vm-disconnect': ['tap', 'leases'],
   'vm-start': ['nics', 'leases', 'qemu'],
   'vm-stop': ['nics'],
+  ...FIREWALL_OPERATION_STEPS,
 };
 
 /** How a pending record of each operation is settled. */
@@ -34,6 +36,7 @@ export const SETTLE_RULE: Readonly<Record<PendingOp, 'roll-back-unless-done' | '
   'vm-disconnect': 'roll-forward',
   'vm-start': 'roll-back-unless-done',
   'vm-stop': 'roll-forward',
+  ...FIREWALL_SETTLE_RULE,
 };
 
 /** Fault points of an operation: "intent" (record written, kernel untouched) and after each step. */

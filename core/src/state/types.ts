@@ -224,7 +224,9 @@ export interface VoltState {
 }
 
 /** A kernel-changing operation journaled before it touches the kernel (core/src/state/journal.ts). */
-export type PendingOp = 'connect' | 'disconnect' | 'net-create' | 'net-delete' | 'vm-connect' | 'vm-disconnect' | 'vm-start' | 'vm-stop';
+export type PendingOp = 'connect' | 'disconnect' | 'net-create' | 'net-delete' | 'vm-connect' | 'vm-disconnect' | 'vm-start' | 'vm-stop' | FirewallPendingOp;
+/** Port forwards, firewall rules and policies, VLANs (core/src/state/journal-firewall.ts). */
+export type FirewallPendingOp = 'port-add' | 'port-delete' | 'firewall-apply' | 'vlan-create' | 'vlan-delete' | 'vlan-attach' | 'vlan-detach';
 
 export interface PendingStep {
   /** Stable step name (`volt debug steps`). */
@@ -270,6 +272,17 @@ export interface PendingRecord {
   networks?: NetworkRecord[];
   /** net-create: the firewall table is set up too; net-delete: it is removed too. */
   base?: boolean;
+  /** port-add, port-delete, firewall-apply: the collections the operation changes, as they are after it (plans-firewall.ts). */
+  firewall?: {
+    rules?: FirewallRuleRecord[];
+    portForwards?: PortForwardRecord[];
+    policies?: Record<string, PolicyRecord>;
+    /** Instead of `rules` / `policies` when few change (one rule added to 10,000): records replaced or added, names removed. */
+    rulesDelta?: { upsert: FirewallRuleRecord[]; remove: string[] };
+    policiesDelta?: { upsert: PolicyRecord[]; remove: string[] };
+  };
+  /** vlan-*: the VLAN before (absent for a create) and after (absent for a delete). */
+  vlan?: { name: string; before?: VlanRecord; after?: VlanRecord };
 }
 
 export function emptyState(): VoltState {

@@ -1,4 +1,5 @@
 import type { ListedChain, ListedSet, ListedTable } from './nft-json';
+import { ruleNameOf } from './overlay';
 import {
   BASE_CHAIN,
   FAMILY,
@@ -15,8 +16,14 @@ import {
  * Differences between the table volt would generate and the one the kernel
  * lists, one sentence each; [] when they agree. Pure, for unit tests.
  */
-export function describeDrift(want: TableModel, have: ListedTable | undefined): string[] {
-  if (!have) return [`nftables table ${FAMILY} ${TABLE} is missing: the firewall is not set up`];
+export function describeDrift(
+  want: TableModel,
+  have: ListedTable | undefined,
+  table: { family: string; name: string; missing: string } = { family: FAMILY, name: TABLE, missing: 'the firewall is not set up' },
+): string[] {
+  const t = `${table.family} ${table.name}`;
+  if (!have) return [`nftables table ${t} is missing: ${table.missing}`];
+  const inet = table.family === FAMILY && table.name === TABLE;
   const out: string[] = [];
   const chains = new Map(have.chains.map((c) => [c.name, c]));
   const sets = new Map(have.sets.map((s) => [s.name, s]));
@@ -24,13 +31,13 @@ export function describeDrift(want: TableModel, have: ListedTable | undefined): 
   for (const c of want.chains) {
     const listed = chains.get(c.name);
     chains.delete(c.name);
-    out.push(...chainDrift(c, listed));
+    out.push(...chainDrift(c, listed, inet ? '' : ` of table ${t}`));
   }
   for (const c of chains.values()) {
-    const owner = /^net-(.+)-(?:in|out)$/.exec(c.name);
+    const owner = inet ? /^net-(.+)-(?:in|out)$/.exec(c.name) : null;
     if (owner) out.push(`chain "${c.name}" belongs to network "${owner[1]}", which volt does not manage (left over?)`);
-    else if (/^fw[if]-\d+$/.test(c.name)) out.push(`chain "${c.name}" holds user firewall rules that desired state no longer has (left over?)`);
-    else out.push(`chain "${c.name}" in table ${FAMILY} ${TABLE} was not created by volt`);
+    else if (inet && /^fw[if]-\d+$/.test(c.name)) out.push(`chain "${c.name}" holds user firewall rules that desired state no longer has (left over?)`);
+    else out.push(`chain "${c.name}" in table ${t} was not created by volt`);
   }
 
   for (const s of want.sets) {
@@ -38,7 +45,7 @@ export function describeDrift(want: TableModel, have: ListedTable | undefined): 
     sets.delete(s.name);
     out.push(...setDrift(s, listed, want));
   }
-  for (const s of sets.values()) out.push(`${s.kind} "${s.name}" in table ${FAMILY} ${TABLE} was not created by volt`);
+  for (const s of sets.values()) out.push(`${s.kind} "${s.name}" in table ${t} was not created by volt`);
   return out;
 }
 
@@ -46,13 +53,13 @@ function describeHook(h: { type: string; hook: string; prio: number; policy: str
   return `type ${h.type} hook ${h.hook} priority ${h.prio} policy ${h.policy}`;
 }
 
-function chainLabel(c: ChainModel): string {
+function chainLabel(c: ChainModel, where: string): string {
   if (c.network !== undefined) return `network "${c.network}": chain "${c.name}"`;
-  return c.hook ? `base chain "${c.name}"` : `chain "${c.name}"`;
+  return c.hook ? `base chain "${c.name}"${where}` : `chain "${c.name}"${where}`;
 }
 
-function chainDrift(want: ChainModel, have: ListedChain | undefined): string[] {
-  const label = chainLabel(want);
+function chainDrift(want: ChainModel, have: ListedChain | undefined, where = ''): string[] {
+  const label = chainLabel(want, where);
   if (!have) return [`${label} is missing`];
   const out: string[] = [];
   if (want.hook) {
@@ -161,4 +168,78 @@ function forbiddenElement(e: ElementModel): string {
   const who = ownerLabel(e);
   if (e.set === SET_NAME.natSubnets) return `${who}masquerade is set up (${e.key} is in set ${e.set}) but the network has NAT disabled`;
   return `${who}${e.set} holds ${e.key}, which it should not`;
+}
+
+/** An nft object volt made that no state record owns (`volt net check` finding orphan-nft). */
+export interface Orphan {
+  object: string;
+  detail: string;
+  /**
+   * nft statements that remove it (network chains and elements of the network sets); absent for
+   * overlay objects, which setupBase with the desired rules replaces anyway.
+   */
+  remove?: string[];
+}
+
+/** "tcp . 8080" → "port forward 8080/tcp"; "10.0.0.1 . udp . 53" → "port forward 10.0.0.1:53/udp". */
+function forwardObject(set: string, key: string): string | undefined {
+  const parts = key.split(' . ');
+  if (set === 'pf_port' && parts.length === 2) return `port forward ${parts[1]}/${parts[0]}`;
+  if (set === 'pf_addr' && parts.length === 3) return `port forward ${parts[0]}:${parts[2]}/${parts[1]}`;
+  return undefined;
+}
+
+/**
+ * What the kernel's table holds that volt made (recognisable without state: the table is volt's,
+ * user rules carry `comment "volt:NAME"`, forwards are elements of pf_port / pf_addr, networks
+ * own the chains net-NAME-in/out) but that no record in `want` produces: one finding per
+ * object (a forward, a rule, a network's chains, a workload's address set). Pure.
+ */
+export function describeOrphans(want: TableModel, have: ListedTable | undefined): Orphan[] {
+  if (!have) return [];
+  const out = new Map<string, Orphan>();
+  const add = (object: string, detail: string, remove?: string[]): void => {
+    const o = out.get(object);
+    if (!o) out.set(object, { object, detail, ...(remove ? { remove } : {}) });
+    else if (remove) o.remove = [...(o.remove ?? []), ...remove];
+  };
+  const T = `${FAMILY} ${TABLE}`;
+  // Chains go after the elements that jump to them (nft refuses to delete a chain still referenced).
+  const late: string[] = [];
+  const chains = new Map(want.chains.map((c) => [c.name, c]));
+  const ruleNames = new Set(want.chains.flatMap((c) => c.rules.map(ruleNameOf).filter((n): n is string => n !== undefined)));
+  for (const c of have.chains) {
+    const net = /^net-(.+)-(?:in|out)$/.exec(c.name);
+    if (!chains.has(c.name) && net) {
+      add(`network chains net-${net[1]}-in/out`, `chain "${c.name}" in table ${FAMILY} ${TABLE} is network "${net[1]}"'s, and no network of that name is in state`);
+      late.push(`flush chain ${T} ${c.name}`, `delete chain ${T} ${c.name}`);
+      continue;
+    }
+    for (const r of c.rules) {
+      const name = ruleNameOf(r);
+      if (name === undefined || ruleNames.has(name)) continue;
+      add(`firewall rule "${name}"`, `chain "${c.name}" holds '${r}': volt's rule "${name}", and no firewall rule of that name is in state`);
+    }
+  }
+  const sets = new Map(want.sets.map((s) => [s.name, s]));
+  for (const s of have.sets) {
+    const w = sets.get(s.name);
+    if (!w) {
+      if (/^wl-/.test(s.name)) add(`set ${s.name}`, `set "${s.name}" (a workload's addresses for firewall rules) that no rule in state refers to`);
+      continue;
+    }
+    const keys = new Set([...want.elements, ...want.absent].filter((e) => e.set === s.name).map((e) => e.key));
+    for (const text of s.elements) {
+      const key = text.split(' : ')[0] as string;
+      if (keys.has(key)) continue;
+      const fwd = forwardObject(s.name, key);
+      if (fwd !== undefined) add(fwd, `${s.kind} ${s.name} holds ${text}: a port forward volt made, and no forward of host port ${fwd.slice('port forward '.length)} is in state`);
+      else if (w.owner === 'rules') add(`${s.name} element ${key}`, `${s.kind} ${s.name} holds ${text}, which no firewall rule, port forward or policy in state produces`);
+      else add(`${s.name} element ${key}`, `${s.kind} ${s.name} holds ${text}, which belongs to no network in state`, [`delete element ${T} ${s.name} { ${key} }`]);
+    }
+  }
+  const list = [...out.values()];
+  const first = list.find((o) => o.object.startsWith('network chains '));
+  if (first && late.length > 0) first.remove = [...(first.remove ?? []), ...late];
+  return list;
 }

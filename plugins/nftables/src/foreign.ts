@@ -83,7 +83,7 @@ const RELEVANT_HOOKS: Record<string, string[]> = {
 
 /** Is this chain worth listing rules for (a foreign filter base chain on a hook volt's traffic passes)? */
 export function relevantChain(c: { family: string; table: string; hook?: string; type?: string }): boolean {
-  if (c.family === 'inet' && c.table === 'volt') return false;
+  if ((c.family === 'inet' || c.family === 'bridge') && c.table === 'volt') return false;
   return c.hook !== undefined && (c.type ?? 'filter') === 'filter' && (RELEVANT_HOOKS[c.family] ?? []).includes(c.hook);
 }
 

@@ -11,7 +11,7 @@ import type {
 } from '@volt/sdk';
 import type { HostContext } from '@volt/sdk';
 import { brNetfilter, ensureBrNetfilter, filteringOf, readBridgeSettings, writeBridgeSettings, type SettingsChange } from './bridge-settings';
-import { describeDrift } from './drift';
+import { describeDrift, describeOrphans } from './drift';
 import { foreignWarnings, relevantChain, type ForeignChain } from './foreign';
 import { findNft } from './nft-binary';
 import { parseChainsListing, parseTableListing, type ListedTable } from './nft-json';
@@ -28,9 +28,11 @@ import {
   type OverlayListing,
 } from './overlay';
 import {
+  BRIDGE_FAMILY,
   FAMILY,
   TABLE,
   baseChains,
+  bridgeTableModel,
   setupBaseScript,
   setupNetworkScript,
   tableModel,
@@ -53,7 +55,7 @@ export class NftablesFirewall implements FirewallDriver {
   readonly name = 'nftables';
   readonly preference = 10;
   readonly fallback = false;
-  readonly description = 'nftables table inet volt: isolation, host access and masquerade through sets and verdict maps';
+  readonly description = 'nftables table inet volt: isolation, host access and masquerade through sets and verdict maps; table bridge volt: IPv6 closed on workload ports';
 
   private nftPath: string | undefined;
 
@@ -112,8 +114,37 @@ export class NftablesFirewall implements FirewallDriver {
     const model = tableModel(validatePolicy(policy, what), validateNetworks(nets, what), r);
     const listed = await this.listTable(what);
     const drift = describeDrift(model, listed);
+    // IPv6 closed at layer 2 (ruleset.ts, bridgeTableModel), whatever br_netfilter does.
+    drift.push(
+      ...describeDrift(bridgeTableModel(), await this.listTable(what, BRIDGE_FAMILY), {
+        family: BRIDGE_FAMILY,
+        name: TABLE,
+        missing: 'IPv6 is not closed between workloads of volt networks and the host (run `volt net up`)',
+      }),
+    );
     if (r !== undefined && listed !== undefined) drift.push(...(await this.settingsDrift(r)));
     return drift;
+  }
+
+  async orphans(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet): Promise<{ object: string; detail: string }[]> {
+    const what = 'look for left-over firewall objects';
+    const r = rules === undefined ? undefined : validateRuleSet(rules, what);
+    return describeOrphans(tableModel(validatePolicy(policy, what), validateNetworks(nets, what), r), await this.listTable(what)).map((o) => ({ object: o.object, detail: o.detail }));
+  }
+
+  /**
+   * Remove what `orphans` finds that setupBase does not replace: chains of networks state does not
+   * have and their elements in the network sets and maps (elements first: a chain a map entry
+   * jumps to cannot go). One transaction.
+   */
+  async removeOrphans(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet): Promise<void> {
+    const what = 'remove left-over firewall objects';
+    const r = rules === undefined ? undefined : validateRuleSet(rules, what);
+    const found = describeOrphans(tableModel(validatePolicy(policy, what), validateNetworks(nets, what), r), await this.listTable(what));
+    const lines = found.flatMap((o) => o.remove ?? []);
+    const chains = lines.filter((l) => /^(flush|delete) chain /.test(l));
+    const script = [...lines.filter((l) => !chains.includes(l)), ...chains];
+    if (script.length > 0) await this.apply(what, `${script.join('\n')}\n`);
   }
 
   /**
@@ -290,14 +321,14 @@ export class NftablesFirewall implements FirewallDriver {
     return parseChainsListing(r.stdout, FAMILY, TABLE).length > 0;
   }
 
-  private async listTable(what: string): Promise<ListedTable | undefined> {
-    const r = await this.nft(['-j', 'list', 'table', FAMILY, TABLE]);
+  private async listTable(what: string, family: string = FAMILY): Promise<ListedTable | undefined> {
+    const r = await this.nft(['-j', 'list', 'table', family, TABLE]);
     if (r.code !== 0) {
       if (/No such file or directory/.test(r.stderr)) return undefined;
       throw nftFailure(what, r.stderr, r.code);
     }
     try {
-      return parseTableListing(r.stdout, FAMILY, TABLE);
+      return parseTableListing(r.stdout, family, TABLE);
     } catch (e: unknown) {
       throw new DriverError(`${what}: ${e instanceof Error ? e.message : String(e)}`, { code: 'E_KERNEL', cause: e });
     }

@@ -247,6 +247,76 @@ export const IPV6_CLOSED = {
 } as const;
 
 /**
+ * IPv6 closed at layer 2, independent of br_netfilter: `table bridge volt`.
+ * Frames switched between two ports of a bridge, or between a port and the
+ * host, pass the bridge family's hooks whatever
+ * net.bridge.bridge-nf-call-ip6tables says (a per-namespace sysctl), and so
+ * do IPv6 frames inside 802.1Q / 802.1ad tags, which br_netfilter does not
+ * hand to the IPv6 hooks at all by default (bridge-nf-filter-vlan-tagged=0).
+ *
+ * The kernel's bridge family cannot name the bridge here (`meta ibrname`
+ * needs CONFIG_NFT_BRIDGE_META, absent on these kernels: "Operation not
+ * supported"), so the rules match the ports volt makes: container veths
+ * (`vh` + 10 hex digits, host side) and VM TAPs (`tap-` + 10 hex digits).
+ * Every workload frame has such a port on one side: workload to workload,
+ * workload to host (input), host to workload (output), VLAN uplink to
+ * workload (the workload's port is the output port).
+ */
+export const BRIDGE_FAMILY = 'bridge';
+const BT = `${BRIDGE_FAMILY} ${TABLE}`;
+
+/** Name patterns of the bridge ports volt creates for workloads (workload-service.ts: vethHostName, tapName). */
+export const WORKLOAD_PORTS: readonly string[] = ['vh*', 'tap-*'];
+
+export const BRIDGE_CHAIN = {
+  forward: 'volt-forward',
+  input: 'volt-input',
+  output: 'volt-output',
+  ipv6: 'ipv6-closed',
+} as const;
+
+const V4_ONLY = 'comment "volt networks are IPv4-only"';
+
+/** What `ipv6-closed` drops: untagged IPv6, and IPv6 in one or two VLAN tags. */
+export const IPV6_FRAMES: readonly string[] = [
+  `ether type ip6 drop ${V4_ONLY}`,
+  `ether type 8021q vlan type ip6 drop ${V4_ONLY}`,
+  `ether type 8021ad vlan type ip6 drop ${V4_ONLY}`,
+  `ether type 8021ad vlan type 8021q vlan type ip6 drop ${V4_ONLY}`,
+];
+
+const BRIDGE_HOOK = (hook: 'forward' | 'input' | 'output'): BaseHook => ({ type: 'filter', hook, priority: 'filter', prio: -200, policy: 'accept' });
+
+/** The chains of `table bridge volt`; they do not change with networks or workloads. */
+export function bridgeTableModel(): TableModel {
+  const jump = (dir: 'iifname' | 'oifname'): string[] => WORKLOAD_PORTS.map((p) => `${dir} ${quote(p)} jump ${BRIDGE_CHAIN.ipv6}`);
+  return {
+    chains: [
+      { name: BRIDGE_CHAIN.forward, hook: BRIDGE_HOOK('forward'), rules: [...jump('iifname'), ...jump('oifname')] },
+      { name: BRIDGE_CHAIN.input, hook: BRIDGE_HOOK('input'), rules: jump('iifname') },
+      { name: BRIDGE_CHAIN.output, hook: BRIDGE_HOOK('output'), rules: jump('oifname') },
+      { name: BRIDGE_CHAIN.ipv6, rules: [...IPV6_FRAMES] },
+    ],
+    sets: [],
+    elements: [],
+    absent: [],
+  };
+}
+
+/**
+ * (Re)create `table bridge volt` exactly: added, deleted and added again in
+ * the caller's transaction, so chains re-hooked or rules added by hand go and
+ * there is no moment without the rules (the transaction is atomic).
+ */
+export function bridgeTableLines(): string[] {
+  const m = bridgeTableModel();
+  const lines = [`add table ${BT}`, `delete table ${BT}`, `add table ${BT}`];
+  for (const c of m.chains) lines.push(`add chain ${BT} ${c.name} { ${c.hook ? hookSpec(c.hook) : ''} }`);
+  for (const c of m.chains) lines.push(...c.rules.map((r) => `add rule ${BT} ${c.name} ${r}`));
+  return lines;
+}
+
+/**
  * The base chains. With `hooks` (volt manages user rules, forwards and
  * policies) they also jump to the overlay and DNAT port forwards; see
  * overlay.ts. Without, they are exactly the default policy.
@@ -412,6 +482,7 @@ export function setupBaseScript(
     // `add` of an existing base chain updates its policy.
     lines.push(`add chain ${T} ${c.name} { ${c.hook ? hookSpec(c.hook) : ''} }`);
   }
+  lines.push(...bridgeTableLines());
   if (rules === undefined) {
     for (const c of chains) lines.push(...fillChain(c));
     return script(lines);
@@ -427,7 +498,7 @@ export function setupBaseScript(
 
 /** Delete the table and everything in it; absent is success (add first). */
 export function teardownBaseScript(): string {
-  return script([`add table ${T}`, `delete table ${T}`]);
+  return script([`add table ${T}`, `delete table ${T}`, `add table ${BT}`, `delete table ${BT}`]);
 }
 
 export function setupNetworkScript(net: FirewallNetwork): string {

@@ -127,6 +127,14 @@ export interface FirewallDriver extends Driver {
   removeRules?(): Promise<void>;
   /** Differences between what should be there and what is, one sentence each. */
   check(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet): Promise<string[]>;
+  /**
+   * Objects in the kernel the driver recognises as volt's (its table, its rule comments, port-forward
+   * elements) that nothing in `nets` / `rules` produces: `volt net check` lists them as orphan-nft
+   * findings (docs/leftovers.md); `volt net up` replaces them with the desired rules (setupBase).
+   */
+  orphans?(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet): Promise<{ object: string; detail: string }[]>;
+  /** Remove the orphans that setupBase does not replace (chains and elements of networks state does not have). */
+  removeOrphans?(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet): Promise<void>;
   /** Other firewalls' base chains that would drop the traffic of these bridges, one warning each (read-only). */
   foreignConflicts?(bridges: string[]): Promise<string[]>;
   /** For `policy test`: is same-network traffic on these bridges filtered at all? */

@@ -4,7 +4,7 @@ import { DriftError } from '@volt/sdk';
 export default class NetCheck extends VoltCommand {
   static override summary = 'Report drift between desired state and the kernel, and what volt made that no state record owns; exits non-zero when there is any.';
   static override description =
-    'Leftovers (docs/leftovers.md) are volt-made objects no state record owns: orphan-link, orphan-address, orphan-unit, orphan-file, duplicate-address. `volt net up` removes them.';
+    'Leftovers (docs/leftovers.md) are volt-made objects no state record owns: orphan-link, orphan-address, orphan-unit, orphan-file, duplicate-address, orphan-nft. `volt net up` removes them.';
   static override examples = ['<%= config.bin %> net check', '<%= config.bin %> net check -o json'];
   static override flags = { output: outputFlag(['table', 'json']) };
 
