@@ -12,7 +12,7 @@
  * the main thread, which answers them from the same socket.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { MSG_DONTWAIT, PollSet, UdpBatch, clearEventFd, formatIpv4 } from '@volt/native';
+import { MSG_DONTWAIT, MSG_WAITFORONE, PollSet, UdpBatch, clearEventFd, formatIpv4 } from '@volt/native';
 import { CTL_MAIL, CTL_STOP, type BatchThreadData, type FromBatchThread, type ThreadSocket, type ToBatchThread } from './batch-protocol';
 import { LocalAnswerer } from './local-answerer';
 import { RECV_TIMEOUT_MS } from './udp-mode';
@@ -106,12 +106,12 @@ function readMail(): void {
 }
 
 /** Read and answer what is queued on one socket (a few batches at most, then the next socket). */
-function drain(ring: UdpBatch, s: Sock): void {
+function drain(ring: UdpBatch, s: Sock, first = MSG_DONTWAIT): void {
   ring.fd = s.fd;
   for (let round = 0; round < DRAIN_ROUNDS; round++) {
     let n: number;
     try {
-      n = ring.receive(MSG_DONTWAIT);
+      n = ring.receive(round === 0 ? first : MSG_DONTWAIT);
     } catch (e: unknown) {
       // ENOMEM and friends: say so once, go on (the next poll comes back to it).
       const message = e instanceof Error ? e.message : String(e);
@@ -158,6 +158,13 @@ function loop(): void {
       if (now !== mail) {
         mail = now;
         readMail();
+        continue;
+      }
+      // One socket (one network): block in recvmmsg itself (MSG_WAITFORONE, up to the socket's
+      // 100 ms receive timeout), as before the threads were shared: no poll per burst and no
+      // empty receive when the other thread took the datagrams. Mail then waits for that timeout.
+      if (order.length === 1) {
+        drain(ring, order[0]!, MSG_WAITFORONE);
         continue;
       }
       let ready: number;
