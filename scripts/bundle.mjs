@@ -109,6 +109,35 @@ const patchPlugin = {
   },
 };
 
+// Inside a bundle every module's __dirname is core/dist: a core module that finds
+// files next to itself would look in the wrong place. Say so at build time.
+function checkInputs(metafile) {
+  for (const input of Object.keys(metafile.inputs)) {
+    // The SDK (sdk/dist, bundled into core like any dependency) is held to the same rule.
+    if (!(input.startsWith('core/dist/') || input.startsWith('sdk/dist/')) || input.endsWith('/volt-entry.js')) continue; // volt-entry.js: the generated entry (stdin)
+    const m = /\b(__dirname|__filename|require\.resolve)\b/.exec(readFileSync(join(root, input), 'utf8'));
+    if (m) throw new Error(`bundle: ${input} uses ${m[1]}, which means core/dist/ once bundled; pass paths in (see sdk/src/paths.ts) or mark the module external`);
+  }
+}
+
+// Keep the file ASCII: the loader then reads it as a one-byte string (latin1),
+// which is several times cheaper than decoding UTF-8. esbuild already escapes
+// strings, templates and identifiers; what is left is in regular expression
+// literals and comments, where a \uXXXX escape means the same character.
+// Every import() must also have gone through __voltImport (see IMPORT_BANNER).
+function asciiOnly(file) {
+  let ascii = readFileSync(file, 'utf8');
+  let escaped = 0;
+  ascii = ascii.replace(/[^\x00-\x7f]/g, (c) => {
+    escaped++;
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
+  if (escaped > 0) writeFileSync(file, ascii);
+  const stray = ascii.split(IMPORT_BANNER).join('').split('"import()"').join('').match(/.{0,60}\bimport\(.{0,40}/);
+  if (stray) throw new Error(`bundle: an import() not routed through __voltImport: ${stray[0]}`);
+  return { ascii, escaped };
+}
+
 const result = await build({
   stdin: { contents: entry, resolveDir: join(core, 'dist'), sourcefile: 'volt-entry.js', loader: 'js' },
   bundle: true,
@@ -137,33 +166,45 @@ const result = await build({
   plugins: [patchPlugin],
 });
 for (const p of patches) if (!applied.has(p)) throw new Error(`bundle: no file matched ${p.file} (patch "${p.from}")`);
-// Inside the bundle every module's __dirname is core/dist: a core module that finds
-// files next to itself would look in the wrong place. Say so at build time.
-for (const input of Object.keys(result.metafile.inputs)) {
-  // The SDK (sdk/dist, bundled into core like any dependency) is held to the same rule.
-  if (!(input.startsWith('core/dist/') || input.startsWith('sdk/dist/')) || input.endsWith('/volt-entry.js')) continue; // volt-entry.js: the generated entry (stdin)
-  const m = /\b(__dirname|__filename|require\.resolve)\b/.exec(readFileSync(join(root, input), 'utf8'));
-  if (m) throw new Error(`bundle: ${input} uses ${m[1]}, which means core/dist/ once bundled; pass paths in (see sdk/src/paths.ts) or mark the module external`);
-}
-
+checkInputs(result.metafile);
 // VOLT_BUNDLE_META=file.json writes esbuild's metafile (what went in, and how big).
 if (process.env.VOLT_BUNDLE_META) writeFileSync(process.env.VOLT_BUNDLE_META, JSON.stringify(result.metafile));
-// Keep the file ASCII: the loader then reads it as a one-byte string (latin1),
-// which is several times cheaper than decoding UTF-8. esbuild already escapes
-// strings, templates and identifiers; what is left is in regular expression
-// literals and comments, where a \uXXXX escape means the same character.
-let ascii = readFileSync(outfile, 'utf8');
-let escaped = 0;
-ascii = ascii.replace(/[^\x00-\x7f]/g, (c) => {
-  escaped++;
-  return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-});
-if (escaped > 0) writeFileSync(outfile, ascii);
-// Every import() must have gone through __voltImport (see above).
-const stray = ascii.split(IMPORT_BANNER).join('').split('"import()"').join('').match(/.{0,60}\bimport\(.{0,40}/);
-if (stray) throw new Error(`bundle: an import() not routed through __voltImport: ${stray[0]}`);
+const { ascii, escaped } = asciiOnly(outfile);
 const bytes = statSync(outfile).size;
 const inputs = Object.keys(result.metafile.inputs).length;
 console.log(`bundle: ${relative(root, outfile)} (${commands.length} commands, ${inputs} modules, ${(bytes / 1024).toFixed(0)} KiB, ${escaped} non-ASCII characters escaped)`);
 // Fail the build if a command did not make it in.
 for (const c of commands) if (!ascii.includes(JSON.stringify(c.id))) throw new Error(`bundle: command ${c.id} missing from ${outfile}`);
+
+// The fast path (core/src/cli/fast-path.ts; docs/decisions/0007-cli-startup-2.md):
+// `volt --version` and `volt net list` answered without oclif, from a second, much
+// smaller file that core/bin/run.js tries first for those argv shapes. It must not
+// contain oclif: that is what it exists to avoid loading (the build fails if it does).
+// It is separate from volt.js rather than a lazy export of it, since loading volt.js
+// (reading, code cache deserialisation) is itself a good part of the cost.
+const fastOutfile = join(core, 'dist', 'volt-fast.js');
+const fast = await build({
+  entryPoints: [join(core, 'dist', 'cli', 'fast-path.js')],
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  outfile: fastOutfile,
+  minify: !process.env.VOLT_BUNDLE_READABLE,
+  minifyWhitespace: !process.env.VOLT_BUNDLE_READABLE,
+  keepNames: true,
+  legalComments: 'none',
+  banner: { js: IMPORT_BANNER },
+  // yaml and typebox (three quarters of the file) load only for a config file or `-o yaml`;
+  // from node_modules then, as they would unbundled, rather than read on every call.
+  external: ['@volt/native', 'yaml', '@sinclair/typebox', '@sinclair/typebox/*'],
+  logLevel: 'warning',
+  // The plugins' hook modules are runtime requires by design.
+  logOverride: { 'unsupported-require-call': 'silent' },
+  metafile: true,
+});
+checkInputs(fast.metafile);
+const oclifIn = Object.keys(fast.metafile.inputs).find((i) => /node_modules[\\/]@oclif[\\/]/.test(i));
+if (oclifIn) throw new Error(`bundle: ${relative(root, fastOutfile)} pulls in oclif (${oclifIn}); the fast path must not import @oclif/core (type imports only)`);
+asciiOnly(fastOutfile);
+console.log(`bundle: ${relative(root, fastOutfile)} (fast path, ${Object.keys(fast.metafile.inputs).length} modules, ${(statSync(fastOutfile).size / 1024).toFixed(0)} KiB)`);

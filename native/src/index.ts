@@ -36,14 +36,18 @@ export {
 export {
   MSG_DONTWAIT,
   MSG_WAITFORONE,
+  PollSet,
   UdpBatch,
   UdpSocketError,
+  clearEventFd,
   closeUdpSocket,
   formatIpv4,
+  openEventFd,
   openUdpSocket,
   parseIpv4,
   probeUdpBatch,
   setRecvTimeout,
+  signalEventFd,
   shutdownUdpSocket,
   udpSendTo,
 } from './udp-batch';

@@ -64,6 +64,9 @@ type CloseFn = (fd: number) => number;
 type RecvmmsgFn = (fd: number, vec: unknown, vlen: number, flags: number, timeout: null) => number;
 type SendmmsgFn = (fd: number, vec: unknown, vlen: number, flags: number) => number;
 type SendtoFn = (fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrlen: number) => number;
+type PollFn = (fds: Buffer, nfds: number, timeout: number) => number;
+type EventfdFn = (initval: number, flags: number) => number;
+type RwFn = (fd: number, buf: Buffer, len: number) => number;
 
 interface Calls {
   socket: SocketFn;
@@ -74,6 +77,10 @@ interface Calls {
   recvmmsg: RecvmmsgFn;
   sendmmsg: SendmmsgFn;
   sendto: SendtoFn;
+  poll: PollFn;
+  eventfd: EventfdFn;
+  read: RwFn;
+  write: RwFn;
 }
 let calls: Calls | undefined;
 
@@ -89,6 +96,10 @@ function bound(): Calls {
     recvmmsg: l.func('int recvmmsg(int fd, void *vec, unsigned int vlen, int flags, void *timeout)') as RecvmmsgFn,
     sendmmsg: l.func('int sendmmsg(int fd, void *vec, unsigned int vlen, int flags)') as SendmmsgFn,
     sendto: l.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)') as SendtoFn,
+    poll: l.func('int poll(void *fds, unsigned long nfds, int timeout)') as PollFn,
+    eventfd: l.func('int eventfd(unsigned int initval, int flags)') as EventfdFn,
+    read: l.func('intptr_t read(int fd, void *buf, size_t len)') as RwFn,
+    write: l.func('intptr_t write(int fd, const void *buf, size_t len)') as RwFn,
   };
   return calls;
 }
@@ -236,6 +247,11 @@ export interface UdpBatchStats {
  * on the same fd).
  */
 export class UdpBatch {
+  /**
+   * The socket the next receive reads and send() sends on. A reader that serves several
+   * sockets (one thread, many networks) switches it between batches, after send().
+   */
+  fd: number;
   readonly batch: number;
   private readonly recvSlot: number;
   private readonly sendSlot: number;
@@ -252,10 +268,8 @@ export class UdpBatch {
   private queued = 0;
   readonly stats: UdpBatchStats = { receiveCalls: 0, received: 0, sendCalls: 0, sent: 0, sendErrors: 0 };
 
-  constructor(
-    readonly fd: number,
-    opts: UdpBatchOptions = {},
-  ) {
+  constructor(fd: number, opts: UdpBatchOptions = {}) {
+    this.fd = fd;
     const batch = opts.batch ?? 64;
     if (!Number.isInteger(batch) || batch < 1 || batch > 1024) throw new RangeError(`batch must be 1-1024, not ${String(batch)}`);
     this.batch = batch;
@@ -416,4 +430,84 @@ export class UdpBatch {
     this.mem = undefined;
     this.smem = undefined;
   }
+}
+
+const POLLFD = 8; // struct pollfd: int fd; short events; short revents
+const POLLIN = 0x1;
+const POLLERR = 0x8;
+const POLLHUP = 0x10;
+const POLLNVAL = 0x20;
+
+/**
+ * poll(2) over a set of sockets, for one reader serving several (a reading thread
+ * answers every network's socket instead of one thread per network). The pollfd
+ * array is allocated when the set changes, not per call. Not thread-safe: one per thread.
+ */
+export class PollSet {
+  private fds: number[] = [];
+  private buf: Buffer = Buffer.alloc(0);
+
+  /** The sockets to watch for input, in order (ready(i) refers to this order). */
+  set(fds: readonly number[]): void {
+    this.fds = [...fds];
+    this.buf = Buffer.alloc(Math.max(1, this.fds.length) * POLLFD);
+    this.fds.forEach((fd, i) => {
+      this.buf.writeInt32LE(fd, i * POLLFD);
+      this.buf.writeInt16LE(POLLIN, i * POLLFD + 4);
+    });
+  }
+
+  get size(): number {
+    return this.fds.length;
+  }
+
+  fd(i: number): number {
+    return this.fds[i]!;
+  }
+
+  /**
+   * Wait up to timeoutMs for input on any socket. Returns how many are ready: 0 on timeout
+   * or EINTR. A socket that was shut down or failed counts as ready (its receive says so).
+   */
+  wait(timeoutMs: number): number {
+    if (this.fds.length === 0) return 0;
+    for (let i = 0; i < this.fds.length; i++) this.buf.writeInt16LE(0, i * POLLFD + 6);
+    const n = (calls ?? bound()).poll(this.buf, this.fds.length, timeoutMs);
+    if (n < 0) {
+      const code = errno();
+      if (code === EINTR || code === EAGAIN) return 0;
+      throw new UdpSocketError('poll', code, `${this.fds.length} sockets`);
+    }
+    return n;
+  }
+
+  /** Whether socket i had input (or an error, a hang-up, or was closed) at the last wait. */
+  ready(i: number): boolean {
+    return (this.buf.readInt16LE(i * POLLFD + 6) & (POLLIN | POLLERR | POLLHUP | POLLNVAL)) !== 0;
+  }
+}
+
+const EFD_NONBLOCK = 0o4000;
+const EFD_CLOEXEC = 0o2000000;
+const ONE = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
+
+/**
+ * An eventfd(2), non-blocking: another thread's poll on it wakes when it is signalled
+ * (a reading thread polls one beside its sockets, so mail is read at once, not at the
+ * poll timeout). Close it with closeUdpSocket.
+ */
+export function openEventFd(): number {
+  const fd = bound().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) throw new UdpSocketError('eventfd', errno(), '');
+  return fd;
+}
+
+/** Wake whoever polls the eventfd (its counter stays up until cleared). */
+export function signalEventFd(fd: number): void {
+  bound().write(fd, ONE, 8);
+}
+
+/** Reset the eventfd's counter (non-blocking: nothing to clear is fine). */
+export function clearEventFd(fd: number): void {
+  bound().read(fd, Buffer.alloc(8), 8);
 }

@@ -1,7 +1,8 @@
 import { Command, Flags, Errors, type Interfaces } from '@oclif/core';
 import { isVoltError } from '@volt/sdk';
 import { VoltApp } from '../app';
-import { serialize, table, type Column, type OutputFormat } from '../output/render';
+import type { Column, OutputFormat } from '../output/render';
+import { listingText } from './net-list-view';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof VoltCommand)['baseFlags'] & T['flags']>;
 
@@ -37,8 +38,7 @@ export abstract class VoltCommand extends Command {
 
   /** Render a listing in the chosen format: a table of columns, or the full records. */
   protected printList<T>(format: OutputFormat, columns: Column<T>[], rows: T[], data: unknown = rows): void {
-    if (format === 'table') this.print(rows.length === 0 ? '(none)' : table(columns, rows));
-    else this.print(serialize(data, format));
+    this.print(listingText(format, columns, rows, data));
   }
 
   protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {

@@ -1,10 +1,13 @@
 import * as fs from 'node:fs';
-import { isIP } from 'node:net';
 import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { ConfigError } from '@volt/sdk';
 import { parseCidr, networkAddress } from '../net/ipv4';
 import type { ConfigFile } from './schema';
 import { defaultConfig, type IngressConfig, type VoltConfig } from './defaults';
+
+/** node:net loads only when a config file names an address (it costs a few ms at start-up; docs/decisions/0007-cli-startup-2.md). */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const isIP = (s: string): number => (require('node:net') as typeof import('node:net')).isIP(s);
 
 interface Located {
   path: string[];

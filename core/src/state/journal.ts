@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { errorMessage } from '@volt/sdk';
 import type { StateStore } from './store';
 import { FIREWALL_OPERATION_STEPS, FIREWALL_SETTLE_RULE } from './journal-firewall';
@@ -83,7 +82,9 @@ export async function runPlan(store: StateStore, state: VoltState, intent: Pendi
   const base = structuredClone(state);
   const record: PendingRecord = {
     ...intent,
-    id: randomBytes(6).toString('hex'),
+    // node:crypto loads when a record is made, not with the module (net list never makes one; docs/decisions/0007-cli-startup-2.md).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    id: (require('node:crypto') as typeof import('node:crypto')).randomBytes(6).toString('hex'),
     pid: process.pid,
     startedAt: new Date().toISOString(),
     steps: steps.map((s) => ({ name: s.name, done: false })),

@@ -1,4 +1,5 @@
-import { promises as fs } from 'node:fs';
+import { accessSync, constants as fsConstants, statSync, promises as fs } from 'node:fs';
+import { join } from 'node:path';
 import type { HostContext } from '@volt/sdk';
 import type { BridgeDriver, BridgeObservation, BridgeSpec, ContainerPortSpec, VlanObservation, VlanSpec } from '@volt/sdk';
 import type { Availability } from '@volt/sdk';
@@ -43,8 +44,9 @@ export class DirectBridge implements BridgeDriver {
   }
 
   async available(): Promise<Availability> {
-    const r = await runCommand('ip', ['-V'], { timeoutMs: 5000 });
-    return r.code === 0 ? { ok: true, reason: 'iproute2 present' } : { ok: false, reason: 'iproute2 not installed' };
+    // Looked up in PATH as spawn would, rather than by running `ip -V`: every command that needs a
+    // bridge driver probes, and a spawn is most of a `net list` (docs/decisions/0007-cli-startup-2.md).
+    return executableInPath('ip') ? { ok: true, reason: 'iproute2 present' } : { ok: false, reason: 'iproute2 not installed' };
   }
 
   async setupBridge(spec: BridgeSpec): Promise<void> {
@@ -241,4 +243,18 @@ function notABridge(what: string, link: IpLink): DriverError {
       `remove that interface, or give the network another bridge name`,
     ],
   });
+}
+
+/** Whether `name` is an executable file in $PATH (execvp's search: an empty entry is the current directory). */
+function executableInPath(name: string, pathVar = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'): boolean {
+  for (const dir of pathVar.split(':')) {
+    const file = join(dir || '.', name);
+    try {
+      accessSync(file, fsConstants.X_OK);
+      if (statSync(file).isFile()) return true;
+    } catch {
+      // not here
+    }
+  }
+  return false;
 }

@@ -4,6 +4,8 @@ import type { DnsListener, DnsResolverOptions, DnsStats, DnsUpstream, DnsView } 
 import { DEFAULT_FORWARDER_OPTIONS, Forwarder } from './forwarder';
 import { Listener, listenerKey, type BatchHooks } from './listener';
 import { LocalAnswerer } from './local-answerer';
+import { ReaderPool } from './reader-pool';
+import type { ToBatchThread } from './batch-protocol';
 import { fitToClient } from './responses';
 import type { UdpMode } from './udp-mode';
 import { parseQuery, type Query } from './wire';
@@ -38,11 +40,14 @@ export class Engine {
     this.searchDomains = [...options.searchDomains];
     this.serial = serial;
     if (udp.kind === 'batch') {
-      this.batch = {
+      // One set of reading threads for every listener (reader-pool.ts), started with the first listener.
+      const pool = new ReaderPool({
         mode: udp,
-        initial: (network) => ({ searchDomains: [...this.searchDomains], serial: this.serial, view: this.answerer.viewOf(network) }),
-        relay: (key, msg, peer) => this.relayed(key, msg, peer),
-      };
+        initial: () => ({ searchDomains: [...this.searchDomains], serial: this.serial, views: this.answerer.allViews() }),
+        relay: (fd, msg, peer) => this.relayedOn(fd, msg, peer),
+        warn: host.warn,
+      });
+      this.batch = { mode: udp, pool };
     }
     this.upstream = options.upstream.map((u) => ({ ...u }));
     this.forwarder = this.newForwarder(this.upstream);
@@ -64,7 +69,7 @@ export class Engine {
     this.answerer.setSearchDomains(options.searchDomains, serial);
     this.searchDomains = [...options.searchDomains];
     this.serial = serial;
-    for (const l of this.listeners.values()) l.post({ op: 'configure', searchDomains: this.searchDomains, serial });
+    this.postThreads({ op: 'configure', searchDomains: this.searchDomains, serial });
     const same =
       options.upstream.length === this.upstream.length && options.upstream.every((u, i) => u.address === this.upstream[i]?.address && u.port === this.upstream[i]?.port);
     if (same) return false;
@@ -81,15 +86,20 @@ export class Engine {
     return true;
   }
 
-  /** A network's names, replaced live: here and in the reading threads of its listeners. */
+  /** A network's names, replaced live: here and in the reading threads. */
   publish(view: DnsView): void {
     this.answerer.publish(view);
-    for (const l of this.listeners.values()) if (l.spec.network === view.network) l.post({ op: 'publish', view });
+    this.postThreads({ op: 'publish', view });
   }
 
   withdraw(network: string): void {
     this.answerer.withdraw(network);
-    for (const l of this.listeners.values()) if (l.spec.network === network) l.post({ op: 'withdraw', network });
+    this.postThreads({ op: 'withdraw', network });
+  }
+
+  /** The reading threads hold every network's names (they read every listener's socket). */
+  private postThreads(m: ToBatchThread): void {
+    this.batch?.pool.post(m);
   }
 
   /** How each listener reads UDP right now (a listener may have fallen back to dgram). */
@@ -112,6 +122,7 @@ export class Engine {
     const all = [...this.listeners.values()];
     this.listeners.clear();
     await Promise.all(all.map((l) => l.close()));
+    await this.batch?.pool.stop();
     for (const [t, f] of this.draining) {
       clearTimeout(t);
       this.retire(f);
@@ -161,6 +172,11 @@ export class Engine {
     const r = this.answerer.local(network, msg);
     if (r === undefined || Buffer.isBuffer(r)) return r;
     return this.forward(msg, r, tcp);
+  }
+
+  /** A query a reading thread read on socket `fd` but cannot answer alone. */
+  private relayedOn(fd: number, msg: Buffer, peer: { address: string; port: number }): void {
+    for (const l of this.listeners.values()) if (l.batchFd === fd) return this.relayed(l.key, msg, peer);
   }
 
   /** A query a worker read but cannot answer alone: answered here, sent from the same socket. */

@@ -1,10 +1,8 @@
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
-import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import type { DnsListener, DnsView } from '@volt/sdk';
 import { DriverError } from '@volt/sdk';
-import { CTL_MAIL, CTL_SLOTS, CTL_STOP, type BatchThreadData, type FromBatchThread, type ToBatchThread } from './batch-protocol';
+import type { ReaderPool } from './reader-pool';
 import { RECV_TIMEOUT_MS, type UdpMode } from './udp-mode';
 import { ipv4ToInt } from './zone';
 
@@ -32,46 +30,21 @@ const TCP_MAX_UNREAD = 1 << 20;
 const TCP_MAX_PENDING = 64;
 /** A larger receive buffer rides out bursts; the kernel caps it at net.core.rmem_max. */
 const UDP_RECV_BUFFER = 4 * 1024 * 1024;
-/** Pause before replacing a reading thread that died, so a crash loop cannot spin. */
-const THREAD_RESPAWN_MS = 1000;
-/** A reading thread leaves its loop within one receive timeout of being told; after this long it is terminated. */
-const THREAD_STOP_MS = 2000;
 /** Socket errors a dgram socket would hit the same way: reported, not a reason to fall back. */
 const BIND_ERRORS: ReadonlySet<string> = new Set(['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES']);
 
-/** What a listener in batch mode needs from the engine. */
+/** What a listener in batch mode needs from the engine: the reading threads every listener shares (reader-pool.ts). */
 export interface BatchHooks {
   mode: Extract<UdpMode, { kind: 'batch' }>;
-  /** The state a new reading thread starts from: search domains, SOA serial, the network's view. */
-  initial(network: string): { searchDomains: string[]; serial: number; view?: DnsView };
-  /** A query a reading thread cannot answer alone (forwarding): answered on the main thread, sent from the same socket. */
-  relay(key: string, msg: Buffer, peer: { address: string; port: number }): void;
+  pool: ReaderPool;
 }
 
-interface ReadingThread {
-  worker: Worker;
-  ready: boolean;
-  error?: string;
-  counters: Float64Array;
-  exited: Promise<void>;
-}
-
-/** The batched UDP side of a listener: the socket (owned here) and its reading threads. */
+/** The batched UDP side of a listener: the socket (owned here), read by the pool's threads. */
 interface BatchUdp {
   fd: number;
-  control: Int32Array;
-  threads: Set<ReadingThread>;
-  /** Queries counted by threads that are gone. */
-  retired: number;
-  /** Some thread got as far as reading: the native path works here. */
-  worked: boolean;
-  /** Settles when the first thread reads (undefined) or when none could start (why not). */
+  /** Settles when a reading thread reads the socket (undefined) or when none will (why not). */
   started: Promise<string | undefined>;
-  settle(failed: string | undefined): void;
 }
-
-/** How long the first reading thread may take to start (a loaded machine) before the listener uses dgram. */
-const THREAD_START_MS = 15_000;
 
 /**
  * One network's gateway: a UDP socket and a TCP server bound to that address
@@ -138,7 +111,7 @@ export class Listener {
     await this.openDgram();
   }
 
-  /** The native socket and its threads; undefined (and a warning) when the native call fails in a way dgram would not. */
+  /** The native socket, handed to the reading threads; undefined (and a warning) when the native call fails in a way dgram would not. */
   private openBatch(hooks: BatchHooks): BatchUdp | undefined {
     const { native } = hooks.mode;
     const { address, port } = this.spec;
@@ -151,109 +124,30 @@ export class Listener {
       this.warn(`${address}:${port}/udp (network ${this.spec.network}): batched UDP unavailable (${e instanceof Error ? e.message : String(e)}); using node:dgram`);
       return undefined;
     }
-    let settle = (_failed: string | undefined): void => undefined;
-    const started = new Promise<string | undefined>((resolve) => (settle = resolve));
-    const b: BatchUdp = { fd, control: new Int32Array(new SharedArrayBuffer(CTL_SLOTS * 4)), threads: new Set(), retired: 0, worked: false, started, settle };
-    const timer = setTimeout(() => b.settle(`no reading thread started within ${THREAD_START_MS / 1000} s`), THREAD_START_MS);
-    void started.then(() => clearTimeout(timer));
-    try {
-      for (let i = 0; i < hooks.mode.threads; i++) this.startThread(b, hooks);
-    } catch (e: unknown) {
-      Atomics.store(b.control, CTL_STOP, 1);
-      native.shutdownUdpSocket(fd);
-      for (const t of b.threads) void t.worker.terminate();
-      void Promise.all([...b.threads].map((t) => t.exited)).then(() => native.closeUdpSocket(fd));
-      this.warn(`${address}:${port}/udp (network ${this.spec.network}): cannot start a reading thread (${e instanceof Error ? e.message : String(e)}); using node:dgram`);
-      return undefined;
-    }
-    return b;
+    return { fd, started: hooks.pool.add({ fd, spec: { ...this.spec } }) };
   }
 
-  private startThread(b: BatchUdp, hooks: BatchHooks): void {
-    const counters = new SharedArrayBuffer(8);
-    const data: BatchThreadData = {
-      fd: b.fd,
-      spec: { ...this.spec },
-      ...hooks.initial(this.spec.network),
-      batch: hooks.mode.batch,
-      control: b.control.buffer as SharedArrayBuffer,
-      counters,
-    };
-    const worker = new Worker(path.join(__dirname, 'batch-thread.js'), { workerData: data, stdout: false, stderr: false });
-    const key = this.key;
-    let resolveExit = (): void => undefined;
-    const t: ReadingThread = { worker, ready: false, counters: new Float64Array(counters), exited: new Promise<void>((r) => (resolveExit = r)) };
-    b.threads.add(t);
-    worker.on('message', (m: FromBatchThread) => {
-      if (m.op === 'relay') hooks.relay(key, Buffer.from(m.msg.buffer, m.msg.byteOffset, m.msg.byteLength), { address: m.address, port: m.port });
-      else if (m.op === 'ready') {
-        t.ready = b.worked = true;
-        b.settle(undefined);
-      }
-      else this.warn(m.message);
-    });
-    worker.on('error', (e: Error) => {
-      t.error = e.message;
-      if (t.ready) this.warn(`${this.spec.address}:${this.spec.port}/udp (network ${this.spec.network}): reading thread: ${e.message}`);
-    });
-    worker.on('exit', (code) => {
-      b.threads.delete(t);
-      b.retired += t.counters[0] ?? 0;
-      resolveExit();
-      if (this.closing || this.batchUdp !== b) return;
-      if (!b.worked) {
-        // None got as far as reading (the module or koffi would not load in a thread): open() falls back to dgram.
-        if (b.threads.size === 0) b.settle(`a reading thread did not start (${t.error ?? `exit code ${code}`})`);
-        return;
-      }
-      this.warn(`${this.spec.address}:${this.spec.port}/udp (network ${this.spec.network}): reading thread exited (code ${code}); replacing it in ${THREAD_RESPAWN_MS / 1000} s`);
-      setTimeout(() => {
-        if (this.closing || this.batchUdp !== b) return;
-        try {
-          this.startThread(b, hooks);
-        } catch (e: unknown) {
-          this.warn(`replace reading thread: ${e instanceof Error ? e.message : String(e)}`);
-        }
-      }, THREAD_RESPAWN_MS).unref();
-    });
+  /** The native socket the reading threads read (batch mode), to route their relayed queries back here. */
+  get batchFd(): number | undefined {
+    return this.batchUdp?.fd;
   }
 
-  /** Tell the reading threads (new names, new search domains). */
-  post(m: ToBatchThread): void {
-    const b = this.batchUdp;
-    if (b === undefined) return;
-    for (const t of b.threads) t.worker.postMessage(m);
-    Atomics.add(b.control, CTL_MAIL, 1);
-  }
-
-  /** Queries the reading threads have read (the dgram path counts in the engine's answerer). */
+  /** Queries the reading threads have read on this listener's socket (the dgram path counts in the engine's answerer). */
   get threadQueries(): number {
     const b = this.batchUdp;
-    if (b === undefined) return 0;
-    let n = b.retired;
-    for (const t of b.threads) n += t.counters[0] ?? 0;
-    return n;
+    return b === undefined || this.batch === undefined ? 0 : this.batch.pool.queries(b.fd);
   }
 
   private async closeBatch(): Promise<void> {
     const b = this.batchUdp;
-    if (b === undefined) return;
+    const hooks = this.batch;
+    if (b === undefined || hooks === undefined) return;
     this.batchUdp = undefined;
-    b.settle('the listener closed');
-    const native = this.batch?.mode.native;
-    Atomics.store(b.control, CTL_STOP, 1);
-    // Wakes a thread blocked in recvmmsg at once (it would return within the receive timeout anyway).
-    native?.shutdownUdpSocket(b.fd);
-    const threads = [...b.threads];
-    await Promise.all(
-      threads.map(async (t) => {
-        const timer = setTimeout(() => void t.worker.terminate(), THREAD_STOP_MS);
-        await t.exited;
-        clearTimeout(timer);
-      }),
-    );
+    const native = hooks.mode.native;
+    // shutdown(SHUT_RD) wakes a thread blocked in poll on this fd at once.
+    await hooks.pool.remove(b.fd, () => native.shutdownUdpSocket(b.fd));
     // Only now: no thread is in a call on this fd, so the number cannot be reused under one.
-    native?.closeUdpSocket(b.fd);
+    native.closeUdpSocket(b.fd);
   }
 
   private async openDgram(): Promise<void> {

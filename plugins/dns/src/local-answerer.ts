@@ -47,7 +47,12 @@ export class LocalAnswerer {
     return this.views.get(network);
   }
 
-  withdraw(network: string): void {
+  /** Every view published (what a new reading thread starts from). */
+  allViews(): DnsView[] {
+    return [...this.views.values()];
+  }
+
+    withdraw(network: string): void {
     this.zones.delete(network);
     this.encoded.delete(network);
     this.views.delete(network);

@@ -24,7 +24,8 @@ function positiveInt(v: string | undefined): number | undefined {
 
 /**
  * `workers` is the driver's hint (extra answering processes for dgram): in
- * batch mode it becomes the reading threads per network beside the first.
+ * batch mode it becomes the reading threads beside the first, shared by every
+ * network (reader-pool.ts): the count does not grow with the networks.
  */
 export async function chooseUdpMode(workers: number, env: NodeJS.ProcessEnv = process.env): Promise<UdpMode> {
   const want = (env.VOLT_DNS_UDP ?? '').trim().toLowerCase();
@@ -46,6 +47,6 @@ export async function chooseUdpMode(workers: number, env: NodeJS.ProcessEnv = pr
     native,
     threads,
     batch,
-    describe: `recvmmsg/sendmmsg, ${batch} datagrams per call, ${threads} reading thread${threads === 1 ? '' : 's'} per network (VOLT_DNS_UDP=dgram for node:dgram)`,
+    describe: `recvmmsg/sendmmsg, ${batch} datagrams per call, ${threads} reading thread${threads === 1 ? '' : 's'} for all networks (VOLT_DNS_UDP=dgram for node:dgram)`,
   };
 }

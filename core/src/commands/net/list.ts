@@ -1,17 +1,8 @@
 import { VoltCommand, outputFlag } from '../../cli/base-command';
-import type { Column } from '../../output/render';
-import type { NetworkView } from '../../services/network-service';
+import { networkColumns } from '../../cli/net-list-view';
 
-export const networkColumns: Column<NetworkView>[] = [
-  { header: 'NAME', get: (n) => n.name },
-  { header: 'BRIDGE', get: (n) => n.bridge },
-  { header: 'SUBNET', get: (n) => n.subnet },
-  { header: 'GATEWAY', get: (n) => n.gateway },
-  { header: 'NAT', get: (n) => n.nat },
-  { header: 'MTU', get: (n) => n.mtu },
-  { header: 'CONNECTED', get: (n) => n.connected },
-  { header: 'STATUS', get: (n) => n.status },
-];
+// The columns live beside the fast path that prints the same listing without oclif (cli/fast-path.ts).
+export { networkColumns };
 
 export default class NetList extends VoltCommand {
   static override summary = 'List managed networks with their kernel status.';

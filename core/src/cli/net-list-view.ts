@@ -1,0 +1,20 @@
+import { serialize, table, type Column, type OutputFormat } from '../output/render';
+import type { NetworkView } from '../services/network-service';
+
+/** `volt net list`'s columns; shared by the oclif command and the fast path (fast-path.ts). */
+export const networkColumns: Column<NetworkView>[] = [
+  { header: 'NAME', get: (n) => n.name },
+  { header: 'BRIDGE', get: (n) => n.bridge },
+  { header: 'SUBNET', get: (n) => n.subnet },
+  { header: 'GATEWAY', get: (n) => n.gateway },
+  { header: 'NAT', get: (n) => n.nat },
+  { header: 'MTU', get: (n) => n.mtu },
+  { header: 'CONNECTED', get: (n) => n.connected },
+  { header: 'STATUS', get: (n) => n.status },
+];
+
+/** What VoltCommand.printList prints for a listing, as text (with its final newline). */
+export function listingText<T>(format: OutputFormat, columns: Column<T>[], rows: T[], data: unknown = rows): string {
+  const text = format === 'table' ? (rows.length === 0 ? '(none)' : table(columns, rows)) : serialize(data, format);
+  return text.endsWith('\n') ? text : `${text}\n`;
+}
