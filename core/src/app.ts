@@ -84,7 +84,8 @@ export class VoltApp {
     const { KernelProbes } = await import('./services/attach-probes');
     const { refuseIncompatiblePlugins, refusalMessage } = await import('./services/plugin-compat');
     // A plugin built for another SDK major is refused before any of its code loads.
-    const refused = refuseIncompatiblePlugins(this.oclif.plugins.values());
+    // The fast path (cli/fast-path.ts) hands over a hook runner only, after checking the same.
+    const refused = this.oclif.plugins ? refuseIncompatiblePlugins(this.oclif.plugins.values()) : [];
     for (const r of refused) this.opts.warn(refusalMessage(r));
     const child = container.createChildContainer();
     child.register(KernelProbes, { useValue: this.probes });

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Module from 'node:module';
 import type { Config as OclifConfig } from '@oclif/core';
+import { checkPluginSdk } from '@volt/sdk';
 import type { OutputFormat } from '../output/render';
 
 /**
@@ -32,6 +33,9 @@ const HOOKS_RUN_OR_NEVER_FIRED = new Set([HOOK, 'update']);
 interface PackageJson {
   name?: string;
   version?: string;
+  peerDependencies?: Record<string, string>;
+  dependencies?: Record<string, string>;
+  volt?: { sdk?: string };
   oclif?: {
     plugins?: unknown[];
     hooks?: Record<string, unknown>;
@@ -139,6 +143,9 @@ function corePlugins(coreRoot: string, pjson: PackageJson, needCommands: boolean
       if (event === HOOK) hooks.push(...targets);
     }
     if (needCommands && p.oclif?.commands !== undefined && mayOverrideNetList(root)) return `plugin ${name} may provide net list`;
+    // The SDK check (services/plugin-compat.ts) runs on the oclif path, which then warns and
+    // leaves the plugin out: a plugin that fails it sends the call there.
+    if (hooks.length > 0 && !checkPluginSdk({ ...p, name }).ok) return `plugin ${name} is refused by the SDK check`;
     plugins.push({ name, root, hooks });
   }
   return plugins;
