@@ -129,6 +129,9 @@ export class WorkloadService {
         );
       }
       const failures: string[] = [];
+      // Settling the record forgets a container found by name once it has no networks; the
+      // listeners below still need its record (its resolv.conf is found through it).
+      const record = state.workloads[workload];
       const object = (xs: AttachmentRecord[]): string => `${workload} from ${[...new Set(xs.map((a) => a.network))].join(', ')}`;
       // Journaled, always rolled forward (a half-done disconnect is finished): container veths, VM TAPs and leases.
       const veths = mine.filter((a) => a.kind === 'veth');
@@ -158,7 +161,8 @@ export class WorkloadService {
       }
       if (failures.length > 0) this.d.warn(`${what}: ${failures.join('; ')}`);
       // The host side is already gone: a listener failure must not resurrect the records.
-      const listenerFailure = await this.d.executor.notifyRemoved(state, mine);
+      const view = state.workloads[workload] !== undefined || record === undefined ? state : { ...state, workloads: { ...state.workloads, [workload]: record } };
+      const listenerFailure = await this.d.executor.notifyRemoved(view, mine);
       if (listenerFailure !== undefined) this.d.warn(`${what}: ${listenerFailure}`);
       // A container found by name (not registered) is forgotten once it has no networks.
       if (w?.type === 'container' && !w.registered && !state.attachments.some((a) => a.workload === workload)) delete state.workloads[workload];
