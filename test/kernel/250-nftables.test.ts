@@ -142,7 +142,7 @@ test('setupBase creates table inet volt with the spec chains on their hooks', as
     ['input_from', 'ifname', 'verdict'],
   ]);
   // One table only, and it is volt's.
-  t.is((await inNs(ns, NFT, 'list', 'tables')).trim(), 'table inet volt');
+  t.is((await inNs(ns, NFT, 'list', 'tables')).trim(), 'table inet volt\ntable bridge volt', 'volt\'s two tables only: inet (filter, NAT) and bridge (IPv6 closed at layer 2)');
   const input = await inNs(ns, NFT, 'list', 'chain', 'inet', 'volt', 'volt-input');
   t.regex(input, /tcp dport 22 accept\n\s+drop\n/);
 });

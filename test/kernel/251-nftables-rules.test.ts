@@ -93,7 +93,7 @@ test('a table set up with rules matches what volt generates, bridge settings inc
   t.deepEqual(after, [{ bridge: NET.bridge, filtered: true, reason: 'per-bridge nf_call_iptables' }]);
   t.is((await must('ip', ['netns', 'exec', ns, 'sysctl', '-n', `net.ipv4.conf.${NET.bridge}.route_localnet`])).trim(), '1');
   // Only volt's table, and the base chains with their hooks (nat output for the host's own connections).
-  t.is((await must('ip', ['netns', 'exec', ns, NFT, 'list', 'tables'])).trim(), 'table inet volt');
+  t.is((await must('ip', ['netns', 'exec', ns, NFT, 'list', 'tables'])).trim(), 'table inet volt\ntable bridge volt', 'volt\'s two tables only');
   t.regex(await must('ip', ['netns', 'exec', ns, NFT, 'list', 'chain', 'inet', 'volt', 'volt-nat-out']), /type nat hook output priority -100; policy accept;/);
 });
 
