@@ -3,21 +3,21 @@ import { voltPaths, type VoltPaths } from '@volt/sdk';
 import { loadConfig } from './config/load';
 import type { VoltConfig } from './config/defaults';
 import { StateStore } from './state/store';
-import type { DriverChoice, DriverRegistry } from './services/driver-registry';
-import type { NetworkService } from './services/network-service';
-import type { WorkloadService } from './services/workload-service';
-import type { FirewallService } from './services/firewall-service';
-import type { PortService } from './services/port-service';
-import type { PolicyService } from './services/policy-service';
+import type { DriverChoice, DriverRegistry } from './services/host/driver-registry';
+import type { NetworkService } from './services/network/network-service';
+import type { WorkloadService } from './services/attachments/workload-service';
+import type { FirewallService } from './services/firewall/firewall-service';
+import type { PortService } from './services/firewall/port-service';
+import type { PolicyService } from './services/firewall/policy-service';
 import type { BridgeDriver } from '@volt/sdk';
 import type { FirewallDriver } from '@volt/sdk';
 import type { DnsDriver } from '@volt/sdk';
 import type { HostContext } from '@volt/sdk';
 import type { DependencyContainer } from 'tsyringe';
 import type { GuestDhcp, VmNicAccelerator, VmNicDriver } from '@volt/sdk';
-import type { VmNicDriverSet, VmService } from './services/vm-service';
-import type { PlanDeps } from './services/plans';
-import { kernelProbes, type KernelProbes } from './services/attach-probes';
+import type { VmNicDriverSet, VmService } from './services/vm/vm-service';
+import type { PlanDeps } from './services/attachments/plans';
+import { kernelProbes, type KernelProbes } from './services/attachments/attach-probes';
 
 export interface AppOptions {
   debug: boolean;
@@ -79,10 +79,10 @@ export class VoltApp {
     const config = this.config;
     await import('reflect-metadata');
     const { container } = await import('tsyringe');
-    const { DriverRegistry } = await import('./services/driver-registry');
+    const { DriverRegistry } = await import('./services/host/driver-registry');
     const { driverTokens: tokens } = await import('@volt/sdk');
-    const { KernelProbes } = await import('./services/attach-probes');
-    const { refuseIncompatiblePlugins, refusalMessage } = await import('./services/plugin-compat');
+    const { KernelProbes } = await import('./services/attachments/attach-probes');
+    const { refuseIncompatiblePlugins, refusalMessage } = await import('./services/host/plugin-compat');
     // A plugin built for another SDK major is refused before any of its code loads.
     // The fast path (cli/fast-path.ts) hands over a hook runner only, after checking the same.
     const refused = this.oclif.plugins ? refuseIncompatiblePlugins(this.oclif.plugins.values()) : [];
@@ -113,11 +113,11 @@ export class VoltApp {
    * only when a VM is involved), and the attachment listeners (DNS files, firewall rules naming workloads).
    */
   private async planDeps(): Promise<PlanDeps> {
-    const { resolvConfListener } = await import('./services/dns-resolvconf');
-    const { followWorkloads } = await import('./services/firewall-service');
-    const { compileRuleSet } = await import('./services/firewall-compile');
-    const { contractVmPorts } = await import('./services/attach-exec');
-    const { hostPolicyOf } = await import('./services/plans');
+    const { resolvConfListener } = await import('./services/dns/dns-resolvconf');
+    const { followWorkloads } = await import('./services/firewall/firewall-service');
+    const { compileRuleSet } = await import('./services/firewall/firewall-compile');
+    const { contractVmPorts } = await import('./services/attachments/attach-exec');
+    const { hostPolicyOf } = await import('./services/attachments/plans');
     return {
       bridge: () => this.bridge(),
       firewall: () => this.firewall(),
@@ -131,8 +131,8 @@ export class VoltApp {
   }
 
   async workloads(): Promise<WorkloadService> {
-    const { WorkloadService } = await import('./services/workload-service');
-    const { AttachmentExecutor } = await import('./services/attach-exec');
+    const { WorkloadService } = await import('./services/attachments/workload-service');
+    const { AttachmentExecutor } = await import('./services/attachments/attach-exec');
     const networks = await this.networks();
     return new WorkloadService({
       config: this.config,
@@ -147,8 +147,8 @@ export class VoltApp {
 
   async networks(): Promise<NetworkService> {
     // The network service plus what VMs add to `net up` / `net delete` (vm-network-hooks.ts).
-    const { VmAwareNetworkService } = await import('./services/vm-network-hooks');
-    const { compileRuleSet } = await import('./services/firewall-compile');
+    const { VmAwareNetworkService } = await import('./services/vm/vm-network-hooks');
+    const { compileRuleSet } = await import('./services/firewall/firewall-compile');
     const d = await this.planDeps();
     return new VmAwareNetworkService(
       {
@@ -169,19 +169,19 @@ export class VoltApp {
 
   /** User firewall rules (`volt net firewall`). */
   async firewallRules(): Promise<FirewallService> {
-    const { FirewallService } = await import('./services/firewall-service');
+    const { FirewallService } = await import('./services/firewall/firewall-service');
     return new FirewallService({ config: this.config, store: this.store, firewall: () => this.firewall(), warn: this.opts.warn });
   }
 
   /** Port forwards (`volt net port`). */
   async ports(): Promise<PortService> {
-    const { PortService } = await import('./services/port-service');
+    const { PortService } = await import('./services/firewall/port-service');
     return new PortService({ config: this.config, store: this.store, firewall: () => this.firewall(), warn: this.opts.warn });
   }
 
   /** Network policies (`volt net policy`). */
   async policies(): Promise<PolicyService> {
-    const { PolicyService } = await import('./services/policy-service');
+    const { PolicyService } = await import('./services/firewall/policy-service');
     return new PolicyService({
       config: this.config,
       store: this.store,
@@ -197,14 +197,14 @@ export class VoltApp {
   /** The VM lifecycle service (QEMU, NICs through the vm-nic drivers, guest DHCP). */
   vms(): Promise<VmService> {
     this.vmServicePromise ??= (async () => {
-      const { VmService } = await import('./services/vm-service');
+      const { VmService } = await import('./services/vm/vm-service');
       return new VmService({
         config: this.config,
         store: this.store,
         paths: this.paths,
         workloads: () => this.workloads(),
         executor: async () => {
-          const { AttachmentExecutor } = await import('./services/attach-exec');
+          const { AttachmentExecutor } = await import('./services/attachments/attach-exec');
           return new AttachmentExecutor({ ...(await this.planDeps()), store: this.store });
         },
         nicDrivers: () => this.vmNicDrivers(),
@@ -246,7 +246,7 @@ export class VoltApp {
    * are not selected by drivers.<kind> but by what the NIC and the bridge driver need.
    */
   async vmNicSideDrivers(): Promise<{ kind: string; why: string; choices: DriverChoice[] }[]> {
-    const { probeDriver: probe } = await import('./services/driver-registry');
+    const { probeDriver: probe } = await import('./services/host/driver-registry');
     const accels = await this.resolveAllOf<VmNicAccelerator>('accel');
     const accelProbes = await Promise.all(accels.map(probe));
     const firstOk = accelProbes.findIndex((p) => p.ok);

@@ -7,13 +7,13 @@ import { StateStore } from '@volt/core/dist/state/store';
 import { defaultConfig } from '@volt/core/dist/config/defaults';
 import type { BridgeDriver, BridgeSpec, ContainerPortSpec } from '@volt/sdk';
 import type { FirewallDriver } from '@volt/sdk';
-import type { KernelProbes } from '@volt/core/dist/services/attach-probes';
-import { AttachmentPlanner, tapName, vethHostName } from '@volt/core/dist/services/attach-plan';
-import { AttachmentExecutor, containerPorts, type AttachmentListener, type VmPorts } from '@volt/core/dist/services/attach-exec';
-import { WorkloadService } from '@volt/core/dist/services/workload-service';
+import type { KernelProbes } from '@volt/core/dist/services/attachments/attach-probes';
+import { AttachmentPlanner, tapName, vethHostName } from '@volt/core/dist/services/attachments/attach-plan';
+import { AttachmentExecutor, containerPorts, type AttachmentListener, type VmPorts } from '@volt/core/dist/services/attachments/attach-exec';
+import { WorkloadService } from '@volt/core/dist/services/attachments/workload-service';
 import { configureVethPeer, setupVethPort, teardownVethPort } from '@volt/sdk/kernel';
-import { hostPolicyOf } from '@volt/core/dist/services/plans';
-import { generateMac } from '@volt/core/dist/services/mac';
+import { hostPolicyOf } from '@volt/core/dist/services/attachments/plans';
+import { generateMac } from '@volt/core/dist/services/attachments/mac';
 import type { AttachmentRecord, NetworkRecord, PendingRecord, VmRecord, VoltState } from '@volt/core/dist/state/types';
 
 // The attachment planner and executor against fake drivers and fake kernel probes: no kernel is touched.

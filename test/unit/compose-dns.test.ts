@@ -1,6 +1,6 @@
 import test from 'ava';
 import { defaultConfig } from '@volt/core/dist/config/defaults';
-import { networkRecords } from '@volt/core/dist/services/dns-records';
+import { networkRecords } from '@volt/core/dist/services/dns/dns-records';
 import { emptyState, type NetworkRecord } from '@volt/core/dist/state/types';
 
 const net: NetworkRecord = { name: 'shop_frontend', bridge: 'vc-0', subnet: '10.20.0.0/24', gateway: '10.20.0.1', mtu: 1500, nat: true, mac: '02:00:00:00:00:01', isDefault: false, createdAt: '' };

@@ -1,8 +1,8 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { normalizeProjectName, parseCompose } from '@volt/core/dist/services/compose-file';
-import { composeBridgeName, containerCandidates } from '@volt/core/dist/services/compose-service';
+import { normalizeProjectName, parseCompose } from '@volt/core/dist/services/compose/compose-file';
+import { composeBridgeName, containerCandidates } from '@volt/core/dist/services/compose/compose-service';
 
 const DIR = path.resolve(__dirname, '../../../test/fixtures/compose');
 const fixture = (name: string): { text: string; file: string } => {

@@ -5,9 +5,9 @@ import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { defaultConfig, type VoltConfig } from '@volt/core/dist/config/defaults';
 import { voltPaths } from '@volt/sdk';
-import { dnsRecords, planDns, reverseName } from '@volt/core/dist/services/dns-records';
-import { RESOLV_CONF_MARKER, resolvConfListener, resolvConfPath, syncResolvConf } from '@volt/core/dist/services/dns-resolvconf';
-import { askDns } from '@volt/core/dist/services/dns-control';
+import { dnsRecords, planDns, reverseName } from '@volt/core/dist/services/dns/dns-records';
+import { RESOLV_CONF_MARKER, resolvConfListener, resolvConfPath, syncResolvConf } from '@volt/core/dist/services/dns/dns-resolvconf';
+import { askDns } from '@volt/core/dist/services/dns/dns-control';
 import { emptyState, type NetworkRecord, type VoltState } from '@volt/core/dist/state/types';
 
 function net(name: string, third: number, nat = true): NetworkRecord {

@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import { defaultConfig } from '@volt/core/dist/config/defaults';
 import type { DnsDriver, DnsListener, DnsResolverOptions, DnsStats, DnsView } from '@volt/sdk';
 import { voltPaths, type VoltPaths } from '@volt/sdk';
-import { DnsServeService } from '@volt/core/dist/services/dns-service';
-import { resolvConfPath, resolvConfText } from '@volt/core/dist/services/dns-resolvconf';
+import { DnsServeService } from '@volt/core/dist/services/dns/dns-service';
+import { resolvConfPath, resolvConfText } from '@volt/core/dist/services/dns/dns-resolvconf';
 import { StateStore } from '@volt/core/dist/state/store';
 import { emptyState } from '@volt/core/dist/state/types';
 
@@ -122,7 +122,7 @@ test('a changed config.yaml reconfigures the running driver: new upstreams, new 
   await until('resolv.conf', () => fs.readFileSync(resolvConf, 'utf8').includes('search corp.internal'));
   t.regex(fs.readFileSync(resolvConf, 'utf8'), /^nameserver 10\.30\.0\.1$/m);
   t.true(logs.some((l) => /config\.yaml reloaded: upstream 192\.0\.2\.2, 192\.0\.2\.3 \(was 192\.0\.2\.1\); search domains corp\.internal \(was volt\.local\)/.test(l)), logs.join('\n'));
-  t.deepEqual((await (await import('@volt/core/dist/services/dns-control')).askDns(paths, { op: 'status' }, 1000)).running, true);
+  t.deepEqual((await (await import('@volt/core/dist/services/dns/dns-control')).askDns(paths, { op: 'status' }, 1000)).running, true);
 });
 
 test('an invalid config.yaml changes nothing and says why; a change elsewhere in the file does not reconfigure', async (t) => {

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import test from 'ava';
 import { container } from 'tsyringe';
-import { DriverRegistry } from '@volt/core/dist/services/driver-registry';
+import { DriverRegistry } from '@volt/core/dist/services/host/driver-registry';
 import { BridgeDriver } from '@volt/sdk';
 import { FirewallDriver } from '@volt/sdk';
 import { DnsDriver } from '@volt/sdk';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { compileRuleSet } from '@volt/core/dist/services/firewall-compile';
+import { compileRuleSet } from '@volt/core/dist/services/firewall/firewall-compile';
 import { emptyState, type AttachmentRecord, type FirewallRuleRecord, type NetworkRecord, type VoltState } from '@volt/core/dist/state/types';
 
 function net(name: string, third: number): NetworkRecord {

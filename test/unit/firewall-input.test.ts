@@ -1,6 +1,6 @@
 import test from 'ava';
-import { chainsFor, localAddressesFromFib } from '@volt/core/dist/services/firewall-service';
-import { expandPorts, parseEndpoint, parsePorts, parseProto, parseAction } from '@volt/core/dist/services/firewall-input';
+import { chainsFor, localAddressesFromFib } from '@volt/core/dist/services/firewall/firewall-service';
+import { expandPorts, parseEndpoint, parsePorts, parseProto, parseAction } from '@volt/core/dist/services/firewall/firewall-input';
 
 const W = 'add firewall rule "x"';
 

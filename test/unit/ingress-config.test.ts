@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseConfig } from '@volt/core/dist/config/load';
 import { defaultConfig, defaultIngressConfig, LETS_ENCRYPT_DIRECTORY } from '@volt/core/dist/config/defaults';
-import { describeSpecChanges, proxySpecFrom } from '@volt/core/dist/services/ingress-settings';
+import { describeSpecChanges, proxySpecFrom } from '@volt/core/dist/services/ingress/ingress-settings';
 import { voltPaths } from '@volt/sdk';
 import { isVoltError } from '@volt/sdk';
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { emptyState, type IngressRouteRecord, type VoltState } from '@volt/core/dist/state/types';
-import { resolveRoutes, resolveTarget, routeConflicts, formatBackend } from '@volt/core/dist/services/ingress-routes';
-import { proxySpecFrom, LETS_ENCRYPT_DIRECTORY, type ServeInput } from '@volt/core/dist/services/ingress-settings';
+import { resolveRoutes, resolveTarget, routeConflicts, formatBackend } from '@volt/core/dist/services/ingress/ingress-routes';
+import { proxySpecFrom, LETS_ENCRYPT_DIRECTORY, type ServeInput } from '@volt/core/dist/services/ingress/ingress-settings';
 import { voltPaths } from '@volt/sdk';
 import { defaultIngressConfig } from '@volt/core/dist/config/defaults';
 import { isVoltError } from '@volt/sdk';

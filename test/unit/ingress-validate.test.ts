@@ -12,7 +12,7 @@ import {
   parseTimeout,
   parseTlsMode,
   readUserFile,
-} from '@volt/core/dist/services/ingress-validate';
+} from '@volt/core/dist/services/ingress/ingress-validate';
 import { isVoltError } from '@volt/sdk';
 
 const W = 'create route "x"';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { classify, type Leftover, type Observed } from '@volt/core/dist/services/leftovers';
+import { classify, type Leftover, type Observed } from '@volt/core/dist/services/network/leftovers';
 import { parseScan, type ScannedLink } from '@volt/core/dist/kernel/link-scan';
 import { emptyState, type VoltState, type VmRecord } from '@volt/core/dist/state/types';
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { planNetwork, bridgeMac, type PlanContext, type CreateNetworkRequest } from '@volt/core/dist/services/network-plan';
+import { planNetwork, bridgeMac, type PlanContext, type CreateNetworkRequest } from '@volt/core/dist/services/network/network-plan';
 import type { NetworkRecord } from '@volt/core/dist/state/types';
 
 const existing: NetworkRecord[] = [

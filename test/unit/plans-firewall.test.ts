@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { voltPaths } from '@volt/sdk';
 import { StateStore } from '@volt/core/dist/state/store';
 import type { BridgeDriver, VlanSpec } from '@volt/sdk';
-import { journaledVlan, settleOwnPending, VLAN_OPS } from '@volt/core/dist/services/plans-firewall';
+import { journaledVlan, settleOwnPending, VLAN_OPS } from '@volt/core/dist/services/firewall/plans-firewall';
 import type { NetworkRecord, PendingRecord, VlanRecord, VoltState } from '@volt/core/dist/state/types';
 
 // The VLAN plans with a recording bridge driver (these kernels have no 802.1Q, so the e2e crash

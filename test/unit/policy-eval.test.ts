@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { FirewallRuleSet, FirewallUserRule } from '@volt/sdk';
-import { evaluate, flowLabel, verdictLine, type Flow } from '@volt/core/dist/services/policy-eval';
+import { evaluate, flowLabel, verdictLine, type Flow } from '@volt/core/dist/services/firewall/policy-eval';
 
 const A = '10.30.0.2';
 const B = '10.30.0.3';

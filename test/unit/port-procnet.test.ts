@@ -1,5 +1,5 @@
 import test from 'ava';
-import { conflictingSocket, parseProcNet } from '@volt/core/dist/services/port-service';
+import { conflictingSocket, parseProcNet } from '@volt/core/dist/services/firewall/port-service';
 
 const TCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0

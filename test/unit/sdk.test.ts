@@ -3,7 +3,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { container } from 'tsyringe';
-import { DriverRegistry } from '@volt/core/dist/services/driver-registry';
+import { DriverRegistry } from '@volt/core/dist/services/host/driver-registry';
 import {
   BridgeDriver,
   FirewallDriver,

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { voltPaths } from '@volt/sdk';
 import { StateStore } from '@volt/core/dist/state/store';
 import { pendingAttachments, pendingFindings, runPlan, settleAction, type PlanStep } from '@volt/core/dist/state/journal';
-import { allocateAddress } from '@volt/core/dist/services/ipam';
+import { allocateAddress } from '@volt/core/dist/services/network/ipam';
 import type { AttachmentRecord, NetworkRecord, PendingRecord, VoltState } from '@volt/core/dist/state/types';
 
 function store(t: { teardown(f: () => void): void }): { s: StateStore; file: string } {

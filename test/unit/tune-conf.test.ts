@@ -13,7 +13,7 @@ import {
   syncSysctlConf,
   writeFileAtomic,
   type TuningRecord,
-} from '@volt/core/dist/services/tune-conf';
+} from '@volt/core/dist/services/tune/tune-conf';
 
 function tmpdir(t: { teardown(f: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'volt-tune-conf-'));

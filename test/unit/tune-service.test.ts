@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { voltPaths, type VoltPaths } from '@volt/sdk';
 import { Sysctl, normalizeSysctlValue, type SysctlKey, type SysctlWrite } from '@volt/core/dist/kernel/sysctl';
-import { TuneService } from '@volt/core/dist/services/tune-service';
+import { TuneService } from '@volt/core/dist/services/tune/tune-service';
 
 /**
  * The service over a fake /proc/sys (plain files with procfs-like modes) and a kernel

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { formatSize, parseSize, MAX_SYSCTL_INT } from '@volt/core/dist/services/tune-size';
+import { formatSize, parseSize, MAX_SYSCTL_INT } from '@volt/core/dist/services/tune/tune-size';
 import { parseSysctlKey, normalizeSysctlValue } from '@volt/core/dist/kernel/sysctl';
-import { nearMatches } from '@volt/core/dist/services/tune-keys';
+import { nearMatches } from '@volt/core/dist/services/tune/tune-keys';
 
 const good: [string, number][] = [
   ['0', 0],

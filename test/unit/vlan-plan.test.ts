@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { HostLink } from '@volt/sdk/kernel';
 import { parseVlanLinks } from '@volt/sdk/kernel';
-import { planVlan, vlanDrift, vlanSpec, vlanStatus, type CreateVlanRequest } from '@volt/core/dist/services/vlan-plan';
+import { planVlan, vlanDrift, vlanSpec, vlanStatus, type CreateVlanRequest } from '@volt/core/dist/services/network/vlan-plan';
 import { emptyState, type VoltState } from '@volt/core/dist/state/types';
 
 function state(): VoltState {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { NetworkRecord } from '@volt/core/dist/state/types';
-import { formatPath, nicRecords, parseVmConfig, type VmConfigContext } from '@volt/core/dist/services/vm-config';
+import { formatPath, nicRecords, parseVmConfig, type VmConfigContext } from '@volt/core/dist/services/vm/vm-config';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'volt-vmcfg-'));
 test.after.always(() => fs.rmSync(dir, { recursive: true, force: true }));

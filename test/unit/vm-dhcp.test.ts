@@ -1,5 +1,5 @@
 import test from 'ava';
-import { dhcpSpec, networksWithLeases } from '@volt/core/dist/services/dhcp-leases';
+import { dhcpSpec, networksWithLeases } from '@volt/core/dist/services/vm/dhcp-leases';
 import { emptyState, type VoltState } from '@volt/core/dist/state/types';
 import { renderDnsmasqConf } from '@volt/plugin-direct';
 

@@ -1,6 +1,6 @@
 import test from 'ava';
-import type { VmConfig } from '@volt/core/dist/services/vm-config';
-import { qemuArgs } from '@volt/core/dist/services/vm-qemu';
+import type { VmConfig } from '@volt/core/dist/services/vm/vm-config';
+import { qemuArgs } from '@volt/core/dist/services/vm/vm-qemu';
 
 const config: VmConfig = { vcpus: 2, memory_mib: 512, kernel: '/k/vmlinuz', initrd: '/k/initrd', cmdline: 'console=ttyS0', accel: 'auto', machine: 'q35', network: [] };
 

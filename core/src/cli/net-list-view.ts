@@ -1,5 +1,5 @@
 import { serialize, table, type Column, type OutputFormat } from '../output/render';
-import type { NetworkView } from '../services/network-service';
+import type { NetworkView } from '../services/network/network-service';
 
 /** `volt net list`'s columns; shared by the oclif command and the fast path (fast-path.ts). */
 export const networkColumns: Column<NetworkView>[] = [

@@ -28,7 +28,7 @@ Enabling is the symlink \`systemctl enable\` makes (multi-user.target.wants/). W
       this.print('units: skipped (--no-units)');
       return;
     }
-    const units = await import('../services/host-units');
+    const units = await import('../services/host/host-units');
     const paths = this.app.paths;
     const dir = path.resolve(flags['unit-dir'] ?? units.defaultUnitDir(paths));
     if (flags['unit-dir'] === undefined && !fs.existsSync(path.join(paths.root, 'etc/systemd'))) {

@@ -1,5 +1,5 @@
 import { VoltCommand, outputFlag } from '../cli/base-command';
-import { workloadViews, type WorkloadView } from '../services/workload-view';
+import { workloadViews, type WorkloadView } from '../services/attachments/workload-view';
 
 export default class Ps extends VoltCommand {
   static override summary = 'List every workload (containers and VMs) with its state, networks, addresses and NICs.';

@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../cli/base-command';
 import { NotFoundError } from '@volt/sdk';
 import { keyValues, table } from '../../output/render';
-import { workloadViews, type WorkloadNic } from '../../services/workload-view';
+import { workloadViews, type WorkloadNic } from '../../services/attachments/workload-view';
 
 export default class ContainerInspect extends VoltCommand {
   static override summary = 'Show a container: its namespace, networks, interfaces, addresses, MACs, gateway and DNS server.';

@@ -1,5 +1,5 @@
 import { VoltCommand, outputFlag } from '../../cli/base-command';
-import { workloadViews, type WorkloadView } from '../../services/workload-view';
+import { workloadViews, type WorkloadView } from '../../services/attachments/workload-view';
 
 export default class ContainerList extends VoltCommand {
   static override summary = 'List containers volt knows: registered ones and those connected by name.';

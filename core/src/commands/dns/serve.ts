@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Flags } from '@oclif/core';
 import { VoltCommand } from '../../cli/base-command';
-import { DNS_PORT } from '../../services/dns-records';
+import { DNS_PORT } from '../../services/dns/dns-records';
 
 export default class DnsServe extends VoltCommand {
   static override summary = 'Run the volt-dns resolver in the foreground (what volt-dns.service runs).';
@@ -28,7 +28,7 @@ Stops on SIGTERM or SIGINT; SIGHUP re-reads state at once. \`volt net dns flush\
       return;
     }
     const driver = await this.app.dns();
-    const { DnsServeService } = await import('../../services/dns-service');
+    const { DnsServeService } = await import('../../services/dns/dns-service');
     const svc = new DnsServeService({
       paths: this.app.paths,
       config,

@@ -1,6 +1,6 @@
 import { VoltCommand, outputFlag } from '../../cli/base-command';
 import { DRIVER_KINDS } from '@volt/sdk';
-import type { DriverChoice } from '../../services/driver-registry';
+import type { DriverChoice } from '../../services/host/driver-registry';
 
 interface Row {
   interface: string;

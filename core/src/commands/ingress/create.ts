@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../cli/base-command';
-import { IngressService } from '../../services/ingress-service';
+import { IngressService } from '../../services/ingress/ingress-service';
 import { routeSummary } from './list';
 
 export default class IngressCreate extends VoltCommand {
@@ -45,7 +45,7 @@ A running proxy applies the route before this command returns.`;
       stripPath: flags['strip-path'],
     });
     // The first route: volt-ingress.service, installed by `volt init`, is enabled (and started where systemd runs).
-    const units = await import('../../services/host-units');
+    const units = await import('../../services/host/host-units');
     const dir = units.defaultUnitDir(this.app.paths);
     try {
       if (units.enableInstalled(dir, 'volt-ingress.service') === 'enabled') {

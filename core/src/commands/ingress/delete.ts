@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../cli/base-command';
-import { IngressService } from '../../services/ingress-service';
+import { IngressService } from '../../services/ingress/ingress-service';
 import { routeSummary } from './list';
 
 export default class IngressDelete extends VoltCommand {

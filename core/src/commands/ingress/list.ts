@@ -1,6 +1,6 @@
 import { VoltCommand, outputFlag } from '../../cli/base-command';
 import type { Column } from '../../output/render';
-import { IngressService, type IngressRouteView } from '../../services/ingress-service';
+import { IngressService, type IngressRouteView } from '../../services/ingress/ingress-service';
 
 export function routeSummary(r: IngressRouteView): string {
   const where = `${r.hostname}${r.path === '/' ? '' : r.path}`;

@@ -1,5 +1,5 @@
 import { VoltCommand, outputFlag } from '../../cli/base-command';
-import { IngressService } from '../../services/ingress-service';
+import { IngressService } from '../../services/ingress/ingress-service';
 
 export default class IngressReload extends VoltCommand {
   static override summary = 'Make the running proxy re-read config.yaml, routes and certificate files, without dropping connections.';

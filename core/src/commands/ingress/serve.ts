@@ -1,9 +1,9 @@
 import { Flags } from '@oclif/core';
 import { VoltCommand } from '../../cli/base-command';
 import type { IngressDriver } from '@volt/sdk';
-import { IngressServer } from '../../services/ingress-serve';
+import { IngressServer } from '../../services/ingress/ingress-serve';
 import { loadConfig } from '../../config/load';
-import { LETS_ENCRYPT_DIRECTORY, proxySpecFrom, type ServeInput } from '../../services/ingress-settings';
+import { LETS_ENCRYPT_DIRECTORY, proxySpecFrom, type ServeInput } from '../../services/ingress/ingress-settings';
 
 export default class IngressServe extends VoltCommand {
   static override summary = 'Run the ingress proxy in the foreground (what volt-ingress.service runs).';
@@ -83,7 +83,7 @@ Every setting comes from, in order: the flag, its environment variable (VOLT_ING
       respec: () => proxySpecFrom(input, loadConfig(paths.configFile).ingress, paths, cwd),
       log: (m) => process.stderr.write(`volt ingress: ${m}\n`),
       expose: async (listeners) => {
-        const { exposeListeners } = await import('../../services/ingress-firewall');
+        const { exposeListeners } = await import('../../services/ingress/ingress-firewall');
         return exposeListeners(
           { config: this.app.config, store: this.app.store, firewall: () => this.app.firewallRules(), say: (m) => this.print(m) },
           listeners,

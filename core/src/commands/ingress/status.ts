@@ -1,6 +1,6 @@
 import { VoltCommand, outputFlag } from '../../cli/base-command';
 import { table } from '../../output/render';
-import { IngressService, type IngressStatusView } from '../../services/ingress-service';
+import { IngressService, type IngressStatusView } from '../../services/ingress/ingress-service';
 
 export default class IngressStatus extends VoltCommand {
   static override summary = 'Show the proxy: listeners, connections, routes with backend health, certificates with expiry.';

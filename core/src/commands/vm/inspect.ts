@@ -1,7 +1,7 @@
 import { Args } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../cli/base-command';
 import { keyValues, serialize, table } from '../../output/render';
-import type { VmNicView } from '../../services/vm-service';
+import type { VmNicView } from '../../services/vm/vm-service';
 
 export default class VmInspect extends VoltCommand {
   static override summary = 'Show a VM: state, QEMU pid and accelerator, console log, and per NIC its network, address, MAC, TAP, driver and vhost.';

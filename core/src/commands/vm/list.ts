@@ -1,5 +1,5 @@
 import { VoltCommand, outputFlag } from '../../cli/base-command';
-import type { VmView } from '../../services/vm-service';
+import type { VmView } from '../../services/vm/vm-service';
 
 export default class VmList extends VoltCommand {
   static override summary = 'List VMs with their state, size and NICs.';

@@ -1,6 +1,6 @@
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
 import type { Column } from '../../../output/render';
-import type { NetworkView } from '../../../services/network-service';
+import type { NetworkView } from '../../../services/network/network-service';
 
 const columns: Column<NetworkView>[] = [
   { header: 'NAME', get: (n) => n.name },

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
-import { composeService, loadComposeFile } from '../../../services/compose-load';
+import { composeService, loadComposeFile } from '../../../services/compose/compose-load';
 
 export default class NetComposeDown extends VoltCommand {
   static override summary = 'Remove the networks a Compose project created.';

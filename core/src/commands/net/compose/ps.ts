@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
 import { table } from '../../../output/render';
-import { composeService, loadComposeFile } from '../../../services/compose-load';
-import type { ComposeAttachmentView, ComposeNetworkView } from '../../../services/compose-service';
+import { composeService, loadComposeFile } from '../../../services/compose/compose-load';
+import type { ComposeAttachmentView, ComposeNetworkView } from '../../../services/compose/compose-service';
 
 export default class NetComposePs extends VoltCommand {
   static override summary = "A Compose project's networks and each service's attachments.";

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
-import { composeService, loadComposeFile } from '../../../services/compose-load';
+import { composeService, loadComposeFile } from '../../../services/compose/compose-load';
 
 export default class NetComposeUp extends VoltCommand {
   static override summary = "Create a Compose file's networks and connect its services' containers.";

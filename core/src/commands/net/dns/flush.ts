@@ -1,6 +1,6 @@
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
 import { DriverError } from '@volt/sdk';
-import { askDns } from '../../../services/dns-control';
+import { askDns } from '../../../services/dns/dns-control';
 
 export default class NetDnsFlush extends VoltCommand {
   static override summary = 'Empty the cache of forwarded answers in the running volt-dns.';

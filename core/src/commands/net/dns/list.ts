@@ -3,8 +3,8 @@ import { VoltCommand, outputFlag } from '../../../cli/base-command';
 import type { DnsRecord } from '@volt/sdk';
 import { NotFoundError } from '@volt/sdk';
 import type { Column } from '../../../output/render';
-import { askDns } from '../../../services/dns-control';
-import { dnsRecords } from '../../../services/dns-records';
+import { askDns } from '../../../services/dns/dns-control';
+import { dnsRecords } from '../../../services/dns/dns-records';
 
 export const dnsColumns: Column<DnsRecord>[] = [
   { header: 'NAME', get: (r) => r.name },

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { VoltCommand } from '../../../cli/base-command';
 import { readInputFile } from '../../../cli/input-file';
-import { parseRuleFile } from '../../../services/firewall-service';
+import { parseRuleFile } from '../../../services/firewall/firewall-service';
 
 export default class NetFirewallApply extends VoltCommand {
   static override summary = 'Replace all user firewall rules with those in a YAML or JSON file, in one atomic change.';

@@ -1,6 +1,6 @@
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
 import { table } from '../../../output/render';
-import type { DefaultView, RuleView } from '../../../services/firewall-service';
+import type { DefaultView, RuleView } from '../../../services/firewall/firewall-service';
 
 function withAddresses(text: string, addresses: string[] | undefined): string {
   if (addresses === undefined) return text;

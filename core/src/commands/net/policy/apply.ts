@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { VoltCommand } from '../../../cli/base-command';
 import { readInputFile } from '../../../cli/input-file';
-import { parsePolicyFile } from '../../../services/policy-service';
+import { parsePolicyFile } from '../../../services/firewall/policy-service';
 
 export default class NetPolicyApply extends VoltCommand {
   static override summary = 'Replace all network policies with those in a YAML or JSON file, in one atomic change.';

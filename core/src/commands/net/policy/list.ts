@@ -1,5 +1,5 @@
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
-import type { PolicyView } from '../../../services/policy-service';
+import type { PolicyView } from '../../../services/firewall/policy-service';
 
 function withAddresses(name: string, addresses: string[] | undefined): string {
   if (addresses === undefined) return name;

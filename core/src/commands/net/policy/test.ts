@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
 import { UserInputError } from '@volt/sdk';
-import { parsePorts, parseProto } from '../../../services/firewall-input';
+import { parsePorts, parseProto } from '../../../services/firewall/firewall-input';
 
 export default class NetPolicyTest extends VoltCommand {
   static override summary = 'Would a new connection between two workloads be allowed? Names the policy, rule or default that decides.';

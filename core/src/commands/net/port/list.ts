@@ -1,5 +1,5 @@
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
-import type { PortView } from '../../../services/port-service';
+import type { PortView } from '../../../services/firewall/port-service';
 
 export default class NetPortList extends VoltCommand {
   static override summary = 'List port forwards; STATUS is active only when the target runs and has an address.';

@@ -2,7 +2,7 @@ import { VoltCommand, outputFlag } from '../../../cli/base-command';
 import type { VoltApp } from '../../../app';
 import type { Column } from '../../../output/render';
 import type { VlanRecord } from '../../../state/types';
-import type { VlanService, VlanView } from '../../../services/vlan-service';
+import type { VlanService, VlanView } from '../../../services/network/vlan-service';
 
 const columns: Column<VlanView>[] = [
   { header: 'NAME', get: (v) => v.name },
@@ -14,7 +14,7 @@ const columns: Column<VlanView>[] = [
 
 /** The VLAN service over this app's state and bridge driver (loaded only by `net vlan` commands). */
 export async function vlanServiceOf(app: VoltApp): Promise<VlanService> {
-  const { VlanService } = await import('../../../services/vlan-service');
+  const { VlanService } = await import('../../../services/network/vlan-service');
   return new VlanService({ store: app.store, bridge: () => app.bridge(), warn: (m) => app.host.warn(m) });
 }
 

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
-import { TuneService } from '../../../services/tune-service';
+import { TuneService } from '../../../services/tune/tune-service';
 import { changeLine } from '../sysctl/set';
 
 const size = (description: string) => Flags.string({ description, helpValue: 'SIZE' });

@@ -1,6 +1,6 @@
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
 import { table } from '../../../output/render';
-import { TuneService } from '../../../services/tune-service';
+import { TuneService } from '../../../services/tune/tune-service';
 import { sysctlColumns } from '../sysctl/list';
 
 export default class TuneNetShow extends VoltCommand {

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
-import { TuneService } from '../../../services/tune-service';
+import { TuneService } from '../../../services/tune/tune-service';
 
 export default class TuneSysctlGet extends VoltCommand {
   static override summary = 'Show the live value of sysctls in this network namespace.';

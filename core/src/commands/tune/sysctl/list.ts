@@ -1,6 +1,6 @@
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
 import { table, type Column } from '../../../output/render';
-import { TuneService, type SysctlView } from '../../../services/tune-service';
+import { TuneService, type SysctlView } from '../../../services/tune/tune-service';
 
 export const sysctlColumns: Column<SysctlView>[] = [
   { header: 'KEY', get: (v) => v.key },

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
-import { TuneService, type SysctlChange } from '../../../services/tune-service';
+import { TuneService, type SysctlChange } from '../../../services/tune/tune-service';
 
 /** "net.core.somaxconn = 65535 (was 4096)" */
 export function changeLine(c: SysctlChange): string {

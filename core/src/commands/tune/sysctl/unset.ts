@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { VoltCommand, outputFlag } from '../../../cli/base-command';
-import { TuneService } from '../../../services/tune-service';
+import { TuneService } from '../../../services/tune/tune-service';
 
 export default class TuneSysctlUnset extends VoltCommand {
   static override summary = 'Stop managing a sysctl: remove it from 90-volt.conf and restore its earlier value.';
