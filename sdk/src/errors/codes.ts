@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   E_CONFIG_READ: { exit: 2, summary: 'config.yaml cannot be read.' },
   E_CONFIG_YAML: { exit: 2, summary: 'config.yaml is not valid YAML (the message names file:line:column).' },
   E_CONFIG_INVALID: { exit: 2, summary: 'config.yaml has a key or value volt does not accept (the message names the key).' },
+  E_KERNEL_ACCESS_INVALID: { exit: 2, summary: 'VOLT_KERNEL_ACCESS is neither "library" nor "process".' },
   E_DRIVER_UNKNOWN: { exit: 2, summary: '`drivers.<interface>` names a driver no installed (and loaded) plugin provides.' },
   E_UNITS_DIR: { exit: 2, summary: 'The systemd unit directory for `volt init` cannot be created or written (`--unit-dir`).' },
   E_SUBNET_INVALID: { exit: 2, summary: 'A subnet is not an IPv4 CIDR like 10.30.0.0/24.' },
