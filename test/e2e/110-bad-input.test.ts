@@ -69,7 +69,8 @@ test('--debug shows the stack trace', async (t) => {
 test('a failing driver step is undone: bridge removed, state unchanged', async (t) => {
   const host = await SandboxHost.create(t, { uplink: false });
   await host.voltOk(['init']);
-  // An nft that refuses everything except reads makes the firewall step fail after the bridge exists.
+  // An nft that refuses everything except reads makes the firewall step fail after the bridge exists
+  // (on the process path: libnftables in-process would not run the fake).
   const fake = path.join(host.root, 'fakebin');
   fs.mkdirSync(fake);
   const realNft = (await host.exec('sh', ['-c', 'command -v nft'])).stdout.trim();
@@ -79,7 +80,7 @@ test('a failing driver step is undone: bridge removed, state unchanged', async (
     { mode: 0o755 },
   );
   const before = await snapshot(host);
-  const r = await host.volt(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24'], { env: { PATH: `${fake}:${process.env.PATH ?? ''}` } });
+  const r = await host.volt(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24'], { env: { PATH: `${fake}:${process.env.PATH ?? ''}`, VOLT_KERNEL_ACCESS: 'process' } });
   t.is(r.code, 5, r.stderr);
   t.regex(r.stderr, /injected failure/);
   t.deepEqual(await snapshot(host), before);
