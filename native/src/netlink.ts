@@ -137,6 +137,7 @@ function openSocket(c: Calls, nsPath?: string): number {
 const KERNEL = Buffer.alloc(12); // struct sockaddr_nl: nl_family, pid 0 (the kernel), groups 0
 KERNEL.writeUInt16LE(AF_NETLINK, 0);
 const RECV_SIZE = 1 << 18;
+const MSG_TRUNC = 0x20;
 
 /** Send one dump request and hand each answer message (type, payload) to `each`. */
 function dump(c: Calls, fd: number, type: number, header: Buffer, seq: number, each: (type: number, msg: Buffer) => void): void {
@@ -149,7 +150,8 @@ function dump(c: Calls, fd: number, type: number, header: Buffer, seq: number, e
   if (c.sendto(fd, req, req.length, 0, KERNEL, KERNEL.length) < 0) fail('sendto(netlink)');
   const buf = Buffer.alloc(RECV_SIZE);
   for (;;) {
-    const n = c.recv(fd, buf, buf.length, 0);
+    // MSG_TRUNC: the return value is the message's real length, so a truncated one is seen.
+    const n = c.recv(fd, buf, buf.length, MSG_TRUNC);
     if (n < 0) {
       if (errno() === 4) continue; // EINTR
       fail('recv(netlink)');

@@ -58,7 +58,8 @@ export function openLibnftables(): Libnftables | { failed: string } {
           const fd = memfd('volt-nft', MFD_CLOEXEC) as number;
           if (fd < 0) throw new Error(`memfd_create failed (errno ${koffi.errno()})`);
           try {
-            fs.writeSync(fd, call.script);
+            const text = Buffer.from(call.script, 'utf8');
+            for (let off = 0; off < text.length; ) off += fs.writeSync(fd, text, off);
             rc = runFile(ctx, `/proc/self/fd/${fd}`) as number;
           } finally {
             fs.closeSync(fd);

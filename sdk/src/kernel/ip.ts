@@ -89,6 +89,11 @@ export function fdbKnows(bridge: string, mac: string): boolean | undefined {
 function linksFromNetlink(lib: NetlinkLibrary): IpLink[] {
   const { links, addresses } = lib.dump();
   const names = new Map(links.map((l) => [l.index, l.ifname]));
+  const byLink = new Map<number, string[]>();
+  for (const a of addresses) {
+    if (a.scope === RT_SCOPE_LINK || a.scope === RT_SCOPE_HOST) continue;
+    byLink.set(a.index, [...(byLink.get(a.index) ?? []), `${a.local}/${a.prefixlen}`]);
+  }
   return links.map((l) => ({
     ifname: l.ifname,
     kind: l.kind,
@@ -97,9 +102,7 @@ function linksFromNetlink(lib: NetlinkLibrary): IpLink[] {
     operstate: l.operstate,
     mtu: l.mtu,
     mac: l.mac,
-    addresses: addresses
-      .filter((a) => a.index === l.index && a.scope !== RT_SCOPE_LINK && a.scope !== RT_SCOPE_HOST)
-      .map((a) => `${a.local}/${a.prefixlen}`),
+    addresses: byLink.get(l.index) ?? [],
   }));
 }
 

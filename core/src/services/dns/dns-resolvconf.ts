@@ -4,6 +4,7 @@ import type { VoltConfig } from '../../config/defaults';
 import { errorMessage } from '@volt/sdk';
 import { voltPaths, type VoltPaths } from '@volt/sdk';
 import type { VoltState } from '../../state/types';
+import { readIfExists } from '../host/files';
 import type { AttachmentListener } from '../attachments/workload-service';
 
 /** First line of every resolv.conf volt writes: only files carrying it are rewritten or removed. */
@@ -154,14 +155,6 @@ function readIfExistsNoFollow(file: string): string | undefined {
   return fs.readFileSync(file, 'utf8');
 }
 
-function readIfExists(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e: unknown) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-}
 
 /** Remove the file, and its /etc/netns/NAME directory when nothing else is in it. */
 function removeFile(file: string): void {

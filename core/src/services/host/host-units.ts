@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { VoltConfig } from '../../config/defaults';
 import { ConfigError, ConflictError, DriverError, errorMessage } from '@volt/sdk';
 import type { VoltPaths } from '@volt/sdk';
+import { readIfExists } from './files';
 
 /** First comment line of every unit volt writes: only such files are rewritten. */
 export const UNIT_MARKER = '# Written by `volt init`';
@@ -273,11 +274,3 @@ export function systemdReads(dir: string): boolean {
   return dir === '/etc/systemd/system' && fs.existsSync('/run/systemd/system');
 }
 
-function readIfExists(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e: unknown) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-}

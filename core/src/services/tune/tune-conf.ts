@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DriverError, errorMessage } from '@volt/sdk';
+import { readIfExists } from '../host/files';
 
 /**
  * The two files behind `volt tune`:
@@ -84,14 +85,7 @@ export function removeFile(file: string): void {
 }
 
 /** The file's text, or undefined when it does not exist. */
-export function readIfExists(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e: unknown) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new DriverError(`read ${file}: ${errorMessage(e)}`, { code: 'E_READ', cause: e });
-  }
-}
+export { readIfExists };
 
 /**
  * Put the conf file in the state `entries` describe: written when there are
