@@ -210,3 +210,67 @@ test('a worker that dies is replaced and serves the current table; SIGHUP reload
   t.regex(second.stderr, new RegExp(`start the ingress proxy: another one is running \\(pid ${proxy.pid}\\)`));
   t.true(proxy.running);
 });
+
+// Two keep-alive connections on Node's path: OLD from before a reload, NEW from after it. Each line on
+// stdin names a step; each answer is a line on stdout.
+const RETIRE_PROBE = `
+const net = require('net');
+const conns = {};
+const open = (name) => {
+  const s = net.connect({ host: '127.0.0.1', port: 80 });
+  s.setEncoding('latin1');
+  const c = { s, buf: '', closed: false, waiting: undefined };
+  s.on('data', (d) => { c.buf += d; check(c, name); });
+  s.on('close', () => { c.closed = true; console.log(name + ' CLOSED'); });
+  s.on('error', () => undefined);
+  conns[name] = c;
+};
+const check = (c, name) => {
+  const end = c.buf.indexOf('\\r\\n\\r\\n');
+  if (end < 0 || !c.waiting) return;
+  const len = Number((/content-length: *(\\d+)/i.exec(c.buf.slice(0, end)) || [0, 0])[1]);
+  if (c.buf.length < end + 4 + len) return;
+  const status = c.buf.slice(9, 12);
+  c.buf = c.buf.slice(end + 4 + len);
+  c.waiting = undefined;
+  console.log(name + ' ' + status);
+};
+const ask = (name) => {
+  const c = conns[name];
+  if (c.closed) return console.log(name + ' WAS CLOSED');
+  c.waiting = true;
+  c.s.write('GET /x HTTP/1.1\\r\\nHost: app.example.com\\r\\n\\r\\n');
+};
+require('readline').createInterface({ input: process.stdin }).on('line', (l) => {
+  const [verb, name] = l.split(' ');
+  if (verb === 'open') { open(name); ask(name); }
+  else if (verb === 'ask') ask(name);
+});
+console.log('READY');
+`;
+
+test("Node's path: a reload retires the keep-alive connections from before it, not those that joined after it", async (t) => {
+  const host = await SandboxHost.create(t, { uplink: false });
+  await host.voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24']);
+  const a = await workload(host, 'backend', 'a');
+  await startBackend(a.c, 8080, 'a');
+  await host.voltOk(['ingress', 'create', '--name', 'app', '--hostname', 'app.example.com', '--backend', `${a.name}:8080`]);
+  // A long idle timeout: only the reload may close an idle connection.
+  await startProxy(host, { workers: 1, args: ['--idle-timeout', '120'], env: { VOLT_INGRESS_FAST_PATH: '0' } });
+  const probe = host.spawn(process.execPath, ['-e', RETIRE_PROBE]);
+  await probe.waitForOutput(/^READY$/m, { timeoutMs: 15_000 });
+  probe.write('open OLD\n');
+  await probe.waitForOutput(/^OLD 200$/m, { timeoutMs: 15_000 });
+  // A route change is a new table (applied by the proxy before create returns); NEW connects right after it
+  // and is idle when the retirement sweep runs, 1 s after the reload.
+  await host.voltOk(['ingress', 'create', '--name', 'v2', '--hostname', 'app.example.com', '--path', '/v2', '--backend', `${a.name}:8080`]);
+  probe.write('open NEW\n');
+  await probe.waitForOutput(/^NEW 200$/m, { timeoutMs: 15_000 });
+  await probe.waitForOutput(/^OLD CLOSED$/m, { timeoutMs: 15_000 });
+  // Past the retirement sweep (1 s after the reload, every tick): NEW is still open and serves.
+  await sleep(2500);
+  probe.write('ask NEW\n');
+  const second = await probe.waitForOutput(/^NEW (200|WAS CLOSED|CLOSED)$/m, { timeoutMs: 15_000 });
+  t.is(second[1], '200', `the connection from after the reload kept serving\n${probe.stdout}`);
+  t.false(/^NEW CLOSED$/m.test(probe.stdout), probe.stdout);
+});

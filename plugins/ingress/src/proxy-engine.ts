@@ -58,6 +58,8 @@ export class ProxyEngine implements FastPathHost {
   generation = 0;
   private reloadedAt = 0;
   private retireNodePath = false;
+  /** Connections handed to Node's servers, with the requests in flight on each (retirement closes idle old ones only). */
+  private readonly nodeSockets = new Map<net.Socket, { busy: number }>();
   /** Coarse clock for the fast path, advanced by the sweep. */
   now = Date.now();
   private readonly sweeper: NodeJS.Timeout;
@@ -272,10 +274,16 @@ export class ProxyEngine implements FastPathHost {
     for (const c of this.conns) c.sweep(now);
     for (const p of this.fastPools.values()) p.sweep(now);
     if (this.retireNodePath && now - this.reloadedAt > RETIRE_IDLE_MS) {
-      // Keep-alive connections Node's server holds (the rare requests the fast path hands over).
-      this.retireNodePath = false;
-      this.httpServer.closeIdleConnections();
-      this.httpsServer.closeIdleConnections();
+      // Keep-alive connections Node's servers hold from before the reload: the idle ones close now, the busy
+      // ones once their response (which says `Connection: close`) is over. Not closeIdleConnections(): that
+      // would also close connections that joined after the reload (a declined upgrade resumed, a new client).
+      let left = false;
+      for (const [socket, use] of this.nodeSockets) {
+        if ((socket as Tagged)[kGeneration] === this.generation) continue;
+        if (use.busy === 0) socket.destroy();
+        else left = true;
+      }
+      this.retireNodePath = left;
     }
   }
 
@@ -305,6 +313,10 @@ export class ProxyEngine implements FastPathHost {
 
   fallback(socket: net.Socket, secure: boolean): void {
     (socket as Tagged)[kGeneration] = this.generation;
+    if (!this.nodeSockets.has(socket)) {
+      this.nodeSockets.set(socket, { busy: 0 });
+      socket.once('close', () => this.nodeSockets.delete(socket));
+    }
     (secure ? this.httpsServer : this.httpServer).emit('connection', socket);
   }
 
@@ -446,6 +458,11 @@ export class ProxyEngine implements FastPathHost {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse, secure: boolean): void {
     this.served++;
+    const use = this.nodeSockets.get(req.socket);
+    if (use !== undefined) {
+      use.busy++;
+      res.once('close', () => use.busy--);
+    }
     // Stopping, or a connection from before the last reload: this response closes it.
     if (this.stopping || (req.socket as Tagged)[kGeneration] !== this.generation) res.setHeader('connection', 'close');
     const url = req.url ?? '/';
@@ -528,6 +545,8 @@ export class ProxyEngine implements FastPathHost {
    */
   private onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, secure: boolean): void {
     this.served++;
+    // No longer a keep-alive connection of Node's server (a tunnel survives reloads); a declined upgrade comes back through fallback().
+    this.nodeSockets.delete(socket);
     socket.on('error', () => undefined);
     const scan = scanRequestHeaders(req.rawHeaders);
     const where: Decision = versionDecision(req) ?? (scan.hostCount > 1 ? { status: 400, body: 'more than one Host header' } : this.route(req, secure, req.headers.host));
