@@ -96,7 +96,8 @@ test('20 parallel connects get 20 distinct addresses', async (t) => {
   const host = await SandboxHost.create(t, { uplink: false });
   await host.voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24']);
   const cs = await Promise.all(Array.from({ length: 20 }, (_, i) => host.addContainer(`p${i}`)));
-  const rs = await Promise.all(cs.map((c) => host.volt(['net', 'connect', 'backend', c.netns, '-o', 'json'])));
+  // They queue on the state lock: the last one waits for the 19 before it (minutes on a loaded machine).
+  const rs = await Promise.all(cs.map((c) => host.volt(['net', 'connect', 'backend', c.netns, '-o', 'json'], { timeoutMs: 300_000 })));
   t.deepEqual(rs.map((r) => r.code), Array(20).fill(0), rs.map((r) => r.stderr).join(''));
   const ips = rs.map((r) => (JSON.parse(r.stdout) as Attachment).ip);
   t.is(new Set(ips).size, 20);

@@ -4,7 +4,9 @@ import { ConflictError, DriverError } from '@volt/sdk';
 import type { VoltPaths } from '@volt/sdk';
 import { emptyState, STATE_SCHEMA_VERSION, type VoltState } from './types';
 
-const LOCK_TIMEOUT_MS = 60_000;
+// Parallel commands queue on the lock one whole command at a time: the last of 20 parallel connects on a
+// loaded machine waits for the 19 before it, which is more than a minute at 3 s each.
+const LOCK_TIMEOUT_MS = 300_000;
 
 /**
  * Desired state on disk. Reads need no lock (writes are atomic renames);
