@@ -10,10 +10,10 @@ import { voltPaths } from '../paths';
  * suite against a driver in a sandbox network namespace of its own (`volt driver test`).
  */
 
-export { runConformance, CONFORMANCE_KINDS, type ConformanceKind, type ConformanceOptions, type ConformanceResult, type ConformanceCase } from './conformance/run';
-export { Sandbox, type SandboxOptions, type SandboxMode } from './conformance/sandbox';
-export { takeSnapshot, diffSnapshots, type KernelSnapshot } from './conformance/snapshot';
-export { formatConformance, formatCase } from './conformance/format';
+export { runConformance, CONFORMANCE_KINDS, type ConformanceKind, type ConformanceOptions, type ConformanceResult, type ConformanceCase } from './run';
+export { Sandbox, type SandboxOptions, type SandboxMode } from './sandbox';
+export { takeSnapshot, diffSnapshots, type KernelSnapshot } from './snapshot';
+export { formatConformance, formatCase } from './format';
 
 export interface TestHost extends HostContext {
   /** Warnings and debug lines the driver printed, in order. */

@@ -1,5 +1,5 @@
-import type { DnsListener, DnsResolverOptions } from '../../../drivers/dns';
-import { fail, ok, refused, type Suite } from '../suite';
+import type { DnsListener, DnsResolverOptions } from '../drivers/dns';
+import { fail, ok, refused, type Suite } from './suite';
 import { listening } from './sockets';
 
 /* The dns contract's behaviour (drivers/dns.ts): the resolver's sockets in the sandbox. */
@@ -9,7 +9,7 @@ const LISTENER: DnsListener = { network: 'kit', address: '10.213.5.1', port: 535
 
 export const dnsSuite: Suite = {
   async prepare(sb) {
-    await sb.must('ip', ['link', 'add', 'kit-dns0', 'type', 'dummy']);
+    await sb.must('ip', ['link', 'add', 'kit-dns0', 'type', 'veth', 'peer', 'name', 'kit-dns1']);
     await sb.must('ip', ['addr', 'add', '10.213.5.1/24', 'dev', 'kit-dns0']);
     await sb.must('ip', ['link', 'set', 'kit-dns0', 'up']);
   },

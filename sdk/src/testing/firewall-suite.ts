@@ -1,8 +1,8 @@
-import type { FirewallNetwork, FirewallRuleSet, HostInputPolicy } from '../../../drivers/firewall';
-import { nftBinary, type Sandbox } from '../sandbox';
-import { nftTables, type KernelSnapshot } from '../snapshot';
-import type { DriverClient } from '../driver-client';
-import { CaseSkipped, fail, ok, refused, same, type Suite } from '../suite';
+import type { FirewallNetwork, FirewallRuleSet, HostInputPolicy } from '../drivers/firewall';
+import { nftBinary, type Sandbox } from './sandbox';
+import { nftTables, type KernelSnapshot } from './snapshot';
+import type { DriverClient } from './driver-client';
+import { CaseSkipped, fail, ok, refused, same, type Suite } from './suite';
 
 /* The firewall contract's behaviour (drivers/firewall.ts), against the nft ruleset of the sandbox. */
 

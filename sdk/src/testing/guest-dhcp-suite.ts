@@ -1,5 +1,5 @@
-import type { GuestDhcpSpec } from '../../../drivers/guest-dhcp';
-import { fail, ok, refused, type Suite } from '../suite';
+import type { GuestDhcpSpec } from '../drivers/guest-dhcp';
+import { fail, ok, refused, type Suite } from './suite';
 import { listening } from './sockets';
 
 /* The guest-dhcp contract's behaviour (drivers/guest-dhcp.ts): a DHCP server on a bridge the kit makes. */

@@ -3,16 +3,17 @@
  * (`ip netns exec NS node driver-host.js '<config>'`), because a driver acts on the namespace
  * its process runs in. It loads the plugin's `volt:register-drivers` hooks with a small
  * recording container, builds the driver of the kind and name asked for, and then answers one
- * JSON request per stdin line ({ method, args }) with one JSON line on stdout. It stays alive
+ * JSON request per stdin line ({ method, args }) with one JSON line on fd 3. It stays alive
  * between requests: a VM NIC's TAP lives only while its fds are open, here.
  */
+import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 import * as path from 'node:path';
-import { driverTokens } from '../../di/tokens';
-import { VmNicAccelerator } from '../../drivers/vm-nic-accel';
-import { GuestDhcp } from '../../drivers/guest-dhcp';
-import { voltPaths } from '../../paths';
-import type { HostContext } from '../../di/registration';
+import { driverTokens } from '../di/tokens';
+import { VmNicAccelerator } from '../drivers/vm-nic-accel';
+import { GuestDhcp } from '../drivers/guest-dhcp';
+import { voltPaths } from '../paths';
+import type { HostContext } from '../di/registration';
 
 export type KitKind = 'bridge' | 'firewall' | 'dns' | 'ingress' | 'vm-nic' | 'vm-nic-accel' | 'guest-dhcp';
 
@@ -157,6 +158,8 @@ async function main(): Promise<void> {
     return value ?? null;
   };
 
+  // Answers go to fd 3: a driver may print to stdout (volt-dns does).
+  const answers = fs.createWriteStream('', { fd: 3 });
   const rl = readline.createInterface({ input: process.stdin });
   for await (const line of rl) {
     if (line.trim() === '') continue;
@@ -167,7 +170,7 @@ async function main(): Promise<void> {
     } catch (e: unknown) {
       out = { ok: false, error: errorOf(e), warnings };
     }
-    process.stdout.write(JSON.stringify(out) + '\n');
+    answers.write(JSON.stringify(out) + '\n');
   }
 }
 

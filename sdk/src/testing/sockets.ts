@@ -1,4 +1,4 @@
-import type { Sandbox } from '../sandbox';
+import type { Sandbox } from './sandbox';
 
 /** Listening sockets in the sandbox, "udp 10.213.5.1:5353" (with "pid N" when asked), sorted. */
 export async function listening(sb: Sandbox, withPids = false): Promise<string[]> {

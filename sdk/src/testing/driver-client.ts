@@ -1,4 +1,5 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import type { Sandbox } from './sandbox';
@@ -8,7 +9,7 @@ const HOST = path.join(__dirname, 'driver-host.js');
 
 /** The kit's side of driver-host.js: one long-lived driver process inside the sandbox. */
 export class DriverClient {
-  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly child: ChildProcess;
   private readonly queue: ((a: DriverHostAnswer | Error) => void)[] = [];
   private stderr = '';
   private exited?: string;
@@ -16,9 +17,10 @@ export class DriverClient {
   constructor(sb: Sandbox, config: DriverHostConfig) {
     const [bin, ...args] = [...sb.prefix(), process.execPath, HOST, JSON.stringify(config)];
     const env = { ...process.env, VOLT_ROOT: sb.voltRoot };
-    this.child = spawn(bin!, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-4000)));
-    readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
+    this.child = spawn(bin!, args, { env, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    // The driver's own output (stdout, stderr) is kept for messages; answers come on fd 3.
+    for (const s of [this.child.stdout!, this.child.stderr!]) s.setEncoding('utf8').on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-4000)));
+    readline.createInterface({ input: this.child.stdio[3] as Readable }).on('line', (line) => {
       const w = this.queue.shift();
       if (!w) return;
       try {
@@ -31,7 +33,7 @@ export class DriverClient {
       this.exited = `driver process exited (${signal ?? code})${this.stderr ? `: ${this.stderr.trim()}` : ''}`;
       for (const w of this.queue.splice(0)) w(new Error(this.exited));
     });
-    this.child.stdin.on('error', () => undefined);
+    this.child.stdin!.on('error', () => undefined);
   }
 
   /** Call a driver method; the answer says whether it threw (never rejects for a driver error). */
@@ -44,7 +46,7 @@ export class DriverClient {
         if (a instanceof Error) reject(a);
         else resolve(a);
       });
-      this.child.stdin.write(JSON.stringify({ method, args }) + '\n');
+      (this.child.stdin as Writable).write(JSON.stringify({ method, args }) + '\n');
     });
   }
 
@@ -56,7 +58,7 @@ export class DriverClient {
         clearTimeout(kill);
         resolve();
       });
-      this.child.stdin.end();
+      this.child.stdin!.end();
     });
   }
 }

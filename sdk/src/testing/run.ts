@@ -1,14 +1,14 @@
-import { UserInputError } from '../../errors';
+import { UserInputError } from '../errors';
 import { DriverClient } from './driver-client';
 import type { KitKind } from './driver-host';
 import { Sandbox, type SandboxOptions } from './sandbox';
 import { takeSnapshot } from './snapshot';
 import { CaseFailed, CaseSkipped, listDiff, resetTo, type Suite, type SuiteContext } from './suite';
-import { bridgeSuite } from './suites/bridge';
-import { firewallSuite } from './suites/firewall';
-import { vmNicSuite } from './suites/vm-nic';
-import { dnsSuite } from './suites/dns';
-import { guestDhcpSuite } from './suites/guest-dhcp';
+import { bridgeSuite } from './bridge-suite';
+import { firewallSuite } from './firewall-suite';
+import { vmNicSuite } from './vm-nic-suite';
+import { dnsSuite } from './dns-suite';
+import { guestDhcpSuite } from './guest-dhcp-suite';
 
 /** The contract kinds the kit has a behaviour suite for. */
 export const CONFORMANCE_KINDS = ['bridge', 'firewall', 'dns', 'vm-nic', 'guest-dhcp'] as const;

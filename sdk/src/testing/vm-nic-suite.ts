@@ -1,5 +1,5 @@
-import type { VmNicSpec } from '../../../drivers/vm-nic';
-import { fail, has, ok, refused, same, type Suite } from '../suite';
+import type { VmNicSpec } from '../drivers/vm-nic';
+import { fail, has, ok, refused, same, type Suite } from './suite';
 
 /* The vm-nic contract's behaviour (drivers/vm-nic.ts): TAPs on bridges the kit makes in the sandbox. */
 

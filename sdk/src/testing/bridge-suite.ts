@@ -1,5 +1,5 @@
-import type { BridgeObservation, BridgeSpec } from '../../../drivers/bridge';
-import { fail, has, ok, refused, same, type Suite } from '../suite';
+import type { BridgeObservation, BridgeSpec } from '../drivers/bridge';
+import { fail, has, ok, refused, same, type Suite } from './suite';
 
 /* The bridge contract's behaviour (drivers/bridge.ts), against the kernel of the sandbox. */
 

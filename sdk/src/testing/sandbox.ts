@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runCommand, type RunResult } from '../../kernel/exec';
-import { UserInputError, DriverError } from '../../errors';
+import { runCommand, type RunResult } from '../kernel/exec';
+import { UserInputError, DriverError } from '../errors';
 
 /*
  * The network namespace the conformance kit works in. By default the kit makes a fresh one
@@ -22,6 +22,38 @@ export interface SandboxOptions {
 }
 
 let counter = 0;
+
+/**
+ * Why the namespace this process runs in may be the root one, or undefined when it is not:
+ * it is a named namespace (`ip netns add`, its inode under /run/netns), or PID 1 is readable
+ * and in another one.
+ */
+function notATestNamespace(): string | undefined {
+  let own: fs.Stats;
+  try {
+    own = fs.statSync('/proc/self/ns/net');
+  } catch {
+    return 'its namespace file /proc/self/ns/net cannot be read';
+  }
+  try {
+    for (const name of fs.readdirSync('/run/netns')) {
+      try {
+        const st = fs.statSync(path.join('/run/netns', name));
+        if (st.dev === own.dev && st.ino === own.ino) return undefined;
+      } catch {
+        /* a stale entry */
+      }
+    }
+  } catch {
+    /* no named namespaces */
+  }
+  try {
+    const init = fs.statSync('/proc/1/ns/net');
+    return init.ino === own.ino ? 'this is the root namespace (the one PID 1 is in)' : undefined;
+  } catch {
+    return 'it is not a named namespace (ip netns) and PID 1\'s cannot be read to tell it from the root one';
+  }
+}
 
 /** Where nft lives: node_modules/.bin/nft (@vercel/nft) may come first on PATH under npx. */
 export function nftBinary(): string | undefined {
@@ -46,25 +78,13 @@ export class Sandbox {
     const ownRoot = opts.voltRoot === undefined && (mode === 'fresh' || process.env.VOLT_ROOT === undefined);
     const voltRoot = opts.voltRoot ?? (ownRoot ? fs.mkdtempSync(path.join(os.tmpdir(), 'volt-kit-')) : process.env.VOLT_ROOT!);
     if (mode === 'current') {
-      let own: string | undefined;
-      let init: string | undefined;
-      try {
-        own = fs.readlinkSync('/proc/self/ns/net');
-        init = fs.readlinkSync('/proc/1/ns/net');
-      } catch {
-        /* unreadable: cannot tell, refuse below */
-      }
-      if (own === undefined || init === undefined || own === init) {
+      const why = notATestNamespace();
+      if (why !== undefined) {
         if (ownRoot) fs.rmSync(voltRoot, { recursive: true, force: true });
-        throw new UserInputError(
-          own === undefined || init === undefined
-            ? 'run the conformance kit in the current network namespace: cannot tell whether it is the root namespace (/proc/1/ns/net unreadable), so the kit refuses'
-            : 'run the conformance kit in the current network namespace: this is the root namespace (the one PID 1 is in); the kit never changes it',
-          {
-            code: 'E_KIT_SANDBOX',
-            suggestions: ['run it without --sandbox current (the kit makes a namespace of its own)', 'or inside a test namespace: ip netns exec NAME volt driver test …'],
-          },
-        );
+        throw new UserInputError(`run the conformance kit in the current network namespace: ${why}; the kit never changes the root namespace`, {
+          code: 'E_KIT_SANDBOX',
+          suggestions: ['run it without --sandbox current (the kit makes a namespace of its own)', 'or inside a test namespace: ip netns exec NAME volt driver test … --sandbox current'],
+        });
       }
       return new Sandbox(mode, undefined, voltRoot, ownRoot);
     }
