@@ -61,6 +61,21 @@ export function nftBinary(): string | undefined {
   return undefined;
 }
 
+/** Sandboxes of kit runs whose process is gone (killed before it could clean up). Only `volt-kit-<dead pid>-<n>`. */
+async function removeStale(): Promise<void> {
+  let names: string[];
+  try {
+    names = fs.readdirSync('/run/netns');
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = /^volt-kit-(\d+)-\d+$/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || fs.existsSync(`/proc/${pid}`)) continue;
+    await runCommand('ip', ['netns', 'del', name]);
+  }
+}
+
 export class Sandbox {
   private constructor(
     readonly mode: SandboxMode,
@@ -88,6 +103,7 @@ export class Sandbox {
       }
       return new Sandbox(mode, undefined, voltRoot, ownRoot);
     }
+    await removeStale();
     counter += 1;
     const name = `volt-kit-${process.pid}-${counter}`;
     const r = await runCommand('ip', ['netns', 'add', name]);
