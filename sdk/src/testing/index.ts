@@ -37,3 +37,5 @@ export function createTestHost(prefix = 'volt-sdk-test-'): TestHost {
     cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
   };
 }
+
+export { loadDrivers, type KitKind } from './driver-host';
