@@ -240,7 +240,8 @@ test('networkd that does not configure the bridge: a timeout naming the units an
   t.is(await link(host, 'volt-web'), undefined);
 });
 
-test('the conformance kit passes NetworkdBridge in the namespace networkd runs in (bridge suite, sandbox current)', async (t) => {
+// Serial: ava runs it before the other tests of the file, so its load does not slow their bounded waits.
+test.serial('the conformance kit passes NetworkdBridge in the namespace networkd runs in (bridge suite, sandbox current)', async (t) => {
   const host = await sandbox(t);
   const r = await host.exec(process.execPath, [path.join(__dirname, 'kit-runner.js'), 'bridge', 'networkd', 'current'], { timeoutMs: 240_000 });
   if (r.code !== 0) return t.fail(`kit-runner failed\n${formatResult(r)}`);

@@ -453,7 +453,8 @@ test('traffic: isolation between networks, masquerade out, no outbound for --no-
   t.false(await ping(cB, '10.82.0.1'), 'host policy applies to an unmanaged bridge');
 });
 
-test('the conformance kit passes NftablesFirewall (firewall suite, @volt/sdk/testing, a namespace of its own)', async (t) => {
+// Serial: ava runs it before the other tests of the file, so its load does not slow their bounded waits.
+test.serial('the conformance kit passes NftablesFirewall (firewall suite, @volt/sdk/testing, a namespace of its own)', async (t) => {
   const { runConformance } = await import('@volt/sdk/testing');
   const { builtinHooks } = await import('./driver-hooks');
   const r = await runConformance({ kind: 'firewall', driver: { name: 'nftables', hook: builtinHooks() } });

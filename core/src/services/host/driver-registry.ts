@@ -12,7 +12,7 @@ export interface DriverChoice {
   reason: string;
   active: boolean;
   fallback: boolean;
-  /** Optional parts of the contract it implements (capabilities.ts): "vlans", "rules", … (none listed for the VM NIC side contracts) */
+  /** Optional parts of the contract it implements (capabilities.ts): "vlans", "rules", … */
   capabilities?: string[];
 }
 
