@@ -7,6 +7,8 @@
 # dispatch chains for rules, sets for policies), generated with volt's own
 # generator but loaded by nft alone; and the naive one a person would write
 # (one chain, one rule per rule or per policy).
+# volt runs on libnftables in-process by default; the apply is also timed with
+# VOLT_KERNEL_ACCESS=process (the nft program), side by side.
 # Goals: volt apply ≤ 1.3× raw nft -f of the equivalent; adding one rule at
 # 10,000 ≤ 2× adding one at 10.
 source "$(dirname "$0")/lib.sh"
@@ -91,7 +93,8 @@ hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$out" \
   --prepare "$RAWDEL" -n "raw nft -f, one chain ($N rules)" "ip netns exec $BENCH_NS nft -f $WORK/raw-rules-naive.nft" \
   --prepare "$V net policy apply -f $WORK/empty-policies.json" -n "volt net policy apply ($N policies)" "$V net policy apply -f $WORK/policies.json" \
   --prepare "$RAWDEL" -n "raw nft -f, same ruleset (policy sets)" "ip netns exec $BENCH_NS nft -f $WORK/raw-policies-same.nft" \
-  --prepare "$RAWDEL" -n "raw nft -f, one chain ($N policy rules)" "ip netns exec $BENCH_NS nft -f $WORK/raw-policies-naive.nft" >/dev/null
+  --prepare "$RAWDEL" -n "raw nft -f, one chain ($N policy rules)" "ip netns exec $BENCH_NS nft -f $WORK/raw-policies-naive.nft" \
+  --prepare "$V net firewall apply -f $WORK/empty-rules.json" -n "volt net firewall apply ($N rules, VOLT_KERNEL_ACCESS=process)" "ip netns exec $BENCH_NS env VOLT_ROOT=$BENCH_ROOT VOLT_KERNEL_ACCESS=process node $REPO/core/bin/run.js net firewall apply -f $WORK/rules.json" >/dev/null
 in_ns nft delete table inet rawbench 2>/dev/null || true
 
 # Adding one rule with 10 rules in place, then with N.
@@ -111,6 +114,7 @@ r() { median_ms "$1" "$2"; }
 c() { node -e "const r=require('$1').results[$2];console.log(((r.user+r.system)*1000).toFixed(1))"; }
 ratio() { node -e "console.log(($1/$2).toFixed(2))"; }
 va=$(r "$out" 0); rs=$(r "$out" 1); rn=$(r "$out" 2); vp=$(r "$out" 3); ps=$(r "$out" 4); pn=$(r "$out" 5)
+vq=$(r "$out" 6); cvq=$(c "$out" 6)
 cva=$(c "$out" 0); crs=$(c "$out" 1); crn=$(c "$out" 2); cvp=$(c "$out" 3); cps=$(c "$out" 4); cpn=$(c "$out" 5)
 a10=$(r "$out2" 0); aN=$(r "$out3" 0); ca10=$(c "$out2" 0); caN=$(c "$out3" 0)
 row() { printf '%-46s %9s %7s %7s %9s %7s %7s\n' "$@"; }
@@ -118,6 +122,7 @@ row "operation" "wall ms" "÷same" "÷chain" "CPU ms" "÷same" "÷chain"
 row "raw nft -f, same ruleset ($N rules)" "$rs" "1.00" "" "$crs" "1.00" ""
 row "raw nft -f, one chain ($N rules)" "$rn" "" "1.00" "$crn" "" "1.00"
 row "volt net firewall apply -f ($N rules)" "$va" "$(ratio "$va" "$rs")" "$(ratio "$va" "$rn")" "$cva" "$(ratio "$cva" "$crs")" "$(ratio "$cva" "$crn")"
+row "  the same, VOLT_KERNEL_ACCESS=process (nft)" "$vq" "$(ratio "$vq" "$rs")" "$(ratio "$vq" "$rn")" "$cvq" "$(ratio "$cvq" "$crs")" "$(ratio "$cvq" "$crn")"
 row "raw nft -f, same ruleset ($N policies: sets)" "$ps" "1.00" "" "$cps" "1.00" ""
 row "raw nft -f, one chain ($N policy rules)" "$pn" "" "1.00" "$cpn" "" "1.00"
 row "volt net policy apply -f ($N policies)" "$vp" "$(ratio "$vp" "$ps")" "$(ratio "$vp" "$pn")" "$cvp" "$(ratio "$cvp" "$cps")" "$(ratio "$cvp" "$cpn")"

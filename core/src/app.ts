@@ -17,6 +17,19 @@ import type { GuestDhcp, VmNicAccelerator, VmNicDriver } from '@volt/sdk';
 import type { VmNicDriverSet, VmService } from './services/vm/vm-service';
 import type { PlanDeps } from './services/attachments/plans';
 import { kernelProbes, type KernelProbes } from './services/attachments/attach-probes';
+import { useNetlinkLibrary } from '@volt/sdk/kernel';
+
+// Link reads through rtnetlink in-process (VOLT_KERNEL_ACCESS=process: `ip -j`), opened on first use.
+useNetlinkLibrary(() => {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { netlinkDump, netlinkFdb } = require('@volt/native') as typeof import('@volt/native');
+    netlinkDump();
+    return { dump: (nsPath) => netlinkDump(nsPath), fdb: () => netlinkFdb() };
+  } catch (e: unknown) {
+    return { failed: e instanceof Error ? e.message : String(e) };
+  }
+});
 
 export interface AppOptions {
   debug: boolean;

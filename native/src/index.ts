@@ -52,3 +52,7 @@ export {
   udpSendTo,
 } from './udp-batch';
 export type { UdpBatchOptions, UdpBatchStats, UdpSocketOptions } from './udp-batch';
+export { openLibnftables } from './nftables';
+export type { Libnftables, LibnftablesCall, LibnftablesResult } from './nftables';
+export { netlinkDump, netlinkFdb, probeNetlink } from './netlink';
+export type { NetlinkAddress, NetlinkFdbEntry, NetlinkLink } from './netlink';

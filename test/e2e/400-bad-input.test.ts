@@ -94,7 +94,8 @@ test('a change the kernel refuses is a driver error (exit 5): kernel and state s
   fs.mkdirSync(fake);
   const realNft = (await host.exec('sh', ['-c', 'command -v nft'])).stdout.trim();
   fs.writeFileSync(path.join(fake, 'nft'), `#!/bin/sh\ncase "$*" in *list*|*--version*) exec ${realNft} "$@";; esac\necho "Error: injected failure" >&2\nexit 1\n`, { mode: 0o755 });
-  const env = { PATH: `${fake}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
+  // The program path: libnftables in-process would not run the fake.
+  const env = { PATH: `${fake}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`, VOLT_KERNEL_ACCESS: 'process' };
   for (const args of [
     ['net', 'firewall', 'add', '--name', 'x', '--dest', 'web', '--port', '22', '--proto', 'tcp', '--action', 'drop'],
     ['net', 'port', 'add', '--host-port', '8080', '--target', 'web', '--target-port', '80'],

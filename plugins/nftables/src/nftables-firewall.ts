@@ -1,4 +1,5 @@
-import { runCommand, type RunResult } from '@volt/sdk/kernel';
+import { openLibnftables } from '@volt/native';
+import { nftRunner, runCommand, type NftRunner, type RunResult } from '@volt/sdk/kernel';
 import { DriverError, errorMessage } from '@volt/sdk';
 import type { Availability } from '@volt/sdk';
 import type {
@@ -58,14 +59,20 @@ export class NftablesFirewall implements FirewallDriver {
   readonly description = 'nftables table inet volt: isolation, host access and masquerade through sets and verdict maps; table bridge volt: IPv6 closed on workload ports';
 
   private nftPath: string | undefined;
+  private runner: NftRunner | undefined;
 
   constructor(private readonly host: HostContext) {}
 
-  /** Run nft; exit code 127 when it is not installed (as runCommand reports a missing program). */
+  /**
+   * Run an nft command: through libnftables in-process, or the nft program with
+   * VOLT_KERNEL_ACCESS=process; exit code 127 when nftables is not installed
+   * (as runCommand reports a missing program).
+   */
   private async nft(args: readonly string[], input?: string): Promise<RunResult> {
     this.nftPath ??= findNft();
     if (this.nftPath === undefined) return { code: 127, stdout: '', stderr: 'nft: not found' };
-    return runCommand(this.nftPath, args, { input, timeoutMs: TIMEOUT_MS });
+    this.runner ??= nftRunner({ nftPath: this.nftPath, library: openLibnftables, timeoutMs: TIMEOUT_MS, debug: (m) => this.host.debug(m) });
+    return this.runner.run(args, input);
   }
 
   async available(): Promise<Availability> {

@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   E_CONFIG_READ: { exit: 2, summary: 'config.yaml cannot be read.' },
   E_CONFIG_YAML: { exit: 2, summary: 'config.yaml is not valid YAML (the message names file:line:column).' },
   E_CONFIG_INVALID: { exit: 2, summary: 'config.yaml has a key or value volt does not accept (the message names the key).' },
+  E_KERNEL_ACCESS_INVALID: { exit: 2, summary: 'VOLT_KERNEL_ACCESS is neither "library" nor "process".' },
   E_DRIVER_UNKNOWN: { exit: 2, summary: '`drivers.<interface>` names a driver no installed (and loaded) plugin provides.' },
   E_KIT_KIND: { exit: 2, summary: '`volt driver test`: the conformance kit has no behaviour suite for that interface.' },
   E_KIT_DRIVER: { exit: 2, summary: '`volt driver test`: no installed plugin registers a driver of that interface and name.' },

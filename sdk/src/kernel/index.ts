@@ -6,3 +6,4 @@ export * from './bridge-spec-check';
 export * from './netns';
 export * from './link-gone';
 export * from './veth';
+export * from './nft';

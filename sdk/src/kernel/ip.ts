@@ -1,6 +1,107 @@
 import type { BridgeObservation } from '../drivers/bridge';
 import { runChecked, runCommand } from './exec';
 import { linkGone } from './link-gone';
+import { kernelAccess } from './nft';
+
+/**
+ * An in-process rtnetlink reader (volt's is `netlinkDump` in @volt/native):
+ * every link and address of this process's network namespace in one call.
+ */
+export interface NetlinkLibrary {
+  /** Links and addresses of this process's namespace, or of the one at `nsPath`. */
+  dump(nsPath?: string): {
+    links: { index: number; ifname: string; up: boolean; operstate: string; mtu: number; mac?: string; master?: number; kind?: string }[];
+    addresses: { index: number; local: string; prefixlen: number; scope: number }[];
+  };
+  /** The bridge forwarding database (`bridge fdb show`): port index, MAC, bridge index. */
+  fdb(): { index: number; mac: string; master?: number }[];
+}
+
+/**
+ * Process-wide, not per module: core's bundle carries its own copy of this
+ * file, and plugins load the SDK from node_modules; both must see the reader.
+ */
+const READER = Symbol.for('volt.sdk.netlink-reader');
+type ReaderSlot = { open?: () => NetlinkLibrary | { failed: string }; lib?: NetlinkLibrary };
+const slot = (): ReaderSlot => {
+  const g = globalThis as { [READER]?: ReaderSlot };
+  return (g[READER] ??= {});
+};
+
+/**
+ * Give the link reads below (getLink, listLinks, linksOfMaster,
+ * observeBridges, linkNamesIn, fdbKnows) an in-process rtnetlink reader. With
+ * VOLT_KERNEL_ACCESS=process, or when none is given or it does not open, they
+ * run `ip -j` (and `bridge fdb`) as before.
+ */
+export function useNetlinkLibrary(open: () => NetlinkLibrary | { failed: string }): void {
+  const s = slot();
+  s.open = open;
+  s.lib = undefined;
+}
+
+function netlinkReader(): NetlinkLibrary | undefined {
+  const s = slot();
+  if (!s.open || kernelAccess() === 'process') return undefined;
+  if (s.lib) return s.lib;
+  const lib = s.open();
+  if ('failed' in lib) {
+    s.open = undefined;
+    return undefined;
+  }
+  s.lib = lib;
+  return lib;
+}
+
+const RT_SCOPE_LINK = 253;
+const RT_SCOPE_HOST = 254;
+
+/** Interface names inside the namespace at `path`; undefined when it cannot be read. */
+export async function linkNamesIn(path: string): Promise<string[] | undefined> {
+  const lib = netlinkReader();
+  if (lib) {
+    try {
+      return lib.dump(path).links.map((l) => l.ifname);
+    } catch {
+      return undefined;
+    }
+  }
+  const r = await runCommand('nsenter', [`--net=${path}`, 'ip', '-j', 'link', 'show']);
+  if (r.code !== 0) return undefined;
+  return (JSON.parse(r.stdout.trim() === '' ? '[]' : r.stdout) as { ifname: string }[]).map((l) => l.ifname);
+}
+
+/**
+ * Does the bridge's forwarding database know this MAC (learned behind one of
+ * its ports, or the bridge's own)? Undefined when this cannot be answered
+ * in-process (VOLT_KERNEL_ACCESS=process, or no reader): ask `bridge fdb`.
+ */
+export function fdbKnows(bridge: string, mac: string): boolean | undefined {
+  const lib = netlinkReader();
+  if (!lib) return undefined;
+  const br = lib.dump().links.find((l) => l.ifname === bridge);
+  if (!br) return false;
+  const want = mac.toLowerCase();
+  return lib.fdb().some((e) => e.mac === want && (e.master === br.index || e.index === br.index));
+}
+
+/** The same IpLink values `ip -j -d addr show` gives, from one rtnetlink dump. */
+function linksFromNetlink(lib: NetlinkLibrary): IpLink[] {
+  const { links, addresses } = lib.dump();
+  const names = new Map(links.map((l) => [l.index, l.ifname]));
+  return links.map((l) => ({
+    ifname: l.ifname,
+    kind: l.kind,
+    master: l.master === undefined ? undefined : names.get(l.master),
+    up: l.up,
+    operstate: l.operstate,
+    mtu: l.mtu,
+    mac: l.mac,
+    addresses: addresses
+      .filter((a) => a.index === l.index && a.scope !== RT_SCOPE_LINK && a.scope !== RT_SCOPE_HOST)
+      .map((a) => `${a.local}/${a.prefixlen}`),
+  }));
+}
 
 /** The parts of `ip -j -d addr show` volt reads, parsed once at the edge. */
 export interface IpLink {
@@ -52,6 +153,8 @@ function parseLinks(json: string): IpLink[] {
 
 /** One link with details, or undefined when it does not exist. */
 export async function getLink(ifname: string): Promise<IpLink | undefined> {
+  const lib = netlinkReader();
+  if (lib) return linksFromNetlink(lib).find((l) => l.ifname === ifname);
   const r = await runCommand('ip', ['-j', '-d', 'addr', 'show', 'dev', ifname]);
   if (r.code !== 0) {
     if (linkGone(r.stderr)) return undefined;
@@ -61,10 +164,14 @@ export async function getLink(ifname: string): Promise<IpLink | undefined> {
 }
 
 export async function listLinks(): Promise<IpLink[]> {
+  const lib = netlinkReader();
+  if (lib) return linksFromNetlink(lib);
   return parseLinks(await runChecked('list links', 'ip', ['-j', '-d', 'addr', 'show']));
 }
 
 export async function linksOfMaster(master: string): Promise<string[]> {
+  const lib = netlinkReader();
+  if (lib) return linksFromNetlink(lib).filter((l) => l.master === master).map((l) => l.ifname);
   const r = await runCommand('ip', ['-j', 'link', 'show', 'master', master]);
   if (r.code !== 0) return [];
   return parseLinks(r.stdout).map((l) => l.ifname);

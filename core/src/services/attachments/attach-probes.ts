@@ -1,7 +1,7 @@
 import { token } from '@volt/sdk';
 import { runCommand } from '@volt/sdk/kernel';
-import { getLink, linksOfMaster, listRoutes4, type IpRoute } from '@volt/sdk/kernel';
-import { ipJsonIn, nsAlive, nspawnLeader } from '../../kernel/netns';
+import { fdbKnows, getLink, linkNamesIn, linksOfMaster, listRoutes4, type IpRoute } from '@volt/sdk/kernel';
+import { nsAlive, nspawnLeader } from '../../kernel/netns';
 
 /**
  * The kernel reads the attachment and network services make (they change nothing), behind
@@ -32,7 +32,7 @@ export const kernelProbes: KernelProbes = {
   nsAlive,
   nspawnLeader,
   async linkNamesIn(netns: string): Promise<string[]> {
-    return ((await ipJsonIn<{ ifname: string }[]>(netns, ['link', 'show'])) ?? []).map((l) => l.ifname);
+    return (await linkNamesIn(netns)) ?? [];
   },
   async linkKind(ifname: string): Promise<string | undefined> {
     const link = await getLink(ifname).catch(() => undefined);
@@ -46,6 +46,8 @@ export const kernelProbes: KernelProbes = {
 };
 
 async function macOnBridge(bridge: string, mac: string): Promise<boolean> {
+  const known = fdbKnows(bridge, mac);
+  if (known !== undefined) return known;
   const r = await runCommand('bridge', ['fdb', 'get', mac, 'br', bridge]);
   if (r.code === 0) return true;
   if (/not found/i.test(r.stderr)) return false;

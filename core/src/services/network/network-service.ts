@@ -176,10 +176,13 @@ export class NetworkService {
       const n = state.networks[name];
       if (!n) throw this.notFound(name, state);
       const bridge = await this.d.bridge();
-      const attached = state.attachments.filter((a) => a.network === name).map((a) => a.workload);
+      const attachments = state.attachments.filter((a) => a.network === name);
       const obs = await bridge.inspectBridge(n.bridge);
       const uplinks = uplinkNames(state, name);
-      const users = [...new Set([...attached, ...obs.ports.filter((p) => !uplinks.has(p))])];
+      // A workload once by name; a bridge port only when no attachment owns it (a stray).
+      const owned = new Set(attachments.map((a) => a.hostIfname));
+      const strays = obs.ports.filter((p) => !uplinks.has(p) && !owned.has(p)).map((p) => `port ${p}`);
+      const users = [...new Set(attachments.map((a) => a.workload)), ...strays];
       if (users.length > 0 && !force) {
         throw new ConflictError(
           `delete network "${name}": ${users.length} workload${users.length === 1 ? ' is' : 's are'} still attached (${users.slice(0, 5).join(', ')}${users.length > 5 ? ', …' : ''})`,
