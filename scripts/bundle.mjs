@@ -158,6 +158,8 @@ const result = await build({
     '@volt/native',
     // oclif reads a plugin's tsconfig with it in development mode only; never on a user's path.
     'typescript',
+    // The conformance kit (`volt driver test` only) starts its driver process from a file next to its own.
+    '@volt/sdk/testing',
   ],
   logLevel: 'warning',
   // oclif's own dynamic requires (plugins, hooks, ts-node) stay runtime requires; that is what they are.

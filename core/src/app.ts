@@ -3,7 +3,7 @@ import { voltPaths, type VoltPaths } from '@volt/sdk';
 import { loadConfig } from './config/load';
 import type { VoltConfig } from './config/defaults';
 import { StateStore } from './state/store';
-import type { DriverChoice, DriverRegistry } from './services/host/driver-registry';
+import type { DriverRegistry } from './services/host/driver-registry';
 import type { NetworkService } from './services/network/network-service';
 import type { WorkloadService } from './services/attachments/workload-service';
 import type { FirewallService } from './services/firewall/firewall-service';
@@ -13,7 +13,6 @@ import type { BridgeDriver } from '@volt/sdk';
 import type { FirewallDriver } from '@volt/sdk';
 import type { DnsDriver } from '@volt/sdk';
 import type { HostContext } from '@volt/sdk';
-import type { DependencyContainer } from 'tsyringe';
 import type { GuestDhcp, VmNicAccelerator, VmNicDriver } from '@volt/sdk';
 import type { VmNicDriverSet, VmService } from './services/vm/vm-service';
 import type { PlanDeps } from './services/attachments/plans';
@@ -48,8 +47,6 @@ export class VoltApp {
   readonly store: StateStore;
   private cachedConfig?: VoltConfig;
   private registryPromise?: Promise<DriverRegistry>;
-  /** The child container plugins registered into (VM NIC accelerators and guest DHCP are resolved from it directly). */
-  private driverContainer?: DependencyContainer;
   private vmServicePromise?: Promise<VmService>;
   private dhcpPromise?: Promise<GuestDhcp>;
   /** The kernel reads services make (attach-probes.ts); also registered in the driver container under its token. */
@@ -104,7 +101,6 @@ export class VoltApp {
     child.register(KernelProbes, { useValue: this.probes });
     const result = await this.oclif.runHook('volt:register-drivers', { container: child, tokens, host: this.host });
     for (const f of result.failures) this.opts.warn(`plugin ${f.plugin.name} failed to register its drivers: ${f.error.message}`);
-    this.driverContainer = child;
     return new DriverRegistry(child, tokens, config.drivers, refused);
   }
 
@@ -221,7 +217,7 @@ export class VoltApp {
           return new AttachmentExecutor({ ...(await this.planDeps()), store: this.store });
         },
         nicDrivers: () => this.vmNicDrivers(),
-        accelerators: () => this.resolveAllOf<VmNicAccelerator>('accel'),
+        accelerators: () => this.accelerators(),
         dhcp: () => this.guestDhcp(),
         warn: this.opts.warn,
       });
@@ -235,64 +231,28 @@ export class VoltApp {
     return { active: s.active, all: registry.candidates<VmNicDriver>('vm-nic'), why: s.why };
   }
 
-  /** The guest DHCP service that goes with the active bridge driver, else one that works on any bridge. */
+  /** The active guest DHCP service (registry: drivers.guest-dhcp, else the one that goes with the active bridge driver). */
   guestDhcp(): Promise<GuestDhcp> {
     this.dhcpPromise ??= (async () => {
-      const all = await this.resolveAllOf<GuestDhcp>('dhcp');
-      const bridge = (await (await this.registry()).select('bridge')).active?.name;
-      const probes = await Promise.all(all.map(async (d) => ({ d, ok: (await d.available()).ok })));
-      const pick = probes.find((p) => p.ok && p.d.forBridge !== undefined && p.d.forBridge === bridge) ?? probes.find((p) => p.ok && p.d.forBridge === undefined);
-      if (!pick) {
-        const { DriverError } = await import('@volt/sdk');
-        throw new DriverError(`serve DHCP to VM guests: no DHCP service is available (${all.map((d) => d.name).join(', ') || 'none installed'})`, {
-          code: 'E_NO_DHCP',
-          suggestions: ['install dnsmasq (apt-get install dnsmasq-base)'],
-        });
-      }
-      return pick.d;
+      const s = await (await this.registry()).select<GuestDhcp>('guest-dhcp');
+      if (s.active) return s.active;
+      const { DriverError } = await import('@volt/sdk');
+      throw new DriverError(`serve DHCP to VM guests: no DHCP service is available (${s.why})`, {
+        code: 'E_NO_DHCP',
+        suggestions: ['install dnsmasq (apt-get install dnsmasq-base)', 'run `volt driver list` to see the guest-dhcp drivers and why each is unavailable'],
+      });
     })();
     return this.dhcpPromise;
   }
 
   /**
-   * For `volt driver list`: the VM NIC side contracts (kernel acceleration, guest DHCP), which
-   * are not selected by drivers.<kind> but by what the NIC and the bridge driver need.
+   * The VM NIC accelerator (registry: drivers.vm-nic-accel, else detection): the active one, or
+   * when none is available the candidates, whose probe then says why NICs run without it.
    */
-  async vmNicSideDrivers(): Promise<{ kind: string; why: string; choices: DriverChoice[] }[]> {
-    const { probeDriver: probe } = await import('./services/host/driver-registry');
-    const accels = await this.resolveAllOf<VmNicAccelerator>('accel');
-    const accelProbes = await Promise.all(accels.map(probe));
-    const firstOk = accelProbes.findIndex((p) => p.ok);
-    const accel = {
-      kind: 'vm-nic-accel',
-      why: firstOk >= 0 ? 'used for every NIC with vhost: true' : 'none available: NICs use userspace virtio-net',
-      choices: accels.map((d, i): DriverChoice => ({ name: d.name, description: d.description, available: accelProbes[i]!.ok, reason: accelProbes[i]!.reason, active: i === firstOk, fallback: d.fallback })),
-    };
-    const dhcps = await this.resolveAllOf<GuestDhcp>('dhcp');
-    let chosen: GuestDhcp | undefined;
-    let why: string;
-    try {
-      chosen = await this.guestDhcp();
-      why = chosen.forBridge !== undefined ? `goes with the ${chosen.forBridge} bridge driver` : 'works on any bridge';
-    } catch (e: unknown) {
-      why = e instanceof Error ? e.message : String(e);
-    }
-    const dhcpProbes = await Promise.all(dhcps.map(probe));
-    const dhcp = {
-      kind: 'guest-dhcp',
-      why,
-      choices: dhcps.map((d, i): DriverChoice => ({ name: d.name, description: d.description, available: dhcpProbes[i]!.ok, reason: dhcpProbes[i]!.reason, active: d.name === chosen?.name, fallback: d.fallback })),
-    };
-    return [accel, dhcp];
-  }
-
-  /** Implementations of the VM NIC side contracts the registry does not select (accelerators, guest DHCP). */
-  private async resolveAllOf<T>(which: 'accel' | 'dhcp'): Promise<T[]> {
-    await this.registry();
-    const { VmNicAccelerator, GuestDhcp } = await import('@volt/sdk');
-    const tok = which === 'accel' ? VmNicAccelerator : GuestDhcp;
-    const c = this.driverContainer!;
-    return c.isRegistered(tok, true) ? c.resolveAll<T>(tok) : [];
+  private async accelerators(): Promise<VmNicAccelerator[]> {
+    const registry = await this.registry();
+    const s = await registry.select<VmNicAccelerator>('vm-nic-accel');
+    return s.active ? [s.active] : registry.candidates<VmNicAccelerator>('vm-nic-accel');
   }
 }
 

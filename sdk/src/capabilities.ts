@@ -25,6 +25,8 @@ export const CAPABILITIES = {
     reconfigure: ['reconfigure'],
   },
   'vm-nic': {},
+  'vm-nic-accel': {},
+  'guest-dhcp': {},
 } as const satisfies Record<DriverKind, Record<string, readonly string[]>>;
 
 export type Capability<K extends DriverKind> = keyof (typeof CAPABILITIES)[K] & string;

@@ -225,3 +225,13 @@ test('a failing step undoes the bridge it created', async (t) => {
   t.regex(out.error?.message ?? '', /^set up bridge "volt-backend" for network "backend": /);
   t.is(await link(ns, 'volt-backend'), undefined);
 });
+
+// Serial: ava runs it before the other tests of the file, so its load does not slow their bounded waits.
+test.serial('the conformance kit passes DirectBridge (bridge suite, @volt/sdk/testing, a namespace of its own)', async (t) => {
+  const { runConformance } = await import('@volt/sdk/testing');
+  const { builtinHooks } = await import('./driver-hooks');
+  const r = await runConformance({ kind: 'bridge', driver: { name: 'direct', hook: builtinHooks() } });
+  t.deepEqual(r.cases.filter((c) => c.status !== 'pass').map((c) => `${c.name}: ${c.reason ?? ''}`), []);
+  t.true(r.ok);
+  t.is(r.passed, 9);
+});

@@ -239,3 +239,15 @@ test('networkd that does not configure the bridge: a timeout naming the units an
   t.deepEqual(fs.readdirSync(dir), ['05-hands-off.network']);
   t.is(await link(host, 'volt-web'), undefined);
 });
+
+// Serial: ava runs it before the other tests of the file, so its load does not slow their bounded waits.
+test.serial('the conformance kit passes NetworkdBridge in the namespace networkd runs in (bridge suite, sandbox current)', async (t) => {
+  const host = await sandbox(t);
+  const r = await host.exec(process.execPath, [path.join(__dirname, 'kit-runner.js'), 'bridge', 'networkd', 'current'], { timeoutMs: 240_000 });
+  if (r.code !== 0) return t.fail(`kit-runner failed\n${formatResult(r)}`);
+  const result = JSON.parse(r.stdout) as { ok: boolean; passed: number; cases: { name: string; status: string; reason?: string }[] };
+  t.deepEqual(result.cases.filter((c) => c.status !== 'pass').map((c) => `${c.name}: ${c.reason ?? ''}`), [], host.networkdLog(30));
+  t.true(result.ok);
+  t.is(result.passed, 9);
+  t.deepEqual(fs.readdirSync(unitDir(host)), [], 'no unit of the kit\'s bridge is left');
+});

@@ -452,3 +452,13 @@ test('traffic: isolation between networks, masquerade out, no outbound for --no-
   // A bridge volt does not manage is ordinary host traffic, under the host policy.
   t.false(await ping(cB, '10.82.0.1'), 'host policy applies to an unmanaged bridge');
 });
+
+// Serial: ava runs it before the other tests of the file, so its load does not slow their bounded waits.
+test.serial('the conformance kit passes NftablesFirewall (firewall suite, @volt/sdk/testing, a namespace of its own)', async (t) => {
+  const { runConformance } = await import('@volt/sdk/testing');
+  const { builtinHooks } = await import('./driver-hooks');
+  const r = await runConformance({ kind: 'firewall', driver: { name: 'nftables', hook: builtinHooks() } });
+  t.deepEqual(r.cases.filter((c) => c.status !== 'pass').map((c) => `${c.name}: ${c.reason ?? ''}`), []);
+  t.true(r.ok);
+  t.is(r.passed, 9);
+});

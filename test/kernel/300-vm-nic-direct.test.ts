@@ -139,3 +139,13 @@ test('errors: a name taken by another kind of link, a TAP already in use, a miss
   const bad = await r.request({ op: 'setup', spec: spec({ ifname: 'tap\nlink del x' }) });
   t.is(bad.error?.code, 'E_NIC_SPEC');
 });
+
+// Serial: ava runs it before the other tests of the file, so its load does not slow their bounded waits.
+test.serial('the conformance kit passes DirectTap (vm-nic suite, @volt/sdk/testing, a namespace of its own)', async (t) => {
+  const { runConformance } = await import('@volt/sdk/testing');
+  const { builtinHooks } = await import('./driver-hooks');
+  const r = await runConformance({ kind: 'vm-nic', driver: { name: 'direct-tap', hook: builtinHooks() } });
+  t.deepEqual(r.cases.filter((c) => c.status !== 'pass').map((c) => `${c.name}: ${c.reason ?? ''}`), []);
+  t.true(r.ok);
+  t.is(r.passed, 9);
+});

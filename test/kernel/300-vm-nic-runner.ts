@@ -12,7 +12,8 @@ import type { HostContext } from '@volt/sdk';
 import type { VmNicDriver, VmNicHandle, VmNicSpec } from '@volt/sdk';
 
 export interface NicRunnerConfig {
-  driver: 'direct-tap' | 'networkd';
+  /** A built-in vm-nic driver's name ("direct-tap", "networkd"). */
+  driver: string;
   /** networkd: NetworkdTapOptions (timeouts). */
   options?: Record<string, unknown>;
 }
@@ -38,14 +39,9 @@ async function main(): Promise<void> {
   const { voltPaths } = await import('@volt/sdk');
   let warnings: string[] = [];
   const host: HostContext = { paths: voltPaths(process.env), warn: (m) => warnings.push(m), debug: () => undefined };
-  let driver: VmNicDriver;
-  if (config.driver === 'direct-tap') {
-    const { DirectTap } = await import('@volt/plugin-direct/dist/index');
-    driver = new DirectTap(host);
-  } else {
-    const { NetworkdTap } = await import('@volt/plugin-networkd/dist/index');
-    driver = new NetworkdTap(host, config.options ?? {});
-  }
+  // Through the plugins' register hooks, by name (driver-hooks.ts), as volt finds them.
+  const { builtinDriver } = await import('./driver-hooks');
+  const driver = await builtinDriver<VmNicDriver>('vm-nic', config.driver, host, config.options);
   const { closeFds } = await import('@volt/native');
   const handles = new Map<string, VmNicHandle>();
 

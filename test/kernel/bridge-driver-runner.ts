@@ -13,7 +13,8 @@ import type { HostContext } from '@volt/sdk';
 import type { BridgeDriver, BridgeSpec } from '@volt/sdk';
 
 export interface RunnerRequest {
-  driver: 'direct' | 'networkd';
+  /** A built-in bridge driver's name ("direct", "networkd"). */
+  driver: string;
   op: 'available' | 'setup' | 'teardown' | 'inspect';
   spec: BridgeSpec;
   /** Passed to the driver's constructor after the host context (networkd: { timeoutMs }). */
@@ -66,14 +67,9 @@ async function main(): Promise<RunnerOutcome> {
     warn: (m) => warnings.push(m),
     debug: () => undefined,
   };
-  let driver: BridgeDriver;
-  if (request.driver === 'direct') {
-    const { DirectBridge } = await import('@volt/plugin-direct/dist/index');
-    driver = new DirectBridge(host);
-  } else {
-    const { NetworkdBridge } = await import('@volt/plugin-networkd/dist/index');
-    driver = new NetworkdBridge(host, request.options ?? {});
-  }
+  // Through the plugins' register hooks, by name (driver-hooks.ts), as volt finds them.
+  const { builtinDriver } = await import('./driver-hooks');
+  const driver = await builtinDriver<BridgeDriver>('bridge', request.driver, host, request.options);
   try {
     let result: unknown;
     switch (request.op) {

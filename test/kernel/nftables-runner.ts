@@ -9,13 +9,15 @@
  * Prints one JSON array, a result per call, stopping at the first error.
  * Warnings go to stderr.
  */
-import { NftablesFirewall } from '@volt/plugin-nftables/dist/nftables-firewall';
+import type { NftablesFirewall } from '@volt/plugin-nftables/dist/nftables-firewall';
 import { voltPaths } from '@volt/sdk';
+import { builtinDriver } from './driver-hooks';
 import { NFT_METHODS, type NftCall, type NftResult } from './nftables-client';
 
 async function main(): Promise<void> {
   const calls = JSON.parse(process.argv[2] ?? '[]') as NftCall[];
-  const fw = new NftablesFirewall({ paths: voltPaths(), warn: (m) => process.stderr.write(`warn: ${m}\n`), debug: () => undefined });
+  // Through the plugins' register hooks, by name (driver-hooks.ts), as volt finds it.
+  const fw = await builtinDriver<NftablesFirewall>('firewall', 'nftables', { paths: voltPaths(), warn: (m) => process.stderr.write(`warn: ${m}\n`), debug: () => undefined });
   const results: NftResult[] = [];
   for (const call of calls) {
     try {

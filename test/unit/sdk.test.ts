@@ -14,6 +14,7 @@ import {
   checkPluginSdk,
   driverTokens,
   kindOfToken,
+  token,
   type Driver,
 } from '@volt/sdk';
 import { linkGone, okOrGone } from '@volt/sdk/kernel';
@@ -85,8 +86,11 @@ test('the registry is typed by token, knows capabilities, and names refused plug
   t.false(await r.has('firewall', 'rules'));
   t.deepEqual((await r.select('bridge')).choices[0]!.capabilities, ['vlans']);
   t.is(kindOfToken(FirewallDriver), 'firewall');
-  t.is(kindOfToken(GuestDhcp), undefined);
-  await t.throwsAsync(r.get(GuestDhcp), { message: /not a contract the registry selects/ });
+  // The VM NIC side contracts are selected like the rest (issue 12).
+  t.is(kindOfToken(GuestDhcp), 'guest-dhcp');
+  const notADriver = token<BridgeDriver>('volt.not-a-driver');
+  t.is(kindOfToken(notADriver), undefined);
+  await t.throwsAsync(r.get(notADriver), { message: /not a contract the registry selects/ });
 
   const configured = new DriverRegistry(c, driverTokens, { bridge: 'ovs' }, refused);
   const e = await t.throwsAsync(configured.select('bridge'));

@@ -40,7 +40,7 @@ export interface VoltConfig {
     dns: { enabled: boolean; upstream: string[]; search_domains: string[] };
     firewall: { host_input: 'drop' | 'accept'; host_allow: string[] };
   };
-  drivers: Partial<Record<'bridge' | 'firewall' | 'dns' | 'ingress' | 'vm-nic', string>>;
+  drivers: Partial<Record<'bridge' | 'firewall' | 'dns' | 'ingress' | 'vm-nic' | 'vm-nic-accel' | 'guest-dhcp', string>>;
   ingress: IngressConfig;
 }
 

@@ -40,6 +40,8 @@ export const DriversSection = Type.Object(
     dns: Type.Optional(driverName),
     ingress: Type.Optional(driverName),
     'vm-nic': Type.Optional(driverName),
+    'vm-nic-accel': Type.Optional(driverName),
+    'guest-dhcp': Type.Optional(driverName),
   },
   strict,
 );

@@ -6,6 +6,8 @@ import type { FirewallDriver } from '../drivers/firewall';
 import type { DnsDriver } from '../drivers/dns';
 import type { IngressDriver } from '../drivers/ingress';
 import type { VmNicDriver } from '../drivers/vm-nic';
+import type { VmNicAccelerator } from '../drivers/vm-nic-accel';
+import type { GuestDhcp } from '../drivers/guest-dhcp';
 
 /** What a driver may use from its host; drivers do not go looking for collaborators. */
 export interface HostContext {
@@ -20,6 +22,8 @@ export interface DriverTokens {
   dns: Token<DnsDriver>;
   ingress: Token<IngressDriver>;
   'vm-nic': Token<VmNicDriver>;
+  'vm-nic-accel': Token<VmNicAccelerator>;
+  'guest-dhcp': Token<GuestDhcp>;
 }
 
 /**

@@ -5,9 +5,10 @@ export interface Availability {
   reason: string;
 }
 
-export type DriverKind = 'bridge' | 'firewall' | 'dns' | 'ingress' | 'vm-nic';
+/** The contracts the registry selects one driver for (config `drivers.<kind>`, detection, fallback). */
+export type DriverKind = 'bridge' | 'firewall' | 'dns' | 'ingress' | 'vm-nic' | 'vm-nic-accel' | 'guest-dhcp';
 
-export const DRIVER_KINDS: readonly DriverKind[] = ['bridge', 'firewall', 'dns', 'ingress', 'vm-nic'];
+export const DRIVER_KINDS: readonly DriverKind[] = ['bridge', 'firewall', 'dns', 'ingress', 'vm-nic', 'vm-nic-accel', 'guest-dhcp'];
 
 export interface Driver {
   readonly name: string;

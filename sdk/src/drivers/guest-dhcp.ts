@@ -1,7 +1,7 @@
 import { token } from '../di/token';
 import type { Driver } from './driver';
 
-/* DHCP for VM guests; core picks the one that goes with the active bridge driver (see vm-nic.ts). */
+/* DHCP for VM guests; the registry picks the one that goes with the active bridge driver unless drivers.guest-dhcp pins one (see vm-nic.ts). */
 
 /** One static lease: this MAC always gets this address. */
 export interface DhcpLease {

@@ -1,7 +1,7 @@
 import { token } from '../di/token';
 import type { Driver } from './driver';
 
-/* Kernel acceleration for a VM NIC's TAP; picked by core's VM service per NIC (see vm-nic.ts). */
+/* Kernel acceleration for a VM NIC's TAP; selected by the registry (drivers.vm-nic-accel), used per NIC that asks for it (see vm-nic.ts). */
 
 export interface VmNicAccelSpec {
   vm: string;

@@ -9,9 +9,10 @@ import type { Driver } from './driver';
  *   VmNicAccelerator  kernel datapath fds for the TAP  vhost-net                         (vm-nic-accel.ts)
  *   GuestDhcp         addresses inside guests          dnsmasq (direct plugin), networkd's DHCPServer (guest-dhcp.ts)
  *
- * Only VmNicDriver is selected by the driver registry (`drivers.vm-nic`);
- * accelerators and DHCP services are picked by core's VM service (vhost: per NIC
- * when asked for and available; DHCP: the one that goes with the active bridge driver).
+ * The driver registry selects one of each (`drivers.vm-nic`, `drivers.vm-nic-accel`,
+ * `drivers.guest-dhcp` pin them): the accelerator is used for NICs with vhost: true when it
+ * is available; a DHCP service with `forBridge` is only chosen with that bridge driver, and
+ * detection prefers the one that goes with the active bridge driver.
  */
 
 export interface VmNicSpec {

@@ -5,9 +5,15 @@ import type { HostContext } from '../di/registration';
 import { voltPaths } from '../paths';
 
 /*
- * The test kit's entry point (`@volt/sdk/testing`). The conformance suites (`volt driver test`)
- * come later; for now it gives a driver's own tests the host context volt would hand it.
+ * The test kit's entry point (`@volt/sdk/testing`): the host context volt would hand a driver
+ * (createTestHost), and the conformance kit (runConformance), which runs a contract's behaviour
+ * suite against a driver in a sandbox network namespace of its own (`volt driver test`).
  */
+
+export { runConformance, CONFORMANCE_KINDS, type ConformanceKind, type ConformanceOptions, type ConformanceResult, type ConformanceCase } from './run';
+export { Sandbox, type SandboxOptions, type SandboxMode } from './sandbox';
+export { takeSnapshot, diffSnapshots, type KernelSnapshot } from './snapshot';
+export { formatConformance, formatCase } from './format';
 
 export interface TestHost extends HostContext {
   /** Warnings and debug lines the driver printed, in order. */
@@ -31,3 +37,5 @@ export function createTestHost(prefix = 'volt-sdk-test-'): TestHost {
     cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
   };
 }
+
+export { loadDrivers, type KitKind } from './driver-host';

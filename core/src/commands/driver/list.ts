@@ -14,7 +14,7 @@ interface Row {
 export default class DriverList extends VoltCommand {
   static override summary = 'Show, per driver interface, every implementation, which one is active, and why.';
   static override description =
-    'Selection: drivers.<interface> in config.yaml wins; otherwise the highest-preference driver whose probe succeeds; otherwise the fallback. The VM NIC side interfaces follow from the others: vm-nic-accel (vhost-net) is used for NICs that ask for it when available, and guest-dhcp is the one that goes with the active bridge driver.';
+    'Selection: drivers.<interface> in config.yaml wins; otherwise the highest-preference driver whose probe succeeds; otherwise the fallback. vm-nic-accel (vhost-net) is used for NICs that ask for it; a guest-dhcp service made for one bridge driver is only chosen with it, and detection tries that one first.';
   static override examples = ['<%= config.bin %> driver list', '<%= config.bin %> driver list -o json'];
   static override flags = { output: outputFlag() };
 
@@ -22,8 +22,6 @@ export default class DriverList extends VoltCommand {
     const { flags } = await this.parse(DriverList);
     const registry = await this.app.registry();
     const selections: { kind: string; active?: { name: string }; why: string; choices: DriverChoice[] }[] = await Promise.all(DRIVER_KINDS.map((k) => registry.select(k)));
-    // The VM NIC side contracts: vhost-net acceleration and guest DHCP.
-    selections.push(...(await this.app.vmNicSideDrivers()).map((s) => ({ ...s, active: s.choices.find((c) => c.active) })));
     const rows: Row[] = selections.flatMap((s) =>
       s.choices.length === 0
         ? [{ interface: s.kind, name: '-', active: false, available: false, reason: s.why, description: '' }]

@@ -12,7 +12,7 @@ export interface DriverChoice {
   reason: string;
   active: boolean;
   fallback: boolean;
-  /** Optional parts of the contract it implements (capabilities.ts): "vlans", "rules", … (none listed for the VM NIC side contracts) */
+  /** Optional parts of the contract it implements (capabilities.ts): "vlans", "rules", … */
   capabilities?: string[];
 }
 
@@ -107,9 +107,34 @@ export class DriverRegistry {
     return out;
   }
 
+  /**
+   * Guest DHCP goes with the bridge driver: a service made for one bridge driver (`forBridge`,
+   * networkd's DHCPServer lives in the bridge's .network) is never chosen with another, and
+   * detection tries the one made for the active bridge driver first. Why a driver does not fit, or undefined.
+   */
+  private async pairing(kind: DriverKind): Promise<((d: Driver) => string | undefined) | undefined> {
+    if (kind !== 'guest-dhcp') return undefined;
+    const bridge = (await this.select('bridge').catch(() => undefined))?.active?.name;
+    return (d) => {
+      const fb = (d as { forBridge?: string }).forBridge;
+      return fb !== undefined && fb !== bridge ? `goes with the ${fb} bridge driver, and the active one is ${bridge ?? 'none'}` : undefined;
+    };
+  }
+
   private async doSelect(kind: DriverKind): Promise<Selection<Driver>> {
-    const drivers = this.candidates<Driver>(kind);
-    const probes = await Promise.all(drivers.map(probeDriver));
+    const misfit = await this.pairing(kind);
+    let drivers = this.candidates<Driver>(kind);
+    if (misfit) {
+      // Made for the active bridge driver first, then those for any bridge (stable: preference order kept).
+      const paired = (d: Driver): boolean => (d as { forBridge?: string }).forBridge !== undefined && misfit(d) === undefined;
+      drivers = [...drivers.filter(paired), ...drivers.filter((d) => !paired(d))];
+    }
+    const probes = await Promise.all(
+      drivers.map(async (d) => {
+        const why = misfit?.(d);
+        return why !== undefined ? { ok: false, reason: why } : probeDriver(d);
+      }),
+    );
     const choices: DriverChoice[] = drivers.map((d, i) => ({
       name: d.name,
       description: d.description,

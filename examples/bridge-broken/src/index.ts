@@ -1,0 +1,1 @@
+export { BrokenBridge } from './broken-bridge';
