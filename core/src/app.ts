@@ -229,7 +229,7 @@ export class VoltApp {
     const ports = tapPortsOf(await registry.select<BridgeDriver>('bridge').then((b) => b.active, () => undefined));
     if (!ports) return { active: s.active, all, why: s.why };
     const wrapped = all.map((d) => tapsOnBridgePorts(d, ports, this.opts.warn));
-    return { active: wrapped[all.findIndex((d) => d === s.active)], all: wrapped, why: s.why, bridgeOf: (ifname) => ports.tapBridge(ifname) };
+    return { active: s.active && wrapped.find((d) => d.name === s.active!.name), all: wrapped, why: s.why, bridgeOf: (ifname) => ports.tapBridge(ifname) };
   }
 
   /** The guest DHCP service that goes with the active bridge driver, else one that works on any bridge. */

@@ -154,8 +154,19 @@ async function ping6LinkLocal(from: ContainerNs, to: ContainerNs): Promise<boole
 
     // DNS by name (volt-dns on the gateway of the OVS network).
     const dns = await serve(host, [], env);
-    t.deepEqual((await dig(api, '10.30.0.1', ['web'])).answers.map((x) => x.value), ['10.30.0.101']);
-    t.deepEqual((await dig(web, '10.30.0.1', ['db-primary'])).answers.map((x) => x.value), ['10.30.0.2']);
+    t.deepEqual((await dig(api, '10.30.0.1', [w.workload])).answers.map((x) => x.value), ['10.30.0.101']);
+    let last = '';
+    await waitFor(
+      async () => {
+        const d = await dig(web, '10.30.0.1', ['+time=1', 'db-primary']);
+        last = d.raw;
+        return d.answers[0]?.value === '10.30.0.2';
+      },
+      { timeoutMs: 15_000, description: 'db-primary published by volt-dns' },
+    ).catch((e: unknown) => {
+      t.log(last, dns.stdout, dns.stderr);
+      throw e;
+    });
     await dns.stop();
 
     // IPv6 between workloads is closed by the driver's flow; without it it would pass, and `net up` puts it back.
@@ -164,6 +175,9 @@ async function ping6LinkLocal(from: ContainerNs, to: ContainerNs): Promise<boole
     t.false(await ping6LinkLocal(api, web), 'IPv6 does not cross the OVS bridge');
     t.is((await ofctl(host, ['del-flows', 'volt-backend', 'cookie=0x766f6c74/-1'])).code, 0);
     await waitFor(() => ping6LinkLocal(api, web), { timeoutMs: 10_000, description: 'IPv6 across the bridge once the gate flow is gone' });
+    const gateDrift = await volt(['net', 'check']);
+    t.is(gateDrift.code, 6, gateDrift.stderr);
+    t.regex(gateDrift.stderr, /Open vSwitch bridge volt-backend lacks the flow that keeps IPv6 off the network/);
     await voltOk(['net', 'up']);
     t.false(await ping6LinkLocal(api, web), '`net up` re-installed the gate');
 
@@ -179,7 +193,7 @@ async function ping6LinkLocal(from: ContainerNs, to: ContainerNs): Promise<boole
 
     // A policy cannot be enforced between ports of an OVS bridge: refused, nothing changed.
     const before = await snapshot(host);
-    const policy = await volt(['net', 'policy', 'create', '--name', 'no-api-web', '--from', 'api', '--to', 'web', '--port', '80', '--action', 'deny']);
+    const policy = await volt(['net', 'policy', 'create', '--name', 'no-api-web', '--from', a.workload, '--to', w.workload, '--port', '80', '--action', 'deny']);
     t.is(policy.code, 5, policy.stderr);
     t.regex(policy.stderr, /create policy "no-api-web": the bridge driver "ovs" switches traffic between the ports of a network without netfilter/);
     t.deepEqual(await snapshot(host), before);

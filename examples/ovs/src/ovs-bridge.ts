@@ -54,7 +54,7 @@ export class OvsBridge implements BridgeDriver {
     try {
       await this.ovs.vsctl(what, [
         '--may-exist', 'add-br', spec.ifname,
-        '--', 'set', 'bridge', spec.ifname, `datapath_type=${this.ovs.settings.datapath}`, `other-config:hwaddr=${spec.mac.toLowerCase()}`, `external_ids:volt-network=${spec.network}`,
+        '--', 'set', 'bridge', spec.ifname, `datapath_type=${this.ovs.settings.datapath}`, `other-config:hwaddr="${spec.mac.toLowerCase()}"`, `external_ids:volt-network=${spec.network}`,
         '--', 'set', 'interface', spec.ifname, `mtu_request=${spec.mtu}`,
       ]);
       await this.ovs.ofctl(what, ['add-flow', spec.ifname, IPV6_GATE_FLOW]);
@@ -101,15 +101,25 @@ export class OvsBridge implements BridgeDriver {
     if (ifnames.length === 0) return [];
     const kernel = await observeBridges(ifnames);
     const bridges = (await this.ovs.running()) ? await this.listBridges() : new Map<string, string[]>();
-    return kernel.map((o) => {
-      const ports = bridges.get(o.ifname);
-      if (ports === undefined) {
-        // A link of that name that is not one of our bridges (a Linux bridge left from another driver, say).
-        return o.exists ? { ...o, kind: o.kind === 'bridge' ? 'Linux bridge (not Open vSwitch)' : o.kind, ports: [] } : o;
-      }
-      // An OVS bridge whose internal port is missing in the kernel is reported missing: set-up re-creates it.
-      return o.exists ? { ...o, kind: 'bridge', ports } : { ...o, ports };
-    });
+    return Promise.all(
+      kernel.map(async (o) => {
+        const ports = bridges.get(o.ifname);
+        if (ports === undefined) {
+          // A link of that name that is not one of our bridges (a Linux bridge left from another driver, say).
+          return o.exists ? { ...o, kind: o.kind === 'bridge' ? 'Linux bridge (not Open vSwitch)' : o.kind, ports: [] } : o;
+        }
+        // An OVS bridge whose internal port is missing in the kernel is reported missing: set-up re-creates it.
+        if (!o.exists) return { ...o, ports };
+        return { ...o, kind: 'bridge', ports, problems: await this.flowProblems(o.ifname) };
+      }),
+    );
+  }
+
+  /** The driver's own OpenFlow rules on a bridge, as drift when one is missing. */
+  private async flowProblems(bridge: string): Promise<string[]> {
+    const r = await this.ovs.run('ovs-ofctl', ['dump-flows', bridge, `cookie=${FLOW_COOKIE}/-1`]);
+    if (r.code !== 0) return [`Open vSwitch bridge ${bridge}: its flows cannot be read (${r.stderr.trim()})`];
+    return /priority=100,ipv6 actions=drop/.test(r.stdout) ? [] : [`Open vSwitch bridge ${bridge} lacks the flow that keeps IPv6 off the network (${IPV6_GATE_FLOW})`];
   }
 
   // Container ports: a veth pair, the host end an OVS port.
@@ -126,6 +136,7 @@ export class OvsBridge implements BridgeDriver {
       ]);
     }
     try {
+      await hostStackOff(what, spec.hostIfname);
       await ipBatch(what, [
         `link set dev ${spec.hostIfname} addrgenmode none`,
         `link set dev ${spec.hostIfname} alias ${portAlias(spec)}`,
@@ -153,6 +164,7 @@ export class OvsBridge implements BridgeDriver {
   async attachTap(spec: TapPortSpec): Promise<void> {
     const what = `plug TAP ${spec.ifname} of VM "${spec.vm}" NIC ${spec.nicId} into Open vSwitch bridge ${spec.bridge}`;
     await this.ovs.ensureRunning(what);
+    await hostStackOff(what, spec.ifname);
     await ipBatch(what, [`link set dev ${spec.ifname} mtu ${spec.mtu}`, `link set dev ${spec.ifname} up`]);
     await this.plug(what, spec.bridge, spec.ifname, `vm/${spec.vm}/${spec.nicId}`);
   }
@@ -257,6 +269,25 @@ function nameTaken(what: string, link: IpLink): DriverError {
     code: 'E_BRIDGE_NAME_TAKEN',
     suggestions: [`see what it is: ip -d link show ${link.ifname}`, 'remove that interface, or give the network another bridge name'],
   });
+}
+
+/**
+ * An OVS port of the userspace datapath stays an ordinary interface of the host's IP stack (OVS
+ * reads it through a packet socket; a Linux bridge port, by contrast, hands every frame to the
+ * bridge). Left alone, the host answers a workload's ARP for the gateway on the port itself, with
+ * the port's MAC, and the workload's traffic to the gateway then never reaches the bridge's
+ * internal port. So: no ARP answers (arp_ignore 8) and no IPv6 on the port.
+ */
+async function hostStackOff(what: string, ifname: string): Promise<void> {
+  const settings: [string, string][] = [[`/proc/sys/net/ipv4/conf/${ifname}/arp_ignore`, '8']];
+  if (await ipv6Present()) settings.push([`/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`, '1']);
+  for (const [file, value] of settings) {
+    try {
+      if ((await fs.readFile(file, 'utf8')).trim() !== value) await fs.writeFile(file, `${value}\n`);
+    } catch (e: unknown) {
+      throw new DriverError(`${what}: keep the host's IP stack off port ${ifname} (${file}): ${errorMessage(e)}`, { code: 'E_KERNEL', cause: e });
+    }
+  }
 }
 
 async function ipv6Present(): Promise<boolean> {

@@ -143,7 +143,11 @@ export class Ovs {
         'ovsdb.log',
       );
     }
-    await step('ovs-vsctl', [`--db=${this.settings.db}`, '--timeout=20', '--no-wait', 'init']);
+    // userspace-tso-enable: the userspace datapath reads and writes its veth and TAP ports with
+    // virtio-net headers, so packets a container or guest hands over with their checksum left to
+    // offload (CHECKSUM_PARTIAL: TCP, UDP) keep that note and are completed on the way out. Without
+    // it ping works but TCP between ports does not. Read by ovs-vswitchd at start, hence set here.
+    await step('ovs-vsctl', [`--db=${this.settings.db}`, '--timeout=20', '--no-wait', 'init', '--', 'set', 'Open_vSwitch', '.', 'other_config:userspace-tso-enable=true']);
     if (!pidAlive(join(d, 'vswitchd.pid'))) {
       await step(
         'ovs-vswitchd',

@@ -24,6 +24,11 @@ export interface BridgeObservation {
   addresses: string[];
   /** Interfaces enslaved to the bridge. */
   ports: string[];
+  /**
+   * Drift only the driver can see (settings of its own, e.g. an OpenFlow rule of an Open vSwitch
+   * bridge), as sentences for `volt net check`; `setupBridge` repairs it (`volt net up`).
+   */
+  problems?: string[];
 }
 
 /** Creates and removes the Linux bridge behind a managed network (and, optionally, its VLAN uplinks and container ports). */
