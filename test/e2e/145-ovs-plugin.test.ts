@@ -52,7 +52,7 @@ function packPlugin(dir: string): string {
   fs.mkdirSync(src);
   for (const f of ['package.json', 'README.md', 'dist']) fs.cpSync(path.join(REPO_ROOT, 'examples/ovs', f), path.join(src, f), { recursive: true });
   fs.rmSync(path.join(src, 'dist', 'tsconfig.tsbuildinfo'), { force: true });
-  npm(src, ['install', '--no-save', sdkTgz]);
+  npm(src, ['install', '--no-save', '--omit=dev', sdkTgz]);
   return path.join(src, npm(src, ['pack', '--silent']).split('\n').pop()!);
 }
 
