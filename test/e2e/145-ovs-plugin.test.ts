@@ -81,6 +81,8 @@ async function ping6LinkLocal(from: ContainerNs, to: ContainerNs): Promise<boole
 (missing.length > 0 ? test.skip : test)(
   `Open vSwitch bridge driver from an npm-pack tarball: containers and a VM as L2 peers, DNS, NAT, IPv6 gate, policy refused${missing.length > 0 ? ` (skipped: Open vSwitch not installed, missing ${missing.join(', ')}; scripts/setup.sh installs openvswitch-switch)` : ''}`,
   async (t) => {
+    // Two npm packs, an install, a guest boot: longer than ava's default on a loaded machine.
+    t.timeout(15 * 60_000);
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'vt-ovs-'));
     t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
     const tarball = packPlugin(work);
