@@ -52,7 +52,13 @@ function packPlugin(dir: string): string {
   fs.mkdirSync(src);
   for (const f of ['package.json', 'README.md', 'dist']) fs.cpSync(path.join(REPO_ROOT, 'examples/ovs', f), path.join(src, f), { recursive: true });
   fs.rmSync(path.join(src, 'dist', 'tsconfig.tsbuildinfo'), { force: true });
-  npm(src, ['install', '--no-save', '--omit=dev', sdkTgz]);
+  // dist/ is compiled already, so the compiler (devDependencies, from the registry) is not needed;
+  // npm resolves devDependencies even with --omit=dev, so they go, to keep this offline.
+  const pkgFile = path.join(src, 'package.json');
+  const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as { devDependencies?: unknown };
+  delete pkg.devDependencies;
+  fs.writeFileSync(pkgFile, JSON.stringify(pkg, null, 2));
+  npm(src, ['install', '--no-save', sdkTgz]);
   return path.join(src, npm(src, ['pack', '--silent']).split('\n').pop()!);
 }
 
