@@ -12,6 +12,7 @@ PACKAGES=(
   pebble nginx-light wrk openssl      # ingress: ACME test server, proxy peer, load, test certificates
   conntrack                           # flush stale UDP conntrack entries when a port forward changes
   containernetworking-plugins netavark iperf3 hyperfine  # peers and tools for bench/
+  openvswitch-switch                  # examples/ovs (test/e2e/145): the driver runs its own daemons per sandbox
 )
 
 missing=()
@@ -21,7 +22,7 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # Packages with services (nginx, dnsmasq…) must not start them on this machine:
+  # Packages with services (nginx, dnsmasq, openvswitch-switch…) must not start them on this machine:
   # tests start their own copies inside sandbox namespaces.
   guard=/usr/sbin/policy-rc.d
   own_guard=no

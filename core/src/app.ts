@@ -200,6 +200,10 @@ export class VoltApp {
         const fw = await this.firewall();
         return fw.bridgeFiltering ? fw.bridgeFiltering(bridges) : [];
       },
+      unfilteredBridgeDriver: async () => {
+        const b = await this.bridge().catch(() => undefined);
+        return b?.filtersSwitchedTraffic === false ? b.name : undefined;
+      },
     });
   }
 
@@ -228,7 +232,13 @@ export class VoltApp {
   async vmNicDrivers(): Promise<VmNicDriverSet> {
     const registry = await this.registry();
     const s = await registry.select<VmNicDriver>('vm-nic');
-    return { active: s.active, all: registry.candidates<VmNicDriver>('vm-nic'), why: s.why };
+    const all = registry.candidates<VmNicDriver>('vm-nic');
+    // A bridge that is not a Linux bridge plugs the TAPs in itself (capability tap-ports, services/vm/tap-ports.ts).
+    const { tapPortsOf, tapsOnBridgePorts } = await import('./services/vm/tap-ports');
+    const ports = tapPortsOf(await registry.select<BridgeDriver>('bridge').then((b) => b.active, () => undefined));
+    if (!ports) return { active: s.active, all, why: s.why };
+    const wrapped = all.map((d) => tapsOnBridgePorts(d, ports, this.opts.warn));
+    return { active: s.active && wrapped.find((d) => d.name === s.active!.name), all: wrapped, why: s.why, bridgeOf: (ifname) => ports.tapBridge(ifname) };
   }
 
   /** The active guest DHCP service (registry: drivers.guest-dhcp, else the one that goes with the active bridge driver). */

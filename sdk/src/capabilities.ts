@@ -10,6 +10,10 @@ export const CAPABILITIES = {
   bridge: {
     /** 802.1Q VLAN uplinks (BridgeVlans). */
     vlans: ['vlanSupport', 'setupVlan', 'teardownVlan', 'inspectVlans'],
+    /** Container NICs as bridge ports (BridgeContainerPorts); without it core uses the Linux veth helpers. */
+    'container-ports': ['setupContainerPort', 'configureContainerPort', 'teardownContainerPort'],
+    /** VM TAPs plugged in by the bridge driver (BridgeTapPorts), for bridges that are not Linux bridges. */
+    'tap-ports': ['attachTap', 'detachTap', 'tapBridge'],
   },
   firewall: {
     /** User rules, port forwards and policies in one rule set. */

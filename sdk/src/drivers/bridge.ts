@@ -24,10 +24,22 @@ export interface BridgeObservation {
   addresses: string[];
   /** Interfaces enslaved to the bridge. */
   ports: string[];
+  /**
+   * Drift only the driver can see (settings of its own, e.g. an OpenFlow rule of an Open vSwitch
+   * bridge), as sentences for `volt net check`; `setupBridge` repairs it (`volt net up`).
+   */
+  problems?: string[];
 }
 
 /** Creates and removes the Linux bridge behind a managed network (and, optionally, its VLAN uplinks and container ports). */
-export interface BridgeDriver extends Driver, Partial<BridgeVlans>, Partial<BridgeContainerPorts> {
+export interface BridgeDriver extends Driver, Partial<BridgeVlans>, Partial<BridgeContainerPorts>, Partial<BridgeTapPorts> {
+  /**
+   * Whether frames switched between two ports of this driver's bridges can be judged by netfilter
+   * (the IPv4 forward hook through br_netfilter, and `table bridge volt`). Absent means yes (Linux
+   * bridges). A driver whose switch bypasses netfilter (Open vSwitch) says false: volt then refuses
+   * workload policies (`E_DRIVER_UNSUPPORTED`), which it could not enforce inside a network.
+   */
+  readonly filtersSwitchedTraffic?: boolean;
   /** Create or converge the bridge (idempotent). */
   setupBridge(spec: BridgeSpec): Promise<void>;
   /** Remove the bridge; a bridge that is already gone is success. */
@@ -128,4 +140,31 @@ export interface BridgeContainerPorts {
   configureContainerPort(spec: ContainerPortSpec): Promise<void>;
   /** Remove the pair (deleting the host end removes the peer too); a pair that is already gone is success. */
   teardownContainerPort(spec: Pick<ContainerPortSpec, 'hostIfname' | 'network' | 'workload'>): Promise<void>;
+}
+
+/** A VM's TAP as a port of a network's bridge (capability `tap-ports`). */
+export interface TapPortSpec {
+  vm: string;
+  nicId: string;
+  /** The TAP (≤ 15 characters), made by the vm-nic driver. */
+  ifname: string;
+  /** The bridge it joins. */
+  bridge: string;
+  mtu: number;
+}
+
+/**
+ * VM TAPs as bridge ports, for a bridge that is not a Linux bridge (`ip link set master` cannot
+ * plug a TAP into it). With this capability volt asks the vm-nic driver for a TAP on no bridge,
+ * then the bridge driver to plug it in (start, `net connect` of a running VM, `net up`) and out
+ * (disconnect, stop), and asks it which bridge a TAP is on (`net check`). Without it the vm-nic
+ * driver plugs the TAP into the Linux bridge itself.
+ */
+export interface BridgeTapPorts {
+  /** Put the existing TAP on spec.bridge, up, with its MTU (idempotent). */
+  attachTap(spec: TapPortSpec): Promise<void>;
+  /** Take it off its bridge; a TAP or port that is already gone is success. */
+  detachTap(spec: Pick<TapPortSpec, 'vm' | 'nicId' | 'ifname'>): Promise<void>;
+  /** The bridge the TAP is a port of right now; undefined when it is on none. */
+  tapBridge(ifname: string): Promise<string | undefined>;
 }

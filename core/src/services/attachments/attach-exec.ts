@@ -217,8 +217,11 @@ export class AttachmentExecutor {
    * (and its firewall part). Only this link is read (not every link with its ports): connect stays flat on a big bridge.
    */
   async ensureBridge(net: NetworkRecord, notes: string[]): Promise<void> {
-    if ((await this.d.probes.linkKind(net.bridge)) === 'bridge') return;
+    const kind = await this.d.probes.linkKind(net.bridge);
+    if (kind === 'bridge') return;
     const bridge = await this.d.bridge();
+    // Not a Linux bridge, but the driver's own kind of bridge (Open vSwitch: a tap-like internal port).
+    if (kind !== undefined && (await bridge.inspectBridge(net.bridge)).kind === 'bridge') return;
     await bridge.setupBridge(bridgeSpec(net));
     const firewall = await this.d.firewall();
     await firewall.setupNetwork(firewallNetwork(net));

@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError, UserInputError } from '@volt/sdk';
+import { ConflictError, DriverError, NotFoundError, UserInputError } from '@volt/sdk';
 import type { BridgeFiltering } from '@volt/sdk';
 import type { AttachmentRecord, PolicyRecord, VoltState } from '../../state/types';
 import { addressesOf, attachmentsByWorkload, compileRuleSet } from './firewall-compile';
@@ -56,6 +56,8 @@ export interface TestResult {
 export interface PolicyDeps extends FirewallDeps {
   /** For `test`: does each bridge hand its traffic to the IPv4 hooks (br_netfilter)? */
   bridgeFiltering?(bridges: string[]): Promise<BridgeFiltering[]>;
+  /** The active bridge driver's name when its switch bypasses netfilter (BridgeDriver.filtersSwitchedTraffic false). */
+  unfilteredBridgeDriver?(): Promise<string | undefined>;
 }
 
 const ACTIONS = ['allow', 'deny'] as const;
@@ -94,6 +96,19 @@ export class PolicyService {
     return this.d.store.transaction(async (state) => {
       await settleOwnPending(this.d.store, state, this.d, PORT_AND_RULE_OPS);
       const rec = this.validate(state, req, what);
+      const unfiltered = this.d.unfilteredBridgeDriver ? await this.d.unfilteredBridgeDriver() : undefined;
+      if (unfiltered !== undefined) {
+        throw new DriverError(
+          `${what}: the bridge driver "${unfiltered}" switches traffic between the ports of a network without netfilter, so volt cannot enforce a policy between workloads on the same network`,
+          {
+            code: 'E_DRIVER_UNSUPPORTED',
+            suggestions: [
+              'use a bridge driver whose bridges pass netfilter (drivers.bridge: direct or networkd), or put the workloads on different networks and use `volt net firewall add` rules, which are routed',
+              'see docs/drivers.md (Open vSwitch)',
+            ],
+          },
+        );
+      }
       if (state.policies[rec.name]) {
         throw new ConflictError(`${what}: a policy with this name exists`, {
           code: 'E_POLICY_EXISTS',

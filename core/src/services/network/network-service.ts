@@ -350,6 +350,7 @@ export function bridgeDrift(n: NetworkRecord, obs: BridgeObservation): string[] 
   const foreign = obs.addresses.filter((a) => a !== spec.address && !a.includes(':'));
   if (foreign.length > 0) out.push(`bridge ${n.bridge} has addresses volt did not set: ${foreign.join(', ')}`);
   if (obs.mtu !== undefined && obs.mtu !== n.mtu) out.push(`bridge ${n.bridge} has MTU ${obs.mtu}, expected ${n.mtu}`);
+  out.push(...(obs.problems ?? []));
   return out;
 }
 

@@ -36,6 +36,8 @@ export interface VmNicDriverSet {
   all: VmNicDriver[];
   /** Why the active one (or why none). */
   why: string;
+  /** Which bridge a TAP is on, when the bridge driver plugs TAPs in itself (tap-ports); else the kernel's master. */
+  bridgeOf?(ifname: string): Promise<string | undefined>;
 }
 
 export interface VmDeps {
@@ -419,7 +421,7 @@ export class VmService {
         for (const nic of vm.runtime.nics) {
           if (nic.bridge === undefined) continue;
           const link = await getLink(nic.ifname).catch(() => undefined);
-          if (!link || link.master === nic.bridge) continue;
+          if (!link || (nicDrivers.bridgeOf ? await nicDrivers.bridgeOf(nic.ifname) : link.master) === nic.bridge) continue;
           const driver = nicDrivers.all.find((x) => x.name === nic.driver);
           try {
             await driver?.attachNic({ ...runtimeSpec(vm, nic), bridge: nic.bridge });
@@ -446,6 +448,8 @@ export class VmService {
   async drift(): Promise<string[]> {
     const state = this.d.store.read();
     const out: string[] = [];
+    const running = Object.values(state.workloads).some((w) => w.type === 'vm' && w.runtime);
+    const bridgeOf = running ? (await this.d.nicDrivers()).bridgeOf : undefined;
     for (const vm of Object.values(state.workloads)) {
       if (vm.type !== 'vm' || !vm.runtime) continue;
       if (!qemuAlive(vm.runtime.pid, vm.uuid)) {
@@ -455,8 +459,9 @@ export class VmService {
       for (const nic of vm.runtime.nics) {
         const link = await getLink(nic.ifname).catch(() => undefined);
         if (!link) out.push(`VM "${vm.name}" NIC ${nic.id}: TAP ${nic.ifname} is missing`);
-        else if (nic.bridge !== undefined && link.master !== nic.bridge) {
-          out.push(`VM "${vm.name}" NIC ${nic.id}: TAP ${nic.ifname} is ${link.master === undefined ? 'on no bridge' : `on ${link.master}`}, not on bridge ${nic.bridge}`);
+        else if (nic.bridge !== undefined) {
+          const on = bridgeOf ? await bridgeOf(nic.ifname) : link.master;
+          if (on !== nic.bridge) out.push(`VM "${vm.name}" NIC ${nic.id}: TAP ${nic.ifname} is ${on === undefined ? 'on no bridge' : `on ${on}`}, not on bridge ${nic.bridge}`);
         }
       }
     }

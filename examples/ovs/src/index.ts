@@ -1,0 +1,2 @@
+export { OvsBridge } from './ovs-bridge';
+export { Ovs, ovsSettings, type OvsSettings } from './ovs';
