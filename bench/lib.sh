@@ -10,7 +10,7 @@ trap bench_cleanup EXIT
 ip netns add "$BENCH_NS"
 ip -n "$BENCH_NS" link set lo up
 command -v hyperfine >/dev/null || { echo "bench: hyperfine missing (bash scripts/setup.sh installs it)"; exit 1; }
-[ -f "$REPO/core/dist/index.js" ] || { echo "bench: build first (npm run build)"; exit 1; }
+[ -f "$REPO/core/dist/volt.js" ] || { echo "bench: build first (npm run build)"; exit 1; }
 VOLT="node $REPO/core/bin/run.js"
 in_ns() { ip netns exec "$BENCH_NS" "$@"; }
 
