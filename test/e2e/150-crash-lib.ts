@@ -12,8 +12,22 @@ export interface StateFile {
   pending?: unknown[];
 }
 
+/** The intent journal (store.ts): the pending records, next to state.json, only while there are any. */
+export function journalFile(host: SandboxHost): string {
+  return path.join(host.root, 'var/lib/volt/journal.json');
+}
+
+/** state.json with the pending records of journal.json, as volt reads them. */
 export function readState(host: SandboxHost): StateFile {
-  return JSON.parse(fs.readFileSync(path.join(host.root, 'var/lib/volt/state.json'), 'utf8')) as StateFile;
+  const s = JSON.parse(fs.readFileSync(path.join(host.root, 'var/lib/volt/state.json'), 'utf8')) as StateFile;
+  assertNoPendingInStateFile(s);
+  if (fs.existsSync(journalFile(host))) s.pending = (JSON.parse(fs.readFileSync(journalFile(host), 'utf8')) as { pending: unknown[] }).pending;
+  return s;
+}
+
+/** The records are in the journal, never in the state file (which a journaled change writes once). */
+function assertNoPendingInStateFile(s: StateFile): void {
+  if (s.pending !== undefined) throw new Error('state.json holds pending records: they belong in journal.json');
 }
 
 interface Link {

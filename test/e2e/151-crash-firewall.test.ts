@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import { SandboxHost } from '../harness';
 import { OPERATION_STEPS, faultPoints } from '@volt/core/dist/state/journal';
-import { KILLED, assertConsistent, readState } from './150-crash-lib';
+import { KILLED, assertConsistent, journalFile, readState } from './150-crash-lib';
 import { workload, type Workload } from './400-lib';
 
 // Port forwards, firewall rules and policies, killed by VOLT_FAULT at every step boundary:
@@ -34,9 +34,16 @@ async function setup(t: ExecutionContext): Promise<{ host: SandboxHost; web: Wor
   return { host, web };
 }
 
-/** The kill left exactly one pending record of `op`, which `net check` reports (exit 6) as pending-OP. */
-async function interrupted(t: ExecutionContext, host: SandboxHost, op: Op, r: { code: number; stderr: string }): Promise<void> {
+/**
+ * The kill left exactly one pending record of `op`, which `net check` reports (exit 6) as pending-OP;
+ * the record went to the journal file, the state file was not written (it is written once per change, at the commit).
+ */
+async function interrupted(t: ExecutionContext, host: SandboxHost, op: Op, run: () => Promise<{ code: number; stderr: string }>): Promise<void> {
+  const stateFile = `${host.root}/var/lib/volt/state.json`;
+  const before = fs.readFileSync(stateFile, 'utf8');
+  const r = await run();
   t.is(r.code, KILLED, r.stderr);
+  t.is(fs.readFileSync(stateFile, 'utf8'), before, 'the state file is untouched until the commit');
   t.deepEqual(stateOf(host).pending?.map((p) => p.op), [op], 'the intent is on disk');
   const check = await host.volt(['net', 'check', '-o', 'json']);
   t.is(check.code, 6, check.stdout);
@@ -56,7 +63,7 @@ const PORT = ['--host-port', '8080', '--target', 'web', '--target-port', '80'];
 for (const point of faultPoints('port-add')) {
   test(`port add killed at port-add:${point}`, async (t) => {
     const { host, web } = await setup(t);
-    await interrupted(t, host, 'port-add', await host.volt(['net', 'port', 'add', ...PORT], fault('port-add', point)));
+    await interrupted(t, host, 'port-add', () => host.volt(['net', 'port', 'add', ...PORT], fault('port-add', point)));
     const forward = point === lastStep('port-add');
     await settled(t, host, web, 'port-add', forward);
     t.is(stateOf(host).portForwards.length, forward ? 1 : 0);
@@ -73,7 +80,7 @@ for (const point of faultPoints('port-delete')) {
   test(`port delete killed at port-delete:${point} is rolled forward`, async (t) => {
     const { host, web } = await setup(t);
     await host.voltOk(['net', 'port', 'add', ...PORT]);
-    await interrupted(t, host, 'port-delete', await host.volt(['net', 'port', 'delete', '--host-port', '8080'], fault('port-delete', point)));
+    await interrupted(t, host, 'port-delete', () => host.volt(['net', 'port', 'delete', '--host-port', '8080'], fault('port-delete', point)));
     await settled(t, host, web, 'port-delete', true);
     t.is(stateOf(host).portForwards.length, 0);
     t.false(/tcp \. 8080/.test(await table(host)), 'the forward is gone from the kernel');
@@ -90,7 +97,7 @@ for (const point of faultPoints('firewall-apply')) {
   test(`firewall rule add killed at firewall-apply:${point}`, async (t) => {
     const { host, web } = await setup(t);
     await host.voltOk(['net', 'firewall', 'add', '--name', 'first', '--source', 'any', '--dest', 'web', '--port', '443', '--proto', 'tcp', '--action', 'accept']);
-    await interrupted(t, host, 'firewall-apply', await host.volt(['net', 'firewall', 'add', ...RULE], fault('firewall-apply', point)));
+    await interrupted(t, host, 'firewall-apply', () => host.volt(['net', 'firewall', 'add', ...RULE], fault('firewall-apply', point)));
     const forward = point === lastStep('firewall-apply');
     await settled(t, host, web, 'firewall-apply', forward);
     t.deepEqual(stateOf(host).firewall.rules.map((r) => r.name), forward ? ['first', 'block-ssh'] : ['first']);
@@ -104,7 +111,7 @@ for (const point of faultPoints('firewall-apply')) {
 
   test(`policy create killed at firewall-apply:${point}`, async (t) => {
     const { host, web } = await setup(t);
-    await interrupted(t, host, 'firewall-apply', await host.volt(['net', 'policy', 'create', ...POLICY], fault('firewall-apply', point)));
+    await interrupted(t, host, 'firewall-apply', () => host.volt(['net', 'policy', 'create', ...POLICY], fault('firewall-apply', point)));
     const forward = point === lastStep('firewall-apply');
     await settled(t, host, web, 'firewall-apply', forward);
     t.deepEqual(Object.keys(stateOf(host).policies), forward ? ['to-web'] : []);
@@ -129,7 +136,7 @@ test('killed after the kernel step but before it was recorded: the settlement re
   // The worst case the fault points cannot reach: the nft transaction went in, the record still says "not done".
   const { host, web } = await setup(t);
   t.is((await host.volt(['net', 'port', 'add', ...PORT], fault('port-add', 'nft'))).code, KILLED);
-  const file = `${host.root}/var/lib/volt/state.json`;
+  const file = journalFile(host);
   const s = JSON.parse(fs.readFileSync(file, 'utf8')) as Firewallish;
   s.pending![0]!.steps[0]!.done = false;
   fs.writeFileSync(file, JSON.stringify(s));

@@ -143,3 +143,36 @@ for (const point of faultPoints('vm-disconnect')) {
     await assertVm(t, host, uuid, false);
   });
 }
+
+// vm delete of a stopped VM (no QEMU): always rolled forward — the VM, its attachments, its lease
+// and its runtime directory are gone after `net up`, and a VM of that name can be made and deleted again.
+
+for (const point of faultPoints('vm-delete')) {
+  test(`vm delete killed at vm-delete:${point} is rolled forward`, async (t) => {
+    const { host } = await withVm(t);
+    await host.voltOk(['net', 'connect', 'backend', 'db']);
+    const dhcpDir = `${host.root}/run/volt/dhcp/volt-backend`;
+    t.true(fs.existsSync(dhcpDir), 'the guest DHCP serves the lease of the connected VM');
+    const r = await host.volt(['vm', 'delete', 'db'], fault('vm-delete', point));
+    t.is(r.code, KILLED, r.stderr);
+    t.deepEqual(readState(host).pending?.map((p) => (p as { op: string }).op), ['vm-delete'], 'the intent is on disk');
+    const check = await host.volt(['net', 'check', '-o', 'json']);
+    t.is(check.code, 6, check.stdout);
+    t.deepEqual((JSON.parse(check.stdout) as { findings: { kind: string }[] }).findings.map((f) => f.kind), ['pending-vm-delete']);
+
+    const up = await host.voltOk(['net', 'up']);
+    t.regex(up.stdout, /vm-delete .* rolled forward/);
+    const s = await assertConsistent(t, host, []);
+    t.deepEqual(s.attachments, [], 'no attachment of the deleted VM');
+    t.false('db' in (readState(host) as unknown as { workloads: Record<string, unknown> }).workloads, 'the VM is gone from state');
+    t.false(fs.existsSync(dhcpDir), 'no lease served for it');
+    t.false(fs.existsSync(`${host.root}/run/volt/vm/db`), 'no runtime directory');
+    t.is((await host.volt(['vm', 'inspect', 'db'])).code, 3);
+    // Again: create, connect and delete a VM of that name.
+    await host.voltOk(['vm', 'create', 'db', '--config', writeConfig(host, 'db', guestConfig([{ id: 'eth0', network: 'backend', vhost: false }]))]);
+    await host.voltOk(['net', 'connect', 'backend', 'db']);
+    await host.voltOk(['vm', 'delete', 'db']);
+    t.deepEqual((await assertConsistent(t, host, [])).attachments, []);
+    t.false(fs.existsSync(dhcpDir));
+  });
+}

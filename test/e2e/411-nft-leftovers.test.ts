@@ -32,12 +32,18 @@ test('a port forward and a firewall rule whose records are gone are orphan-nft f
 
   const check = await host.volt(['net', 'check', '-o', 'json']);
   t.is(check.code, 6, check.stdout);
-  const findings = (JSON.parse(check.stdout) as { findings: Finding[] }).findings.filter((f) => f.kind === 'orphan-nft');
+  const report = JSON.parse(check.stdout) as { drift: string[]; findings: Finding[] };
+  const findings = report.findings.filter((f) => f.kind === 'orphan-nft');
   t.deepEqual(findings.map((f) => f.object).sort(), ['firewall rule "gone"', 'port forward 8080/tcp']);
+  // Reported once, as findings with their kind: not a second time as drift.
+  t.deepEqual(report.drift, [], check.stdout);
+  t.deepEqual(report.findings.map((f) => f.kind), ['orphan-nft', 'orphan-nft']);
   t.regex(findings.find((f) => f.object === 'port forward 8080/tcp')!.detail, /pf_port holds tcp \. 8080 : 10\.30\.0\.\d+ \. 80: a port forward volt made, and no forward of host port 8080\/tcp is in state/);
   t.regex(findings.find((f) => f.object === 'firewall rule "gone"')!.detail, /volt's rule "gone", and no firewall rule of that name is in state/);
-  // The table output names the kind too.
-  t.regex((await host.volt(['net', 'check'])).stderr + (await host.volt(['net', 'check'])).stdout, /orphan-nft port forward 8080\/tcp/);
+  // The table output names the kind too, and has no drift section for them.
+  const table = await host.volt(['net', 'check']);
+  t.regex(table.stderr + table.stdout, /orphan-nft port forward 8080\/tcp/);
+  t.notRegex(table.stderr + table.stdout, /difference\(s\) between desired state/);
 
   const up = await host.voltJson<{ removed?: Finding[] }>(['net', 'up', '-o', 'json']);
   t.deepEqual((up.removed ?? []).filter((f) => f.kind === 'orphan-nft').map((f) => f.object).sort(), ['firewall rule "gone"', 'port forward 8080/tcp']);
@@ -57,8 +63,10 @@ test('a network chain with no network in state is an orphan-nft finding', async 
   await host.execOk('nft', ['add', 'rule', 'inet', 'volt', 'net-old-out', 'accept']);
   const check = await host.volt(['net', 'check', '-o', 'json']);
   t.is(check.code, 6);
-  const f = (JSON.parse(check.stdout) as { findings: Finding[] }).findings.filter((x) => x.kind === 'orphan-nft');
+  const report = JSON.parse(check.stdout) as { drift: string[]; findings: Finding[] };
+  const f = report.findings.filter((x) => x.kind === 'orphan-nft');
   t.deepEqual(f.map((x) => x.object), ['network chains net-old-in/out']);
+  t.deepEqual(report.drift, [], 'the chains are a finding, not drift as well');
   t.regex(f[0]!.detail, /chain "net-old-out" in table inet volt is network "old"'s, and no network of that name is in state/);
   const up = await host.voltJson<{ removed?: Finding[] }>(['net', 'up', '-o', 'json']);
   t.deepEqual((up.removed ?? []).map((x) => x.object), ['network chains net-old-in/out']);

@@ -139,7 +139,13 @@ async function seedState(store: StateStore, f: (s: VoltState) => void): Promise<
   await store.transaction(async (s) => f(s));
 }
 
-const onDisk = (file: string): VoltState => JSON.parse(fs.readFileSync(file, 'utf8')) as VoltState;
+/** state.json with the pending records of journal.json next to it (store.ts keeps them apart). */
+const onDisk = (file: string): VoltState => {
+  const s = JSON.parse(fs.readFileSync(file, 'utf8')) as VoltState;
+  const j = path.join(path.dirname(file), 'journal.json');
+  if (fs.existsSync(j)) s.pending = (JSON.parse(fs.readFileSync(j, 'utf8')) as { pending: VoltState['pending'] }).pending;
+  return s;
+};
 const withNet = (s: VoltState): void => void (s.networks.backend = structuredClone(net));
 
 function vm(name: string, nics: VmRecord['nics'], runtime = false): VmRecord {

@@ -37,7 +37,13 @@ function recorder(): { bridge: () => Promise<BridgeDriver>; calls: Call[] } {
 
 const net: NetworkRecord = { name: 'backend', bridge: 'volt-backend', subnet: '10.30.0.0/24', gateway: '10.30.0.1', mtu: 1500, nat: true, mac: '02:00:00:00:00:01', isDefault: false, createdAt: 'x' };
 const vlan: VlanRecord = { name: 'eth1.100', parent: 'eth1', id: 100, network: 'backend', createdAt: 'x' };
-const onDisk = (file: string): VoltState => JSON.parse(fs.readFileSync(file, 'utf8')) as VoltState;
+/** state.json with the pending records of journal.json next to it (store.ts keeps them apart). */
+const onDisk = (file: string): VoltState => {
+  const s = JSON.parse(fs.readFileSync(file, 'utf8')) as VoltState;
+  const j = path.join(path.dirname(file), 'journal.json');
+  if (fs.existsSync(j)) s.pending = (JSON.parse(fs.readFileSync(j, 'utf8')) as { pending: VoltState['pending'] }).pending;
+  return s;
+};
 
 function pending(op: PendingRecord['op'], v: PendingRecord['vlan'], done: boolean): PendingRecord {
   return { id: 'abc', op, object: `VLAN ${v!.name}`, pid: 999_999_999, startedAt: 'x', steps: [{ name: 'link', done }], vlan: v };

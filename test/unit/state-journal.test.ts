@@ -17,7 +17,13 @@ function store(t: { teardown(f: () => void): void }): { s: StateStore; file: str
 
 const net: NetworkRecord = { name: 'backend', bridge: 'volt-backend', subnet: '10.30.0.0/24', gateway: '10.30.0.1', mtu: 1500, nat: true, mac: '02:00:00:00:00:01', isDefault: false, createdAt: 'x' };
 const att = (workload: string, ip: string): AttachmentRecord => ({ workload, network: 'backend', ip, mac: '02:00:00:00:00:02', kind: 'veth', ifname: 'eth0', hostIfname: 'vh1', createdAt: 'x' });
-const onDisk = (file: string): VoltState => JSON.parse(fs.readFileSync(file, 'utf8')) as VoltState;
+/** state.json with the pending records of journal.json next to it (store.ts keeps them apart). */
+const onDisk = (file: string): VoltState => {
+  const s = JSON.parse(fs.readFileSync(file, 'utf8')) as VoltState;
+  const j = path.join(path.dirname(file), 'journal.json');
+  if (fs.existsSync(j)) s.pending = (JSON.parse(fs.readFileSync(j, 'utf8')) as { pending: VoltState['pending'] }).pending;
+  return s;
+};
 
 test('the intent is on disk before the first step runs, and each step is recorded done as it finishes', async (t) => {
   const { s, file } = store(t);

@@ -67,3 +67,41 @@ test('a state file written in the older indented format is read, and rewritten c
   });
   t.is(fs.readFileSync(file, 'utf8'), serialise(sample()));
 });
+
+const record = (id: string): NonNullable<VoltState['pending']>[number] => ({ id, op: 'firewall-apply', object: 'firewall rule "r2"', pid: 1, startedAt: 'x', steps: [{ name: 'nft', done: false }] });
+
+test('pending records live in journal.json: a journal-only checkpoint leaves state.json alone; the commit writes state, then drops the journal', async (t) => {
+  const { s, file } = store(t);
+  const journal = path.join(path.dirname(file), 'journal.json');
+  await s.transaction(async (st) => {
+    Object.assign(st, sample());
+  });
+  const ino = fs.statSync(file).ino;
+  let seen: { stateIno: number; journal: string } | undefined;
+  await s.transaction(async (st) => {
+    (st.pending ??= []).push(record('a1'));
+    s.checkpoint({ journalOnly: true });
+    seen = { stateIno: fs.statSync(file).ino, journal: fs.readFileSync(journal, 'utf8') };
+    t.deepEqual(s.read().pending?.map((p) => p.id), ['a1'], 'readers see the record');
+    st.firewall = { rules: [...st.firewall.rules, { name: 'r2' } as unknown as VoltState['firewall']['rules'][number]] };
+    delete st.pending;
+  });
+  t.is(seen?.stateIno, ino, 'the intent did not write the state file');
+  t.deepEqual((JSON.parse(seen!.journal) as { pending: { id: string }[] }).pending.map((p) => p.id), ['a1']);
+  t.false(fs.existsSync(journal), 'no journal file once nothing is pending');
+  t.false(fs.readFileSync(file, 'utf8').includes('"pending"'), 'the state file never holds records');
+  t.deepEqual(s.read().firewall.rules.map((r) => r.name), ['r1', 'r2']);
+});
+
+test('records in the state file of an older volt are read, and moved to the journal at the next write', async (t) => {
+  const { s, file } = store(t);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, serialise(sample()).replace(/\n}\n$/, `,\n  "pending": [${JSON.stringify(record('old'))}]\n}\n`));
+  t.deepEqual(s.read().pending?.map((p) => p.id), ['old']);
+  await s.transaction(async (st) => {
+    t.deepEqual(st.pending?.map((p) => p.id), ['old']);
+  });
+  t.false(fs.readFileSync(file, 'utf8').includes('"pending"'));
+  t.deepEqual(s.read().pending?.map((p) => p.id), ['old'], 'still pending, now in journal.json');
+  t.true(fs.existsSync(path.join(path.dirname(file), 'journal.json')));
+});

@@ -22,6 +22,7 @@ export const OPERATION_STEPS: Readonly<Record<PendingOp, readonly string[]>> = {
   'vm-disconnect': ['tap', 'leases'],
   'vm-start': ['nics', 'leases', 'qemu'],
   'vm-stop': ['nics'],
+  'vm-delete': ['nics', 'leases', 'files'],
   ...FIREWALL_OPERATION_STEPS,
 };
 
@@ -35,6 +36,7 @@ export const SETTLE_RULE: Readonly<Record<PendingOp, 'roll-back-unless-done' | '
   'vm-disconnect': 'roll-forward',
   'vm-start': 'roll-back-unless-done',
   'vm-stop': 'roll-forward',
+  'vm-delete': 'roll-forward',
   ...FIREWALL_SETTLE_RULE,
 };
 

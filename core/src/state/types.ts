@@ -224,7 +224,7 @@ export interface VoltState {
 }
 
 /** A kernel-changing operation journaled before it touches the kernel (core/src/state/journal.ts). */
-export type PendingOp = 'connect' | 'disconnect' | 'net-create' | 'net-delete' | 'vm-connect' | 'vm-disconnect' | 'vm-start' | 'vm-stop' | FirewallPendingOp;
+export type PendingOp = 'connect' | 'disconnect' | 'net-create' | 'net-delete' | 'vm-connect' | 'vm-disconnect' | 'vm-start' | 'vm-stop' | 'vm-delete' | FirewallPendingOp;
 /** Port forwards, firewall rules and policies, VLANs (core/src/state/journal-firewall.ts). */
 export type FirewallPendingOp = 'port-add' | 'port-delete' | 'firewall-apply' | 'vlan-create' | 'vlan-delete' | 'vlan-attach' | 'vlan-detach';
 
@@ -266,8 +266,10 @@ export interface PendingRecord {
    * once it did), QEMU's pid once spawned, and the runtime the start commits.
    */
   vmStart?: { taps: { id: string; ifname: string; driver?: string }[]; pid?: number; runtime?: VmRuntime };
-  /** vm-stop: the runtime whose NICs are being removed (QEMU is gone already). */
+  /** vm-stop: the runtime whose NICs are being removed (QEMU is gone already); vm-delete: the runtime of a VM whose QEMU had exited. */
   vmRuntime?: VmRuntime;
+  /** vm-delete: the VM's runtime directory (removed by the `files` step). */
+  vmDir?: string;
   /** net-create: the networks being created (their subnets are taken while pending); net-delete: the one deleted. */
   networks?: NetworkRecord[];
   /** net-create: the firewall table is set up too; net-delete: it is removed too. */

@@ -243,3 +243,37 @@ export function describeOrphans(want: TableModel, have: ListedTable | undefined)
   if (first && late.length > 0) first.remove = [...(first.remove ?? []), ...late];
   return list;
 }
+
+/**
+ * `have` without what describeOrphans reports (the same tests, object by object): for
+ * `volt net check`, which lists orphans as orphan-nft findings and must not report them a second
+ * time as drift. Pure. A user-rule chain nobody wants that held only orphan rules goes with them.
+ */
+export function withoutOrphans(want: TableModel, have: ListedTable | undefined): ListedTable | undefined {
+  if (!have) return have;
+  const chains = new Set(want.chains.map((c) => c.name));
+  const ruleNames = new Set(want.chains.flatMap((c) => c.rules.map(ruleNameOf).filter((n): n is string => n !== undefined)));
+  const orphanRule = (r: string): boolean => {
+    const name = ruleNameOf(r);
+    return name !== undefined && !ruleNames.has(name);
+  };
+  const keep: ListedChain[] = [];
+  for (const c of have.chains) {
+    if (!chains.has(c.name) && /^net-(.+)-(?:in|out)$/.test(c.name)) continue;
+    const rules = c.rules.filter((r) => !orphanRule(r));
+    if (!chains.has(c.name) && rules.length === 0 && c.rules.length > 0) continue;
+    keep.push(rules.length === c.rules.length ? c : { ...c, rules });
+  }
+  const wantSets = new Map(want.sets.map((x) => [x.name, x]));
+  const sets: ListedSet[] = [];
+  for (const set of have.sets) {
+    if (!wantSets.has(set.name)) {
+      if (!/^wl-/.test(set.name)) sets.push(set);
+      continue;
+    }
+    const keys = new Set([...want.elements, ...want.absent].filter((e) => e.set === set.name).map((e) => e.key));
+    const elements = set.elements.filter((text) => keys.has(text.split(' : ')[0] as string));
+    sets.push(elements.length === set.elements.length ? set : { ...set, elements });
+  }
+  return { ...have, chains: keep, sets };
+}

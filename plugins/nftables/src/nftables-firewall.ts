@@ -4,6 +4,7 @@ import { DriverError, errorMessage } from '@volt/sdk';
 import type { Availability } from '@volt/sdk';
 import type {
   BridgeFiltering,
+  FirewallCheckOptions,
   FirewallDriver,
   FirewallNetwork,
   FirewallPortForward,
@@ -12,7 +13,7 @@ import type {
 } from '@volt/sdk';
 import type { HostContext } from '@volt/sdk';
 import { brNetfilter, ensureBrNetfilter, filteringOf, readBridgeSettings, writeBridgeSettings, type SettingsChange } from './bridge-settings';
-import { describeDrift, describeOrphans } from './drift';
+import { describeDrift, describeOrphans, withoutOrphans } from './drift';
 import { foreignWarnings, relevantChain, type ForeignChain } from './foreign';
 import { findNft } from './nft-binary';
 import { parseChainsListing, parseTableListing, type ListedTable } from './nft-json';
@@ -115,12 +116,13 @@ export class NftablesFirewall implements FirewallDriver {
     await this.apply(what, teardownNetworkScript(n));
   }
 
-  async check(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet): Promise<string[]> {
+  async check(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet, opts: FirewallCheckOptions = {}): Promise<string[]> {
     const what = 'check firewall';
     const r = rules === undefined ? undefined : validateRuleSet(rules, what);
     const model = tableModel(validatePolicy(policy, what), validateNetworks(nets, what), r);
     const listed = await this.listTable(what);
-    const drift = describeDrift(model, listed);
+    // What `orphans` reports is left out when the caller lists it as orphan-nft findings (`volt net check`).
+    const drift = describeDrift(model, opts.exceptOrphans === true ? withoutOrphans(model, listed) : listed);
     // IPv6 closed at layer 2 (ruleset.ts, bridgeTableModel), whatever br_netfilter does.
     drift.push(
       ...describeDrift(bridgeTableModel(), await this.listTable(what, BRIDGE_FAMILY), {

@@ -11,6 +11,12 @@ export interface FirewallNetwork {
   nat: boolean;
 }
 
+/** Options of FirewallDriver.check. */
+export interface FirewallCheckOptions {
+  /** Leave out what `orphans` reports (the caller lists those as orphan-nft findings, once). */
+  exceptOrphans?: boolean;
+}
+
 export interface HostInputPolicy {
   /** Verdict for new inbound connections to the host that no rule accepts. */
   policy: 'drop' | 'accept';
@@ -126,7 +132,7 @@ export interface FirewallDriver extends Driver {
   /** Undo applyRules: no user rules, forwards or policies remain (idempotent). */
   removeRules?(): Promise<void>;
   /** Differences between what should be there and what is, one sentence each. */
-  check(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet): Promise<string[]>;
+  check(policy: HostInputPolicy, nets: FirewallNetwork[], rules?: FirewallRuleSet, opts?: FirewallCheckOptions): Promise<string[]>;
   /**
    * Objects in the kernel the driver recognises as volt's (its table, its rule comments, port-forward
    * elements) that nothing in `nets` / `rules` produces: `volt net check` lists them as orphan-nft

@@ -11,7 +11,8 @@ export default class NetCheck extends VoltCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(NetCheck);
     const svc = await this.app.networks();
-    const drift = await svc.check();
+    // nft objects no record owns are findings (orphan-nft), not drift as well.
+    const drift = await svc.check({ exceptOrphans: true });
     // Interrupted operations (pending records) first, then volt-made objects no record owns: `volt net up` settles both.
     const pending = svc.pendingFindings();
     const leftovers = await svc.leftovers();

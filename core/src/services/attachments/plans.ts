@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import { errorMessage } from '@volt/sdk';
 import type { BridgeDriver } from '@volt/sdk';
 import type { FirewallDriver, FirewallRuleSet, HostInputPolicy } from '@volt/sdk';
@@ -52,6 +53,8 @@ export function planSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): Pl
       return vmStartSteps(rec, state, d);
     case 'vm-stop':
       return vmStopSteps(rec, state, d);
+    case 'vm-delete':
+      return vmDeleteSteps(rec, state, d);
     case 'net-create':
       return createSteps(rec, state, d);
     case 'net-delete':
@@ -130,6 +133,12 @@ export function applyResult(rec: PendingIntent, state: VoltState): void {
       vm.runtime = undefined;
       vm.pid = undefined;
       vm.startedAt = undefined;
+      return;
+    }
+    case 'vm-delete': {
+      const gone = rec.vm!;
+      state.attachments = state.attachments.filter((a) => a.workload !== gone);
+      if (state.workloads[gone]?.type === 'vm') delete state.workloads[gone];
       return;
     }
     case 'net-create':
@@ -326,6 +335,49 @@ function vmStopSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): PlanSte
   ];
 }
 
+/** The state without a VM and its attachments: what the guests' DHCP serves once it is deleted. */
+export function withoutVm(state: VoltState, name: string): VoltState {
+  const workloads = { ...state.workloads };
+  delete workloads[name];
+  return { ...state, workloads, attachments: state.attachments.filter((a) => a.workload !== name) };
+}
+
+/**
+ * `volt vm delete` of a stopped VM, as settled from its record (always rolled forward; the live
+ * delete runs its own closures under the same step names, vm-service.ts): the TAPs of a QEMU that
+ * had exited, the leases of its attachments, its runtime directory. Each is gone-is-success, so a
+ * VM whose record is already gone (the commit was written, the journal not yet) costs nothing.
+ */
+function vmDeleteSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): PlanStep[] {
+  const name = rec.vm!;
+  const gone = rec.attachments ?? [];
+  return [
+    {
+      name: 'nics',
+      what: `remove the TAPs of VM "${name}"`,
+      apply: async () => {
+        const w = state.workloads[name];
+        const rt = rec.vmRuntime;
+        if (w?.type === 'vm' && rt && rt.nics.length > 0) await needPorts(d, rec).removeTaps(w, rt.nics.map((n) => ({ id: n.id, ifname: n.ifname, driver: n.driver })));
+      },
+    },
+    {
+      name: 'leases',
+      what: `stop serving the leases of VM "${name}"`,
+      apply: async () => {
+        if (gone.length > 0) await needPorts(d, rec).syncLeases(withoutVm(state, name), [...new Set(gone.map((a) => a.network))]);
+      },
+    },
+    {
+      name: 'files',
+      what: `remove the runtime directory of VM "${name}"`,
+      apply: async () => {
+        if (rec.vmDir) await fs.rm(rec.vmDir, { recursive: true, force: true });
+      },
+    },
+  ];
+}
+
 function createSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): PlanStep[] {
   const nets = rec.networks ?? [];
   const names = nets.map((n) => n.name).join(', ');
@@ -473,7 +525,7 @@ async function notifySettled(rec: PendingRecord, state: VoltState, d: PlanDeps):
       ? { added: rec.attachment ? [rec.attachment] : [], removed: [] }
       : rec.op === 'vm-start'
         ? { added: rec.attachments ?? [], removed: [] }
-        : rec.op === 'disconnect' || rec.op === 'vm-disconnect'
+        : rec.op === 'disconnect' || rec.op === 'vm-disconnect' || rec.op === 'vm-delete'
           ? { added: [], removed: rec.attachments ?? [] }
           : undefined;
   if (!change) return;

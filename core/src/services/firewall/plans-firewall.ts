@@ -233,17 +233,17 @@ export async function journaledRules(
     steps: [{ name: 'nft', done: false }],
   };
   (state.pending ??= []).push(record);
-  deps.store.checkpoint();
+  deps.store.checkpoint({ journalOnly: true });
   faultPoint(op, 'intent');
   try {
     await fw.applyRules(next, before);
   } catch (e: unknown) {
     removePending(state, record.id);
-    deps.store.checkpoint();
+    deps.store.checkpoint({ journalOnly: true });
     throw e;
   }
   record.steps[0]!.done = true;
-  deps.store.checkpoint();
+  deps.store.checkpoint({ journalOnly: true });
   faultPoint(op, 'nft');
   applyFirewallResult(record, state);
   removePending(state, record.id);

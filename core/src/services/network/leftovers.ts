@@ -380,7 +380,7 @@ function withPendingVmNics(state: VoltState): VoltState['workloads'] {
   for (const p of state.pending ?? []) {
     const w = p.vm !== undefined ? out[p.vm] : undefined;
     if (w?.type !== 'vm') continue;
-    const taps = p.op === 'vm-start' ? (p.vmStart?.taps ?? []) : p.op === 'vm-stop' ? (p.vmRuntime?.nics ?? []) : [];
+    const taps = p.op === 'vm-start' ? (p.vmStart?.taps ?? []) : p.op === 'vm-stop' || p.op === 'vm-delete' ? (p.vmRuntime?.nics ?? []) : [];
     if (taps.length === 0) continue;
     const base = w.runtime ?? p.vmRuntime ?? p.vmStart?.runtime;
     const nics = [...(w.runtime?.nics ?? []), ...taps.map((t) => ({ id: t.id, ifname: t.ifname, driver: t.driver ?? '', queues: 1, mac: '', mtu: 0, vhost: { on: false, reason: 'pending' } }))];

@@ -224,10 +224,15 @@ export class NetworkService {
     });
   }
 
-  /** Differences between desired state and the kernel, one sentence each. */
-  async check(): Promise<string[]> {
+  /**
+   * Differences between desired state and the kernel, one sentence each. `exceptOrphans`: leave
+   * out the nft objects `leftovers()` reports as orphan-nft findings (`volt net check` lists each
+   * once, with its kind) — unless a firewall record is pending, when no orphan-nft is reported.
+   */
+  async check(opts: CheckOptions = {}): Promise<string[]> {
     const state = this.d.store.read();
-    if (Object.keys(state.networks).length > 0) return this.checkState(state);
+    const exceptOrphans = opts.exceptOrphans === true && !(state.pending ?? []).some((p) => p.firewall !== undefined);
+    if (Object.keys(state.networks).length > 0) return this.checkState(state, exceptOrphans);
     // VLANs outlive networks: check them even when there is no network (and no firewall table) left.
     return Object.keys(state.vlans).length === 0 ? [] : vlanStateDrift(state, await this.d.bridge());
   }
@@ -312,14 +317,14 @@ export class NetworkService {
     return { drift: created.length > 0 ? created.map((n) => `network "${n.name}" did not exist`) : drift, applied: true, networks: nets.map((n) => n.name) };
   }
 
-  private async checkState(state: VoltState): Promise<string[]> {
+  private async checkState(state: VoltState, exceptOrphans = false): Promise<string[]> {
     const nets = Object.values(state.networks);
     const bridge = await this.d.bridge();
     const firewall = await this.d.firewall();
     const drift: string[] = [];
     for (const n of nets) drift.push(...bridgeDrift(n, await bridge.inspectBridge(n.bridge)));
     drift.push(...(await vlanStateDrift(state, bridge)));
-    drift.push(...(await firewall.check(this.hostPolicy, nets.map(firewallNetwork), this.d.firewallRules?.(state))));
+    drift.push(...(await firewall.check(this.hostPolicy, nets.map(firewallNetwork), this.d.firewallRules?.(state), exceptOrphans ? { exceptOrphans } : undefined)));
     // Other firewalls cannot be repaired by volt: warn, naming the table and chain.
     if (firewall.foreignConflicts) for (const w of await firewall.foreignConflicts(nets.map((n) => n.bridge))) this.d.warn(w);
     return drift;
@@ -332,6 +337,11 @@ export class NetworkService {
       suggestions: [names.length > 0 ? `known networks: ${names.join(', ')}` : 'create one with `volt net create --name NAME --subnet CIDR`'],
     });
   }
+}
+
+/** Options of NetworkService.check. */
+export interface CheckOptions {
+  exceptOrphans?: boolean;
 }
 
 export function statusOf(n: NetworkRecord, obs: BridgeObservation): NetworkView['status'] {

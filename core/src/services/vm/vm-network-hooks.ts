@@ -1,5 +1,5 @@
 import type { NetworkRecord } from '../../state/types';
-import { NetworkService, type NetworkDeps, type UpReport } from '../network/network-service';
+import { NetworkService, type CheckOptions, type NetworkDeps, type UpReport } from '../network/network-service';
 import type { VmService } from './vm-service';
 
 /**
@@ -24,8 +24,8 @@ export class VmAwareNetworkService extends NetworkService {
     return { ...report, applied: true, drift: [...report.drift, ...changes] };
   }
 
-  override async check(): Promise<string[]> {
-    const drift = await super.check();
+  override async check(opts: CheckOptions = {}): Promise<string[]> {
+    const drift = await super.check(opts);
     const vms = this.d.store.read().workloads;
     // No VM: the VM service (and its drivers) is not even loaded.
     if (!Object.values(vms).some((w) => w.type === 'vm' && w.runtime)) return drift;

@@ -26,7 +26,7 @@ import { QEMU_BINARY, qemuAlive, qemuArgs, tailOf, waitGone, type QemuNic } from
 import type { WorkloadService } from '../attachments/workload-service';
 import { tapName } from '../attachments/attach-plan';
 import { runtimeSpec, type AttachmentExecutor } from '../attachments/attach-exec';
-import { applyResult } from '../attachments/plans';
+import { applyResult, withoutVm } from '../attachments/plans';
 import { restore, runPlan, type PendingIntent, type PlanStep } from '../../state/journal';
 
 export interface VmNicDriverSet {
@@ -360,7 +360,9 @@ export class VmService {
 
   async delete(name: string): Promise<VmView> {
     const nicDrivers = await this.d.nicDrivers();
+    const executor = await this.d.executor();
     return this.d.store.transaction(async (state) => {
+      await executor.settle(state);
       const what = `delete VM "${name}"`;
       const vm = this.getVm(state, name, what);
       if (qemuAlive(vm.runtime?.pid ?? vm.pid, vm.uuid)) {
@@ -370,19 +372,47 @@ export class VmService {
         });
       }
       const view = this.view(state, vm);
-      if (vm.runtime) await this.cleanupRuntime(vm, nicDrivers, 'its QEMU had exited');
       const removed = state.attachments.filter((a) => a.workload === name);
-      const networks = removed.map((a) => a.network);
-      state.attachments = state.attachments.filter((a) => a.workload !== name);
-      delete state.workloads[name];
-      if (networks.length > 0) await syncLeases(await this.d.dhcp(), state, networks);
+      const networks = [...new Set(removed.map((a) => a.network))];
+      // Journaled and always rolled forward (plans.ts vmDeleteSteps settles it from the record).
+      const intent: PendingIntent = {
+        op: 'vm-delete',
+        object: `VM ${name}`,
+        vm: name,
+        vmUuid: vm.uuid,
+        attachments: structuredClone(removed),
+        vmDir: this.vmDir(name),
+        ...(vm.runtime ? { vmRuntime: structuredClone(vm.runtime) } : {}),
+      };
+      const plan = await runPlan(this.d.store, state, intent, [
+        {
+          name: 'nics',
+          what: `remove the TAPs of VM "${name}"`,
+          apply: async () => {
+            if (vm.runtime) await this.cleanupRuntime(vm, nicDrivers, 'its QEMU had exited');
+          },
+        },
+        {
+          name: 'leases',
+          what: `stop serving the leases of VM "${name}"`,
+          apply: async () => {
+            if (networks.length > 0) await syncLeases(await this.d.dhcp(), withoutVm(state, name), networks);
+          },
+        },
+        {
+          name: 'files',
+          what: `remove the runtime directory of VM "${name}"`,
+          apply: async () => fs.rmSync(this.vmDir(name), { recursive: true, force: true }),
+        },
+      ], this.d.warn);
+      applyResult(intent, state);
+      plan.finish();
       if (removed.length > 0) {
         // The VM is gone either way: a listener failure is reported, not a reason to keep the records.
         const ws = await this.d.workloads();
         const failure = await ws.notifyRemoved(state, removed);
         if (failure !== undefined) this.d.warn(`${what}: ${failure}`);
       }
-      fs.rmSync(this.vmDir(name), { recursive: true, force: true });
       return view;
     });
   }
