@@ -156,7 +156,10 @@ function missingElement(e: ElementModel, current: string | undefined): string {
   if (current !== undefined) return `${who}${e.set} maps ${current}, expected ${elementText(e)}`;
   switch (e.set) {
     case SET_NAME.natSubnets:
+    case SET_NAME.natSubnets6:
       return `${who}masquerade is missing: ${e.key} is not in set ${e.set}`;
+    case SET_NAME.bridges6:
+      return `${who}bridge ${e.key} is missing from set ${e.set}, so IPv6 does not pass this dual-stack network`;
     case SET_NAME.bridges:
       return `${who}bridge ${e.key} is missing from set ${e.set}, so ${BASE_CHAIN.forward} does not isolate it`;
     default:
@@ -167,6 +170,8 @@ function missingElement(e: ElementModel, current: string | undefined): string {
 function forbiddenElement(e: ElementModel): string {
   const who = ownerLabel(e);
   if (e.set === SET_NAME.natSubnets) return `${who}masquerade is set up (${e.key} is in set ${e.set}) but the network has NAT disabled`;
+  if (e.set === SET_NAME.natSubnets6) return `${who}NAT66 is set up (${e.key} is in set ${e.set}) but the network's IPv6 is routed or has NAT disabled`;
+  if (e.set === SET_NAME.bridges6) return `${who}IPv6 is open (${e.key} is in set ${e.set}) but the network is IPv4-only`;
   return `${who}${e.set} holds ${e.key}, which it should not`;
 }
 
@@ -184,8 +189,9 @@ export interface Orphan {
 /** "tcp . 8080" → "port forward 8080/tcp"; "10.0.0.1 . udp . 53" → "port forward 10.0.0.1:53/udp". */
 function forwardObject(set: string, key: string): string | undefined {
   const parts = key.split(' . ');
-  if (set === 'pf_port' && parts.length === 2) return `port forward ${parts[1]}/${parts[0]}`;
+  if ((set === 'pf_port' || set === 'pf_port6') && parts.length === 2) return `port forward ${parts[1]}/${parts[0]}`;
   if (set === 'pf_addr' && parts.length === 3) return `port forward ${parts[0]}:${parts[2]}/${parts[1]}`;
+  if (set === 'pf_addr6' && parts.length === 3) return `port forward [${parts[0]}]:${parts[2]}/${parts[1]}`;
   return undefined;
 }
 
@@ -225,7 +231,7 @@ export function describeOrphans(want: TableModel, have: ListedTable | undefined)
   for (const s of have.sets) {
     const w = sets.get(s.name);
     if (!w) {
-      if (/^wl-/.test(s.name)) add(`set ${s.name}`, `set "${s.name}" (a workload's addresses for firewall rules) that no rule in state refers to`);
+      if (/^wl6?-/.test(s.name)) add(`set ${s.name}`, `set "${s.name}" (a workload's addresses for firewall rules) that no rule in state refers to`);
       continue;
     }
     const keys = new Set([...want.elements, ...want.absent].filter((e) => e.set === s.name).map((e) => e.key));

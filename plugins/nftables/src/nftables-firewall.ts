@@ -33,6 +33,8 @@ import {
   TABLE,
   baseChains,
   bridgeTableModel,
+  ports6DiffLines,
+  ports6Lines,
   setupBaseScript,
   setupNetworkScript,
   tableModel,
@@ -116,7 +118,7 @@ export class NftablesFirewall implements FirewallDriver {
     const drift = describeDrift(model, listed);
     // IPv6 closed at layer 2 (ruleset.ts, bridgeTableModel), whatever br_netfilter does.
     drift.push(
-      ...describeDrift(bridgeTableModel(), await this.listTable(what, BRIDGE_FAMILY), {
+      ...describeDrift(bridgeTableModel(r?.ports6 ?? []), await this.listTable(what, BRIDGE_FAMILY), {
         family: BRIDGE_FAMILY,
         name: TABLE,
         missing: 'IPv6 is not closed between workloads of volt networks and the host (run `volt net up`)',
@@ -160,7 +162,7 @@ export class NftablesFirewall implements FirewallDriver {
     const restore = await this.applySettings(n);
     try {
       if (p !== undefined) {
-        const lines = diffRuleSets(p, n);
+        const lines = [...diffRuleSets(p, n), ...ports6DiffLines(p.ports6, n.ports6)];
         if (lines.length > 0) {
           try {
             await this.apply(what, `${lines.join('\n')}\n`);
@@ -268,7 +270,7 @@ export class NftablesFirewall implements FirewallDriver {
       });
     }
     const { build, cleanup } = replaceOverlay(overlayModel(rules), present);
-    await this.apply(what, `${[...build, ...cleanup].join('\n')}\n`);
+    await this.apply(what, `${[...build, ...cleanup, ...ports6Lines(rules.ports6 ?? [])].join('\n')}\n`);
   }
 
   /** Overlay chain names and group set names in the kernel (no rules, no elements). */
