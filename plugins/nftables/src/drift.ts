@@ -3,6 +3,7 @@ import { ruleNameOf } from './overlay';
 import {
   BASE_CHAIN,
   FAMILY,
+  PORTS6_SET,
   SET_NAME,
   TABLE,
   elementText,
@@ -128,7 +129,9 @@ function setDrift(want: SetModel, have: ListedSet | undefined, table: TableModel
     if (expectedTexts.has(text) || forbidden.has(key)) continue;
     if (expectedKeys.has(key)) continue; // reported above as a wrong value
     out.push(
-      want.owner === 'rules'
+      want.name === PORTS6_SET
+        ? `set ${want.name} holds ${text}: IPv6 is open on that port, but no workload of a dual-stack network has it (left over?)`
+        : want.owner === 'rules'
         ? `${want.kind} ${want.name} holds ${text}, which no firewall rule, port forward or policy in desired state produces (left over?)`
         : `${want.kind} ${want.name} holds ${text}, which belongs to no network volt manages (left over?)`,
     );

@@ -196,7 +196,7 @@ export function checkRule(r: FirewallUserRule, what = 'apply firewall rules'): v
   if (!Number.isSafeInteger(r.order) || r.order < 0) throw invalid(label, `order ${String(r.order)} is not a non-negative integer`);
   checkMatch(r.source, label);
   checkMatch(r.dest, label);
-  if (ruleFamilies(r).length > 1) throw invalid(label, 'source and destination are addresses of different families (IPv4 and IPv6)');
+  if (r.source.kind === 'cidr' && r.dest.kind === 'cidr' && cidrFam(r.source.cidr) !== cidrFam(r.dest.cidr)) throw invalid(label, 'source and destination are addresses of different families (IPv4 and IPv6)');
   if (r.proto !== 'tcp' && r.proto !== 'udp' && r.proto !== 'icmp' && r.proto !== 'any') throw invalid(label, `protocol "${String(r.proto)}" must be tcp, udp, icmp or any`);
   if (r.proto === 'icmp' && r.ports.length > 0) throw invalid(label, 'icmp has no ports');
   for (const p of r.ports) if (!port(p.from) || !port(p.to) || p.to < p.from) throw invalid(label, `port range ${String(p.from)}-${String(p.to)} is not within 1-65535`);
@@ -502,19 +502,30 @@ function ownersLabel(owners: Owners): string {
 
 /** The overlay's sets (fixed ones and one per address group) and every element. */
 function elementsOf(rs: FirewallRuleSet): { sets: SetModel[]; elements: ElementModel[] } {
-  const groupsUsed = new Set<string>();
+  // One set per group and family that some rule matches on (a rule naming an IPv4 subnet needs no IPv6 set).
+  const used = new Map<string, Set<Fam>>();
   for (const r of rs.rules) {
-    if (r.source.kind === 'group') groupsUsed.add(r.source.group);
-    if (r.dest.kind === 'group') groupsUsed.add(r.dest.group);
+    if (r.source.kind !== 'group' && r.dest.kind !== 'group') continue;
+    const fams = ruleFamilies(r);
+    for (const m of [r.source, r.dest]) {
+      if (m.kind !== 'group') continue;
+      let f = used.get(m.group);
+      if (!f) used.set(m.group, (f = new Set()));
+      for (const x of fams) f.add(x);
+    }
   }
-  const groups = [...groupsUsed].sort();
-  const groupSets: SetModel[] = groups.flatMap((g): SetModel[] => [
-    { kind: 'set', name: groupSetName(g), type: 'ipv4_addr', flags: [], owner: 'rules', label: `workload "${g}"` },
-    { kind: 'set', name: groupSetName(g, 6), type: 'ipv6_addr', flags: [], owner: 'rules', label: `workload "${g}"` },
-  ]);
-  const groupElements: ElementModel[] = groups.flatMap((g) =>
-    [...new Set(rs.groups[g] ?? [])].map((a) => ({ set: groupSetName(g, cidrFam(a)), key: a, label: `workload "${g}"` })),
-  );
+  const groups = [...used.keys()].sort();
+  const groupSets: SetModel[] = [];
+  const groupElements: ElementModel[] = [];
+  for (const g of groups) {
+    const fams = used.get(g)!;
+    for (const fam of [4, 6] as const) {
+      if (!fams.has(fam)) continue;
+      const name = groupSetName(g, fam);
+      groupSets.push({ kind: 'set', name, type: fam === 4 ? 'ipv4_addr' : 'ipv6_addr', flags: [], owner: 'rules', label: `workload "${g}"` });
+      for (const a of new Set(rs.groups[g] ?? [])) if (cidrFam(a) === fam) groupElements.push({ set: name, key: a, label: `workload "${g}"` });
+    }
+  }
   const polElements: ElementModel[] = [];
   for (const [set, m] of policyElements(rs.policies).bySet) {
     for (const [key, owners] of m) {

@@ -108,6 +108,9 @@ export interface BridgeFiltering {
   filtered: boolean;
   /** How: "per-bridge nf_call_iptables", "net.bridge.bridge-nf-call-iptables=1", or why not. */
   reason: string;
+  /** The same for IPv6 (nf_call_ip6tables), when the driver can tell. */
+  filtered6?: boolean;
+  reason6?: string;
 }
 
 /**
