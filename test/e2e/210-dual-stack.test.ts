@@ -143,3 +143,41 @@ test('dual-stack bad input: clear error, non-zero exit, kernel and state unchang
     t.deepEqual(after, before, `${k.title}: kernel and state unchanged`);
   }
 });
+
+test('dual-stack drift: a lost v6 gateway, container address or route is reported by net check and repaired by net up; a stray v6 address volt did not record is a leftover', async (t) => {
+  const host = await SandboxHost.create(t, { uplink: false });
+  await host.voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24', '--subnet6', 'fd00:30::/64']);
+  const c = await host.addContainer('c');
+  await host.voltOk(['net', 'connect', 'backend', c.netns]);
+  t.is((await host.volt(['net', 'check'])).code, 0);
+
+  await host.execOk('ip', ['addr', 'del', 'fd00:30::1/64', 'dev', 'volt-backend']);
+  await c.execOk('ip', ['addr', 'del', 'fd00:30::64/64', 'dev', 'eth0']);
+  let check = await host.volt(['net', 'check']);
+  t.is(check.code, 6, check.stderr);
+  t.regex(check.stderr, /bridge volt-backend lacks its IPv6 gateway address fd00:30::1\/64/);
+  t.regex(check.stderr, new RegExp(`container "${c.netns}" on network "backend": eth0 lacks its IPv6 address fd00:30::64/64`));
+  await host.voltOk(['net', 'up']);
+  t.deepEqual(await v6Addresses(host, 'volt-backend').then((a) => a.filter((x) => x.endsWith('global'))), ['fd00:30::1/64 global']);
+  t.true((await v6Addresses(c, 'eth0')).includes('fd00:30::64/64 global'));
+  t.deepEqual(await v6DefaultRoutes(c), ['fd00:30::1 eth0']);
+  t.true(await ping(c, 'fd00:30::1', { count: 2 }), 'the repaired address works');
+  t.is((await host.volt(['net', 'check'])).code, 0);
+
+  // The default route alone.
+  await c.execOk('ip', ['-6', 'route', 'del', 'default']);
+  check = await host.volt(['net', 'check']);
+  t.regex(check.stderr, /no IPv6 default route via fd00:30::1 on eth0/);
+  await host.voltOk(['net', 'up']);
+  t.deepEqual(await v6DefaultRoutes(c), ['fd00:30::1 eth0']);
+
+  // A v6 address in the network's prefix that state does not record: a leftover `net up` removes.
+  await c.execOk('ip', ['addr', 'add', 'fd00:30::99/64', 'dev', 'eth0', 'nodad']);
+  const r = await host.volt(['net', 'check', '-o', 'json']);
+  t.is(r.code, 6);
+  const json = JSON.parse(r.stdout) as { ok: boolean; findings: { kind: string; object: string; detail: string }[] };
+  t.deepEqual(json.findings.map((f) => [f.kind, f.object]), [['orphan-address', `${c.netns}:eth0:fd00:30::99/64`]]);
+  await host.voltOk(['net', 'up']);
+  t.deepEqual((await v6Addresses(c, 'eth0')).filter((x) => x.endsWith('global')), ['fd00:30::64/64 global']);
+  t.is((await host.volt(['net', 'check'])).code, 0);
+});

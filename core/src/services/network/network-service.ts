@@ -8,6 +8,8 @@ import { kernelProbes, type KernelProbes } from '../attachments/attach-probes';
 import type { AttachmentListener, VmPorts } from '../attachments/attach-exec';
 import { compareIds } from '../../output/collate';
 import { canonicalIPv6, formatIPv6, linkLocalOfMac } from '../../net/ipv6';
+import { containerV6Drift, repairContainerV6 } from './v6-drift';
+import { containerPorts } from '../attachments/attach-exec';
 import { planNetwork, prefixOf, type CreateNetworkRequest } from './network-plan';
 import { upWithTuning } from '../tune/tune-service';
 import { voltPaths } from '@volt/sdk';
@@ -304,6 +306,9 @@ export class NetworkService {
       await attempt(`firewall for ${n.name}`, () => firewall.setupNetwork(firewallNetwork(n)));
     }
     for (const s of vlanUpSteps(state, bridge)) await attempt(s.what, () => s.apply());
+    // Containers' IPv6 addresses and routes (v6-drift.ts), once the bridges are back.
+    const v6 = await containerV6Drift(state);
+    if (v6.length > 0) await attempt('container IPv6 addresses', () => repairContainerV6(state, v6, containerPorts(bridge)));
     if (rules !== undefined && firewall.applyRules) {
       const apply = firewall.applyRules.bind(firewall);
       await attempt('firewall rules', () => apply(rules, rules));
@@ -324,6 +329,7 @@ export class NetworkService {
     const drift: string[] = [];
     for (const n of nets) drift.push(...bridgeDrift(n, await bridge.inspectBridge(n.bridge)));
     drift.push(...(await vlanStateDrift(state, bridge)));
+    drift.push(...(await containerV6Drift(state)).map((f) => f.drift));
     drift.push(...(await firewall.check(this.hostPolicy, nets.map(firewallNetwork), this.d.firewallRules?.(state))));
     // Other firewalls cannot be repaired by volt: warn, naming the table and chain.
     if (firewall.foreignConflicts) for (const w of await firewall.foreignConflicts(nets.map((n) => n.bridge))) this.d.warn(w);
