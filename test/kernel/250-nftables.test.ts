@@ -136,6 +136,8 @@ test('setupBase creates table inet volt with the spec chains on their hooks', as
   t.deepEqual(objectsOf(items, 'set').map((s) => [s.name, s.type, s.flags ?? []]), [
     ['bridges', 'ifname', []],
     ['nat_subnets', 'ipv4_addr', ['interval']],
+    ['bridges6', 'ifname', []],
+    ['nat_subnets6', 'ipv6_addr', ['interval']],
   ]);
   t.deepEqual(objectsOf(items, 'map').map((m) => [m.name, m.type, m.map]), [
     ['forward_from', 'ifname', 'verdict'],

@@ -81,8 +81,15 @@ test('a table set up with rules matches what volt generates, bridge settings inc
   ]);
   const [before] = (await ok(ns, [{ method: 'bridgeFiltering', args: [[NET.bridge, 'volt-none']] }])) as [unknown];
   t.deepEqual(before, [
-    { bridge: NET.bridge, filtered: false, reason: 'br_netfilter is off for volt-alpha (nf_call_iptables 0, net.bridge.bridge-nf-call-iptables=0)' },
-    { bridge: 'volt-none', filtered: false, reason: 'bridge volt-none does not exist' },
+    // IPv6 (for dual-stack networks): this namespace leaves bridge-nf-call-ip6tables at its default.
+    {
+      bridge: NET.bridge,
+      filtered: false,
+      reason: 'br_netfilter is off for volt-alpha (nf_call_iptables 0, net.bridge.bridge-nf-call-iptables=0)',
+      filtered6: true,
+      reason6: 'net.bridge.bridge-nf-call-ip6tables=1',
+    },
+    { bridge: 'volt-none', filtered: false, reason: 'bridge volt-none does not exist', filtered6: false, reason6: 'bridge volt-none does not exist' },
   ]);
   // The same rule set again: no nft change, only the bridge settings.
   const table = await listing(ns);
@@ -90,7 +97,7 @@ test('a table set up with rules matches what volt generates, bridge settings inc
   t.is(await listing(ns), table, 'handles included: nft was not touched');
   t.deepEqual(await check(ns, RULES), []);
   const [after] = (await ok(ns, [{ method: 'bridgeFiltering', args: [[NET.bridge]] }])) as [unknown];
-  t.deepEqual(after, [{ bridge: NET.bridge, filtered: true, reason: 'per-bridge nf_call_iptables' }]);
+  t.deepEqual(after, [{ bridge: NET.bridge, filtered: true, reason: 'per-bridge nf_call_iptables', filtered6: true, reason6: 'net.bridge.bridge-nf-call-ip6tables=1' }]);
   t.is((await must('ip', ['netns', 'exec', ns, 'sysctl', '-n', `net.ipv4.conf.${NET.bridge}.route_localnet`])).trim(), '1');
   // Only volt's table, and the base chains with their hooks (nat output for the host's own connections).
   t.is((await must('ip', ['netns', 'exec', ns, NFT, 'list', 'tables'])).trim(), 'table inet volt\ntable bridge volt', 'volt\'s two tables only');

@@ -73,8 +73,8 @@ test('broken files: every error carries file:line:col', (t) => {
 
 test('unsupported or inconsistent keys are refused at their position; unknown keys are ignored', (t) => {
   const v6 = errorOf(() => parseCompose('networks:\n  a:\n    subnet: 10.1.0.0/24\n    enable_ipv6: true\n', 'c.yaml', { project: 'p' }));
-  t.is(v6.code, 'E_COMPOSE_UNSUPPORTED');
-  t.regex(v6.message, /^c\.yaml:4:5: networks\.a\.enable_ipv6: IPv6 is not supported/);
+  t.is(v6.code, 'E_SUBNET6_INVALID');
+  t.regex(v6.message, /^c\.yaml:4:5: networks\.a\.enable_ipv6: volt does not pick IPv6 prefixes: give one in ipam\.config/);
   const drv = errorOf(() => parseCompose('networks:\n  a:\n    driver: overlay\n    subnet: 10.1.0.0/24\n', 'c.yaml', { project: 'p' }));
   t.regex(drv.message, /^c\.yaml:3:13: networks\.a\.driver: driver "overlay" is not supported/);
   const noSubnet = errorOf(() => parseCompose('networks:\n  a: {}\n', 'c.yaml', { project: 'p' }));
@@ -122,4 +122,24 @@ test('bridge names: volt-NAME when it fits, else a stable derived name of 15 cha
 test('container names looked up for a service', (t) => {
   t.deepEqual(containerCandidates('shop', { name: 'web', networks: [], at: '' }), ['web', 'shop-web-1', 'shop_web_1']);
   t.deepEqual(containerCandidates('shop', { name: 'app', containerName: 'shop-app', networks: [], at: '' }), ['shop-app', 'app', 'shop-app-1', 'shop_app_1']);
+});
+
+test('enable_ipv6 with an IPv6 ipam entry maps to the network\'s subnet6; bad v6 entries are refused at their position', (t) => {
+  const v6 = (net: string): string => `networks:\n  a:\n${net}`;
+  const ok = parseCompose(v6('    enable_ipv6: true\n    ipam:\n      config:\n        - subnet: 10.1.0.0/24\n        - subnet: FD00:1:0::/64\n          gateway: fd00:1::1\n'), 'c.yaml', { project: 'p' });
+  t.like(ok.networks.find((n) => n.key === 'a'), { subnet: '10.1.0.0/24', subnet6: 'fd00:1::/64' });
+  const plain = parseCompose(v6('    subnet: 10.1.0.0/24\n'), 'c.yaml', { project: 'p' });
+  t.is(plain.networks.find((n) => n.key === 'a')!.subnet6, undefined);
+  const rows: [string, string, RegExp][] = [
+    ['    ipam:\n      config:\n        - subnet: 10.1.0.0/24\n        - subnet: fd00:1::/64\n', 'E_SUBNET6_INVALID', /^c\.yaml:6:11: networks\.a\.ipam\.config: an IPv6 subnet needs `enable_ipv6: true`/],
+    ['    enable_ipv6: true\n    ipam:\n      config:\n        - subnet: 10.1.0.0/24\n        - subnet: fd00:1::1/64\n', 'E_SUBNET6_INVALID', /^c\.yaml:7:19: .*has host bits set/],
+    ['    enable_ipv6: true\n    ipam:\n      config:\n        - subnet: 10.1.0.0/24\n        - subnet: fe80::/64\n', 'E_SUBNET6_INVALID', /neither a unique local/],
+    ['    enable_ipv6: true\n    ipam:\n      config:\n        - subnet: 10.1.0.0/24\n        - subnet: fd00:1::/64\n          gateway: fd00:1::fe\n', 'E_COMPOSE_UNSUPPORTED', /always the prefix's ::1 \(fd00:1::1\)/],
+    ['    enable_ipv6: true\n    ipam:\n      config:\n        - subnet: 10.1.0.0/24\n        - subnet: fd00:1::/64\n        - subnet: fd00:2::/64\n', 'E_COMPOSE_INVALID', /one IPv6 prefix/],
+  ];
+  for (const [net, code, msg] of rows) {
+    const e = errorOf(() => parseCompose(v6(net), 'c.yaml', { project: 'p' }));
+    t.is(e.code, code, net);
+    t.regex(e.message, msg, net);
+  }
 });

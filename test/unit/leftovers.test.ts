@@ -190,3 +190,22 @@ test('two records of one namespace: the links either record\'s attachments name 
   t.deepEqual(classify(s, observed({ namespaces: [shared] })), []);
   t.deepEqual(keys(classify(s, observed({ namespaces: [{ ...shared, also: undefined }] }))), ['orphan-link web:eth1']);
 });
+
+test('IPv6: an address inside a volt prefix that the attachment does not record is an orphan; recorded, foreign-prefix and link-local ones are not', (t) => {
+  const s = state();
+  s.networks.backend = { ...s.networks.backend!, subnet6: 'fd00:30::/64', gateway6: 'fd00:30::1' };
+  s.attachments[0]!.ip6 = 'fd00:30::a';
+  const eth0 = (addresses6: string[]): ScannedLink => link('eth0', { kind: 'veth', alias: 'volt:backend/web', addresses: ['10.30.0.10/24'], addresses6 });
+  // The kernel's spelling is compared by value: fd00:30:0::a is the recorded fd00:30::a.
+  t.deepEqual(keys(classify(s, observed({ namespaces: [ns('web', [eth0(['fd00:30:0::a/64', 'fd00:99::5/64'])])] }))), []);
+  const found = classify(s, observed({ namespaces: [ns('web', [eth0(['fd00:30::a/64', 'fd00:30::77/64'])])] }));
+  t.deepEqual(keys(found), ['orphan-address web:eth0:fd00:30::77/64']);
+  t.regex(found[0]!.detail, /state records fd00:30::a for it/);
+  t.deepEqual(found[0]!.fixes, [{ op: 'addr', nsFile: '/run/netns/web', ifname: 'eth0', address: 'fd00:30::77/64' }]);
+  // The gateway's v6 address inside a workload is a duplicate of the bridge's.
+  const dup = classify(s, observed({ namespaces: [ns('api', [link('eth0', { kind: 'veth', alias: 'volt:backend/api', addresses: ['10.30.0.11/24'], addresses6: ['fd00:30::1/64'] })])] }));
+  t.deepEqual(keys(dup), ['duplicate-address fd00:30::1']);
+  // parseScan keeps global IPv6 addresses apart from IPv4 and drops link-local ones.
+  const scanned = parseScan(JSON.stringify([{ ifname: 'eth0', addr_info: [{ family: 'inet', local: '10.30.0.10', prefixlen: 24, scope: 'global' }, { family: 'inet6', local: 'fd00:30::a', prefixlen: 64, scope: 'global' }, { family: 'inet6', local: 'fe80::1', prefixlen: 64, scope: 'link' }] }]));
+  t.deepEqual([scanned[0]!.addresses, scanned[0]!.addresses6], [['10.30.0.10/24'], ['fd00:30::a/64']]);
+});

@@ -13,6 +13,8 @@ export interface ScannedLink {
   alias?: string;
   /** IPv4 addresses of global scope, "10.30.0.10/24". */
   addresses: string[];
+  /** IPv6 addresses of global scope (no link-local), as the kernel prints them: "fd00:30::64/64". */
+  addresses6?: string[];
 }
 
 interface RawLink {
@@ -28,15 +30,21 @@ export function parseScan(json: string): ScannedLink[] {
   if (!Array.isArray(raw)) return [];
   return (raw as RawLink[])
     .filter((l) => typeof l.ifname === 'string')
-    .map((l) => ({
-      ifname: l.ifname as string,
-      kind: l.linkinfo?.info_kind,
-      master: l.master,
-      alias: typeof l.ifalias === 'string' && l.ifalias !== '' ? l.ifalias : undefined,
-      addresses: (l.addr_info ?? [])
-        .filter((a) => a.family === 'inet' && a.local !== undefined && a.scope !== 'host' && a.scope !== 'link')
-        .map((a) => `${a.local}/${a.prefixlen ?? 32}`),
-    }));
+    .map((l) => {
+      const v6 = (l.addr_info ?? [])
+        .filter((a) => a.family === 'inet6' && a.local !== undefined && a.scope === 'global')
+        .map((a) => `${a.local}/${a.prefixlen ?? 128}`);
+      return {
+        ifname: l.ifname as string,
+        kind: l.linkinfo?.info_kind,
+        master: l.master,
+        alias: typeof l.ifalias === 'string' && l.ifalias !== '' ? l.ifalias : undefined,
+        addresses: (l.addr_info ?? [])
+          .filter((a) => a.family === 'inet' && a.local !== undefined && a.scope !== 'host' && a.scope !== 'link')
+          .map((a) => `${a.local}/${a.prefixlen ?? 32}`),
+        ...(v6.length > 0 ? { addresses6: v6 } : {}),
+      };
+    });
 }
 
 /** Links of the host (no `nsFile`) or of the namespace at `nsFile`; undefined when it cannot be read. */

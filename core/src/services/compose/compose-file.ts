@@ -4,6 +4,7 @@ import { UserInputError } from '@volt/sdk';
 import { broadcastAddress, contains, formatIPv4, networkAddress, parseCidr, parseIPv4 } from '../../net/ipv4';
 import { isEncodableName } from '../dns/dns-records';
 import { parseSubnet } from '../network/network-plan';
+import { canonicalCidr6, canonicalIPv6, formatIPv6, nthAddress6, parseCidr6, subnet6Problem } from '../../net/ipv6';
 
 /*
  * The part of a Compose file volt acts on: the top-level `networks:` element
@@ -22,6 +23,8 @@ export interface ComposeNetwork {
   name: string;
   external: boolean;
   subnet?: string;
+  /** `enable_ipv6: true` with an IPv6 `ipam.config[].subnet`, canonical ("fd00:20::/64"). */
+  subnet6?: string;
   gateway?: string;
   /** `ipam.config[].ip_range` as a volt address range ("10.20.0.128-10.20.0.254"). */
   containerRange?: string;
@@ -173,9 +176,8 @@ function parseNetwork(c: Ctx, project: string, key: string, keyNode: YamlNode, n
   }
   const net: ComposeNetwork = { key, name, external, internal: false, labels: {}, at: c.at(keyNode) };
   const v6 = get(c, node, 'enable_ipv6');
-  if (v6 && bool(c, v6.value, `${where}.enable_ipv6`)) {
-    c.fail(v6.key, `${where}.enable_ipv6`, 'IPv6 is not supported by volt networks yet', ['remove enable_ipv6 (volt networks are IPv4 only)'], 'E_COMPOSE_UNSUPPORTED');
-  }
+  const enableIpv6 = v6 !== undefined && bool(c, v6.value, `${where}.enable_ipv6`);
+  // An external network is dual-stack or not as it was created: nothing to map.
   if (external) return net;
   const driver = get(c, node, 'driver');
   if (driver) {
@@ -218,8 +220,24 @@ function parseNetwork(c: Ctx, project: string, key: string, keyNode: YamlNode, n
       return !s || !String(scalar(c, s.value, 'subnet')).includes(':');
     });
     if (v4.length > 1) c.fail(v4[1], `${where}.ipam.config`, 'volt networks have one IPv4 subnet; give only one entry');
-    const v6only = items.find((it) => !v4.includes(it));
-    if (v6only) c.fail(v6only, `${where}.ipam.config`, 'IPv6 subnets are not supported by volt networks yet', ['remove the IPv6 entry'], 'E_COMPOSE_UNSUPPORTED');
+    const v6items = items.filter((it) => !v4.includes(it));
+    if (v6items.length > 1) c.fail(v6items[1]!, `${where}.ipam.config`, 'volt networks have one IPv6 prefix; give only one IPv6 entry');
+    const it6 = v6items[0];
+    if (it6) {
+      if (!enableIpv6) c.fail(it6, `${where}.ipam.config`, 'an IPv6 subnet needs `enable_ipv6: true` on the network', ['add enable_ipv6: true, or remove the IPv6 entry'], 'E_SUBNET6_INVALID');
+      const s6 = get(c, it6, 'subnet')!;
+      const text = str(c, s6.value, `${where}.ipam.config[].subnet`);
+      const problem = subnet6Problem(text);
+      if (problem !== undefined) c.fail(s6.value, `${where}.ipam.config[].subnet`, problem, ['e.g. subnet: fd00:20::/64'], 'E_SUBNET6_INVALID');
+      const g6 = get(c, it6, 'gateway');
+      const c6 = parseCidr6(text)!;
+      const first = formatIPv6(nthAddress6(c6, 1));
+      if (g6 && canonicalIPv6(str(c, g6.value, `${where}.ipam.config[].gateway`)) !== first) {
+        c.fail(g6.value, `${where}.ipam.config[].gateway`, `volt's IPv6 gateway is always the prefix's ::1 (${first})`, [`remove the gateway, or set it to ${first}`], 'E_COMPOSE_UNSUPPORTED');
+      }
+      if (get(c, it6, 'ip_range')) c.fail(it6, `${where}.ipam.config[].ip_range`, 'ip_range is not supported for IPv6 prefixes', ['remove it (containers get the IPv4 host part in the prefix)'], 'E_COMPOSE_UNSUPPORTED');
+      net.subnet6 = canonicalCidr6(c6);
+    }
     const it = v4[0];
     if (it) {
       if (net.subnet !== undefined) c.fail(it, `${where}.ipam.config`, 'the subnet is given twice (subnet: and ipam.config)', ['keep one of them']);
@@ -239,6 +257,9 @@ function parseNetwork(c: Ctx, project: string, key: string, keyNode: YamlNode, n
         net.containerRange = rangeOf(c, r.value, `${where}.ipam.config[0].ip_range`, text, net.subnet);
       }
     }
+  }
+  if (enableIpv6 && net.subnet6 === undefined && v6 !== undefined) {
+    c.fail(v6.key, `${where}.enable_ipv6`, 'volt does not pick IPv6 prefixes: give one in ipam.config', ['add ipam: {config: [{subnet: 10.20.0.0/24}, {subnet: fd00:20::/64}]}'], 'E_SUBNET6_INVALID');
   }
   if (net.subnet === undefined && key === DEFAULT_NETWORK_KEY) {
     net.autoSubnet = true;

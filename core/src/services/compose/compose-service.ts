@@ -63,6 +63,7 @@ function createRequest(p: ComposeProject, n: ComposeNetwork): CreateNetworkReque
   return {
     name: n.name,
     subnet: n.subnet!,
+    ...(n.subnet6 !== undefined ? { subnet6: n.subnet6 } : {}),
     gateway: n.gateway,
     mtu: n.mtu,
     nat: !n.internal,
@@ -81,6 +82,7 @@ function settingChanges(have: NetworkRecord, want: NetworkRecord): string[] {
   const out: string[] = [];
   if (have.subnet !== want.subnet) out.push(`subnet ${have.subnet} → ${want.subnet}`);
   if (have.gateway !== want.gateway) out.push(`gateway ${have.gateway} → ${want.gateway}`);
+  if ((have.subnet6 ?? '') !== (want.subnet6 ?? '')) out.push(`IPv6 subnet ${have.subnet6 ?? 'none'} → ${want.subnet6 ?? 'none'}`);
   if (have.mtu !== want.mtu) out.push(`MTU ${have.mtu} → ${want.mtu}`);
   if (have.nat !== want.nat) out.push(want.nat ? 'internal → not internal' : 'not internal → internal');
   if ((have.containerRange ?? '') !== (want.containerRange ?? '')) out.push(`ip_range ${have.containerRange ?? 'default'} → ${want.containerRange ?? 'default'}`);

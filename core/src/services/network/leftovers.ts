@@ -6,6 +6,7 @@ import type { FirewallDriver, FirewallNetwork, FirewallRuleSet, HostInputPolicy 
 import { pendingAttachments, pendingNetworks } from '../../state/journal';
 import { errorMessage } from '@volt/sdk';
 import { contains, parseCidr, parseIPv4 } from '../../net/ipv4';
+import { canonicalIPv6, contains6, parseCidr6, parseIPv6 } from '../../net/ipv6';
 import { nsAlive, nsPath } from '../../kernel/netns';
 import { deleteAddressIn, deleteLinkIn, scanLinks, type ScannedLink } from '../../kernel/link-scan';
 import { runCommand } from '@volt/sdk/kernel';
@@ -149,6 +150,15 @@ export function classify(inState: VoltState, o: Observed): Leftover[] {
     holders.set(ip, [...(holders.get(ip) ?? []), h]);
   };
   for (const n of nets) hold({ where: `bridge ${n.bridge}`, ifname: n.bridge, address: `${n.gateway}/${n.subnet.split('/')[1]}`, recorded: true });
+  // IPv6: only addresses inside a volt prefix count (a SLAAC address from a foreign RA is not volt's business).
+  const prefixes6 = nets.flatMap((n) => (n.subnet6 === undefined ? [] : [parseCidr6(n.subnet6)!]));
+  const inVoltPrefix6 = (addr: string): boolean => {
+    const ip = parseIPv6(addr.split('/')[0]!);
+    return ip !== undefined && prefixes6.some((c) => contains6(c, ip));
+  };
+  for (const n of nets) {
+    if (n.subnet6 !== undefined && n.gateway6 !== undefined) hold({ where: `bridge ${n.bridge}`, ifname: n.bridge, address: `${n.gateway6}/${n.subnet6.split('/')[1]}`, recorded: true });
+  }
   const strays: { l: Leftover; ip: string }[] = [];
   for (const ns of [...o.namespaces].sort((a, b) => a.workload.localeCompare(b.workload))) {
     for (const l of ns.links) {
@@ -164,18 +174,19 @@ export function classify(inState: VoltState, o: Observed): Leftover[] {
           fixes: [{ op: 'link', nsFile: ns.nsFile, ifname: l.ifname }],
         });
       }
-      for (const address of l.addresses) {
+      const v6 = (l.addresses6 ?? []).filter(inVoltPrefix6).map((a) => `${canonicalIPv6(a.split('/')[0]!)!}/${a.split('/')[1]}`);
+      for (const address of [...l.addresses, ...v6]) {
         const ip = address.split('/')[0]!;
-        const recorded = att !== undefined && att.ip === ip;
+        const recorded = att !== undefined && (att.ip === ip || att.ip6 === ip);
         const fix: Fix | undefined = volt && !recorded ? { op: 'addr', nsFile: ns.nsFile, ifname: l.ifname, address } : undefined;
-        if (inVoltSubnet(address)) hold({ where: `workload ${ns.workload}`, ifname: l.ifname, address, recorded, fix });
+        if (inVoltSubnet(address) || ip.includes(':')) hold({ where: `workload ${ns.workload}`, ifname: l.ifname, address, recorded, fix });
         if (att !== undefined && !recorded) {
           strays.push({
             ip,
             l: {
               kind: 'orphan-address',
               object: `${ns.workload}:${l.ifname}:${address}`,
-              detail: `address ${address} on ${l.ifname} in workload "${ns.workload}": state records ${att.ip} for it (network "${att.network}")`,
+              detail: `address ${address} on ${l.ifname} in workload "${ns.workload}": state records ${ip.includes(':') ? (att.ip6 ?? 'no IPv6 address') : att.ip} for it (network "${att.network}")`,
               fixes: [fix!],
             },
           });

@@ -7,6 +7,9 @@ import type { NetworkRecord, VoltState } from '../../state/types';
 import { kernelProbes, type KernelProbes } from '../attachments/attach-probes';
 import type { AttachmentListener, VmPorts } from '../attachments/attach-exec';
 import { compareIds } from '../../output/collate';
+import { canonicalIPv6, formatIPv6, linkLocalOfMac } from '../../net/ipv6';
+import { containerV6Drift, repairContainerV6 } from './v6-drift';
+import { containerPorts } from '../attachments/attach-exec';
 import { planNetwork, prefixOf, type CreateNetworkRequest } from './network-plan';
 import { upWithTuning } from '../tune/tune-service';
 import { voltPaths } from '@volt/sdk';
@@ -14,6 +17,7 @@ import { uplinkNames, vlanStateDrift, vlanUpSteps } from './vlan-service';
 import { asFinding, cleanLeftovers, findLeftovers, nftLeftovers, type Finding } from './leftovers';
 import { pendingFindings, pendingNetworks, runPlan, type PendingIntent } from '../../state/journal';
 import { applyResult, planSteps, settlePending, type PlanDeps, type Settled } from '../attachments/plans';
+import { firewallNetworkOf } from '../firewall/firewall-compile';
 
 export interface NetworkDeps {
   config: VoltConfig;
@@ -54,11 +58,17 @@ export interface UpReport {
 }
 
 export function bridgeSpec(n: NetworkRecord): BridgeSpec {
-  return { network: n.name, ifname: n.bridge, address: `${n.gateway}/${prefixOf(n.subnet)}`, mtu: n.mtu, mac: n.mac };
+  const spec: BridgeSpec = { network: n.name, ifname: n.bridge, address: `${n.gateway}/${prefixOf(n.subnet)}`, mtu: n.mtu, mac: n.mac };
+  if (n.subnet6 !== undefined && n.gateway6 !== undefined) {
+    spec.address6 = `${n.gateway6}/${prefixOf(n.subnet6)}`;
+    spec.linkLocal6 = `${formatIPv6(linkLocalOfMac(n.mac))}/64`;
+    spec.prefix6 = n.subnet6;
+  }
+  return spec;
 }
 
 export function firewallNetwork(n: NetworkRecord): FirewallNetwork {
-  return { name: n.name, bridge: n.bridge, subnet: n.subnet, gateway: n.gateway, nat: n.nat };
+  return firewallNetworkOf(n);
 }
 
 /** Networks: validate, plan, apply through drivers with undo, then commit. */
@@ -95,7 +105,7 @@ export class NetworkService {
 
   private defaultRequest(): CreateNetworkRequest {
     const n = this.d.config.network;
-    return { name: n.default_bridge, subnet: n.default_subnet, mtu: n.mtu, nat: true };
+    return { name: n.default_bridge, subnet: n.default_subnet, ...(n.default_subnet6 !== undefined ? { subnet6: n.default_subnet6 } : {}), mtu: n.mtu, nat: true };
   }
 
   /** Create the default network if it does not exist (`volt init`). */
@@ -304,6 +314,9 @@ export class NetworkService {
       await attempt(`firewall for ${n.name}`, () => firewall.setupNetwork(firewallNetwork(n)));
     }
     for (const s of vlanUpSteps(state, bridge)) await attempt(s.what, () => s.apply());
+    // Containers' IPv6 addresses and routes (v6-drift.ts), once the bridges are back.
+    const v6 = await containerV6Drift(state);
+    if (v6.length > 0) await attempt('container IPv6 addresses', () => repairContainerV6(state, v6, containerPorts(bridge)));
     if (rules !== undefined && firewall.applyRules) {
       const apply = firewall.applyRules.bind(firewall);
       await attempt('firewall rules', () => apply(rules, rules));
@@ -324,6 +337,7 @@ export class NetworkService {
     const drift: string[] = [];
     for (const n of nets) drift.push(...bridgeDrift(n, await bridge.inspectBridge(n.bridge)));
     drift.push(...(await vlanStateDrift(state, bridge)));
+    drift.push(...(await containerV6Drift(state)).map((f) => f.drift));
     drift.push(...(await firewall.check(this.hostPolicy, nets.map(firewallNetwork), this.d.firewallRules?.(state), exceptOrphans ? { exceptOrphans } : undefined)));
     // Other firewalls cannot be repaired by volt: warn, naming the table and chain.
     if (firewall.foreignConflicts) for (const w of await firewall.foreignConflicts(nets.map((n) => n.bridge))) this.d.warn(w);
@@ -357,11 +371,22 @@ export function bridgeDrift(n: NetworkRecord, obs: BridgeObservation): string[] 
   if (obs.kind !== 'bridge') out.push(`interface ${n.bridge} (network "${n.name}") is a ${obs.kind ?? 'plain link'}, not a bridge`);
   if (!obs.up) out.push(`bridge ${n.bridge} is down`);
   if (!obs.addresses.includes(spec.address)) out.push(`bridge ${n.bridge} lacks its gateway address ${spec.address}`);
-  const foreign = obs.addresses.filter((a) => a !== spec.address && !a.includes(':'));
+  if (spec.address6 !== undefined && !obs.addresses.some((a) => sameAddress6(a, spec.address6!))) {
+    out.push(`bridge ${n.bridge} lacks its IPv6 gateway address ${spec.address6}`);
+  }
+  // IPv6 addresses count only on dual-stack networks: an IPv4-only bridge ignores what it has (the gate keeps v6 off it).
+  const foreign = obs.addresses.filter((a) => a !== spec.address && (a.includes(':') ? spec.address6 !== undefined && !sameAddress6(a, spec.address6) : true));
   if (foreign.length > 0) out.push(`bridge ${n.bridge} has addresses volt did not set: ${foreign.join(', ')}`);
   if (obs.mtu !== undefined && obs.mtu !== n.mtu) out.push(`bridge ${n.bridge} has MTU ${obs.mtu}, expected ${n.mtu}`);
   out.push(...(obs.problems ?? []));
   return out;
+}
+
+/** "fd00:30:0::1/64" and "fd00:30::1/64" are the same address: compare canonical forms. */
+function sameAddress6(a: string, b: string): boolean {
+  const [aa, ap] = a.split('/');
+  const [ba, bp] = b.split('/');
+  return ap === bp && aa !== undefined && ba !== undefined && canonicalIPv6(aa) === canonicalIPv6(ba);
 }
 
 export function assertKnown(name: string | undefined, what: string): string {
