@@ -8,6 +8,12 @@ export interface NetworkRecord {
   subnet: string;
   /** "10.30.0.1" */
   gateway: string;
+  /** IPv6 prefix, canonical lower-case compressed form ("fd00:30::/64"); absent: IPv4 only (docs/ipv6.md). */
+  subnet6?: string;
+  /** IPv6 gateway on the bridge ("fd00:30::1"); present exactly when subnet6 is. */
+  gateway6?: string;
+  /** How v6 leaves the network: NAT66 masquerade or routed; absent means nat when subnet6 is set. */
+  ipv6Mode?: 'nat' | 'routed';
   mtu: number;
   nat: boolean;
   /** Stable, locally administered MAC of the bridge. */
@@ -51,6 +57,8 @@ export interface VmNicRecord {
   mac?: string;
   /** Requested address for the first connect (config `ip`). */
   ip?: string;
+  /** Requested static IPv6 address (config `ip6`, `--ip6`); absent: the EUI-64 (SLAAC) address of the MAC. */
+  ip6?: string;
   mtu?: number;
   /** Use vhost-net when it is available (default true). */
   vhost: boolean;
@@ -115,6 +123,8 @@ export interface AttachmentRecord {
   workload: string;
   network: string;
   ip: string;
+  /** IPv6 address on a network with subnet6 ("fd00:30::a", canonical form); absent on IPv4-only networks. */
+  ip6?: string;
   mac: string;
   /** veth (container) or tap (VM). */
   kind: 'veth' | 'tap';
