@@ -96,3 +96,26 @@ test('every unit starts with the managed-by header naming the network', (t) => {
   t.true(units.netdev.content.startsWith(`${unitHeader('db')}\n[NetDev]\n`));
   t.true(units.network.content.startsWith(`${unitHeader('db')}\n[Match]\n`));
 });
+
+test('dual-stack bridge: v6 gateway and EUI-64 link-local without DAD, RAs for the prefix, no RAs taken, forwarding for both', (t) => {
+  const v6 = { ...spec, address6: 'fd00:30::1/64', linkLocal6: 'fe80::1/64', prefix6: 'fd00:30::/64' };
+  const { network } = renderBridgeUnits(v6, { systemdVersion: 252 });
+  for (const line of [
+    'IPForward=yes',
+    'LinkLocalAddressing=ipv6',
+    'IPv6LinkLocalAddressGenerationMode=eui64',
+    'IPv6AcceptRA=no',
+    'IPv6SendRA=yes',
+    '[Address]\nAddress=fd00:30::1/64\nDuplicateAddressDetection=none',
+    '[Address]\nAddress=fe80::1/64\nDuplicateAddressDetection=none',
+    '[IPv6Prefix]\nPrefix=fd00:30::/64\nAddressAutoconfiguration=yes',
+  ]) {
+    t.true(network.content.includes(line), line);
+  }
+  t.false(network.content.includes('LinkLocalAddressing=no'));
+  const later = renderBridgeUnits(v6, { systemdVersion: 257 }).network.content;
+  t.true(later.includes('IPv4Forwarding=yes\nIPv6Forwarding=yes'));
+  // Not a /64: no SLAAC (guests need a static address); IPv4-only bridges are unchanged.
+  t.true(renderBridgeUnits({ ...v6, address6: 'fd00:30::1/80', prefix6: 'fd00:30::/80' }, { systemdVersion: 252 }).network.content.includes('AddressAutoconfiguration=no'));
+  t.false(renderBridgeUnits(spec, { systemdVersion: 252 }).network.content.includes('IPv6'));
+});

@@ -215,9 +215,9 @@ export async function runFast(argv: string[], coreRoot: string, env: NodeJS.Proc
       return true;
     }) as typeof process.stderr.write;
     try {
-      const { networkColumns, listingText } = await import('./net-list-view');
+      const { networkColumnsFor, listingText } = await import('./net-list-view');
       const rows = await (await app.networks()).list();
-      text = listingText(parsed.output, networkColumns, rows);
+      text = listingText(parsed.output, networkColumnsFor(rows), rows);
     } finally {
       process.stderr.write = stderrWrite;
     }

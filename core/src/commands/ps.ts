@@ -18,6 +18,8 @@ export default class Ps extends VoltCommand {
         { header: 'STATE', get: (w: WorkloadView) => w.state },
         { header: 'NETWORKS', get: (w: WorkloadView) => join(w, (n) => n.network) },
         { header: 'IPS', get: (w: WorkloadView) => join(w, (n) => n.ip) },
+        // Only once some workload is dual-stack: IPv4-only hosts keep their listing as it was.
+        ...(rows.some((w) => w.nics.some((n) => n.ip6 !== undefined)) ? [{ header: 'IPV6', get: (w: WorkloadView) => join(w, (n) => n.ip6 ?? '-') }] : []),
         { header: 'MACS', get: (w: WorkloadView) => join(w, (n) => n.mac) },
         { header: 'NIC', get: (w: WorkloadView) => join(w, (n) => `${n.driver}:${n.hostIfname}`) },
       ],

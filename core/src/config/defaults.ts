@@ -36,6 +36,8 @@ export interface VoltConfig {
   network: {
     default_bridge: string;
     default_subnet: string;
+    /** IPv6 prefix of the default network ("fd00:0:0:1::/64"); absent: the default network is IPv4 only. */
+    default_subnet6?: string;
     mtu: number;
     dns: { enabled: boolean; upstream: string[]; search_domains: string[] };
     firewall: { host_input: 'drop' | 'accept'; host_allow: string[] };

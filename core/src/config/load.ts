@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { ConfigError } from '@volt/sdk';
 import { parseCidr, networkAddress } from '../net/ipv4';
+import { subnet6Problem } from '../net/ipv6';
 import type { ConfigFile } from './schema';
 import { defaultConfig, type IngressConfig, type VoltConfig } from './defaults';
 
@@ -146,6 +147,11 @@ function semanticProblems(c: ConfigFile): Located[] {
     else if (cidr.prefix < 8 || cidr.prefix > 30)
       out.push({ path: ['network', 'default_subnet'], message: `prefix /${cidr.prefix} is out of range (/8 to /30)` });
   }
+  const subnet6 = c.network?.default_subnet6;
+  if (subnet6 !== undefined) {
+    const problem = subnet6Problem(subnet6);
+    if (problem !== undefined) out.push({ path: ['network', 'default_subnet6'], message: problem });
+  }
   (c.network?.dns?.upstream ?? []).forEach((u, i) => {
     if (isIP(u) !== 0) return;
     // "[fd00::53]:53" or "1.1.1.1:53": an address with a port; volt-dns always asks port 53.
@@ -227,6 +233,7 @@ function merge(c: ConfigFile): VoltConfig {
     network: {
       default_bridge: n.default_bridge ?? d.network.default_bridge,
       default_subnet: n.default_subnet ?? d.network.default_subnet,
+      ...(n.default_subnet6 !== undefined ? { default_subnet6: n.default_subnet6 } : {}),
       mtu: n.mtu ?? d.network.mtu,
       dns: {
         enabled: n.dns?.enabled ?? d.network.dns.enabled,

@@ -24,6 +24,7 @@ export const NetworkSection = Type.Object(
   {
     default_bridge: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,14}$' })),
     default_subnet: Type.Optional(Type.String()),
+    default_subnet6: Type.Optional(Type.String()),
     mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 65535 })),
     dns: Type.Optional(DnsSection),
     firewall: Type.Optional(FirewallSection),

@@ -222,3 +222,28 @@ export function isMulticast6(n: bigint): boolean {
 export function isIPv4Mapped(n: bigint): boolean {
   return n >> 32n === 0xffffn;
 }
+
+/** Longest prefix volt accepts for a network (room for a gateway and a few hundred workloads). */
+export const MAX_NETWORK_PREFIX6 = 120;
+/** Shortest prefix volt accepts for one bridge. */
+export const MIN_NETWORK_PREFIX6 = 48;
+
+/**
+ * Why `text` cannot be a network's IPv6 prefix, in words; undefined when it can: a prefix in
+ * CIDR form without host bits, /48 to /120 (a /64 is what SLAAC needs), unique local
+ * (fc00::/7) or global unicast (2000::/3).
+ */
+export function subnet6Problem(text: string): string | undefined {
+  const p = cidr6Problem(text);
+  if (p !== undefined) return `"${text}" is not an IPv6 prefix: ${p}`;
+  const c = parseCidr6(text)!;
+  const canonical = canonicalCidr6(c);
+  if (networkAddress6(c) !== c.address) return `${text} has host bits set (did you mean ${canonical}?)`;
+  if (c.prefix > MAX_NETWORK_PREFIX6) return `/${c.prefix} leaves no room for workloads (longest prefix is /${MAX_NETWORK_PREFIX6}; /64 is recommended)`;
+  if (c.prefix < MIN_NETWORK_PREFIX6) return `/${c.prefix} is too large for one bridge (shortest prefix is /${MIN_NETWORK_PREFIX6}; /64 is recommended)`;
+  const first = networkAddress6(c);
+  if (!isUla6(first) && !isGlobalUnicast6(first)) {
+    return `${canonical} is neither a unique local (fc00::/7, e.g. fd00:30::/64) nor a global unicast (2000::/3) prefix`;
+  }
+  return undefined;
+}

@@ -56,7 +56,14 @@ export class DirectBridge implements BridgeDriver {
     if (link && link.kind !== 'bridge') throw notABridge(what, link);
 
     const tuning = link ? await readTuning(spec.ifname) : undefined;
-    const lines = planBridge(spec, link, tuning, await ipv6Present());
+    const ipv6 = await ipv6Present();
+    if (spec.address6 !== undefined && !ipv6) {
+      throw new DriverError(`${what}: the network has IPv6 prefix ${spec.prefix6 ?? spec.address6}, but IPv6 is disabled in this kernel (no /proc/sys/net/ipv6)`, {
+        code: 'E_KERNEL',
+        suggestions: ['boot without ipv6.disable=1, or create the network without --subnet6'],
+      });
+    }
+    const lines = planBridge(spec, link, tuning, ipv6);
     if (lines.length > 0) {
       this.host.debug(`${what}: ip -batch:\n  ${lines.join('\n  ')}`);
       try {
@@ -71,6 +78,14 @@ export class DirectBridge implements BridgeDriver {
     } catch (e: unknown) {
       if (!link) await this.removeCreated(spec.ifname);
       throw new DriverError(`${what}: enable IPv4 forwarding: ${errorMessage(e)}`, { code: 'E_KERNEL', cause: e });
+    }
+    if (spec.address6 !== undefined) {
+      try {
+        await ensureIpv6Router(spec.ifname);
+      } catch (e: unknown) {
+        if (!link) await this.removeCreated(spec.ifname);
+        throw new DriverError(`${what}: enable IPv6 forwarding: ${errorMessage(e)}`, { code: 'E_KERNEL', cause: e });
+      }
     }
   }
 
@@ -154,6 +169,7 @@ export function planBridge(
       // Before `up`: no IPv6 link-local address, hence no DAD/MLD flooded to every port.
       ...(ipv6 ? [`link set dev ${dev} addrgenmode none`] : []),
       `addr replace ${spec.address} dev ${dev}`,
+      ...v6AddressLines(spec, undefined),
       `link set dev ${dev} up`,
     ];
   }
@@ -163,11 +179,29 @@ export function planBridge(
   if (tuning?.forwardDelay !== 0) lines.push(`link set dev ${dev} type bridge forward_delay 0`);
   if ((link.mac ?? '').toLowerCase() !== mac) lines.push(`link set dev ${dev} address ${mac}`);
   if (link.mtu !== spec.mtu) lines.push(`link set dev ${dev} mtu ${spec.mtu}`);
-  if (ipv6 && tuning?.addrGenMode !== undefined && tuning.addrGenMode !== ADDR_GEN_MODE_NONE) {
-    lines.push(`link set dev ${dev} addrgenmode none`, `addr flush dev ${dev} scope link`);
-  }
+  const flush = ipv6 && tuning?.addrGenMode !== undefined && tuning.addrGenMode !== ADDR_GEN_MODE_NONE;
+  if (flush) lines.push(`link set dev ${dev} addrgenmode none`, `addr flush dev ${dev} scope link`);
   if (!link.addresses.includes(spec.address)) lines.push(`addr replace ${spec.address} dev ${dev}`);
+  lines.push(...v6AddressLines(spec, flush ? { ...link, linkLocal: [] } : link));
   if (!link.up) lines.push(`link set dev ${dev} up`);
+  return lines;
+}
+
+/**
+ * A dual-stack bridge's two IPv6 addresses, both without DAD so the gateway answers at once:
+ * the gateway (prefix::1) and its link-local address, the EUI-64 of the bridge's stable MAC.
+ * addrgenmode stays none, so these are the only IPv6 addresses it has (docs/ipv6.md).
+ * The `addr flush scope link` of a converge runs before these lines and would take the
+ * link-local with it, hence it is re-added whenever the flush is planned.
+ */
+function v6AddressLines(spec: BridgeSpec, link: IpLink | undefined): string[] {
+  if (spec.address6 === undefined) return [];
+  const dev = spec.ifname;
+  const lines: string[] = [];
+  if (!link || !link.addresses.includes(spec.address6)) lines.push(`addr replace ${spec.address6} dev ${dev} nodad`);
+  if (spec.linkLocal6 !== undefined && (!link || !(link.linkLocal ?? []).includes(spec.linkLocal6))) {
+    lines.push(`addr replace ${spec.linkLocal6} dev ${dev} nodad`);
+  }
   return lines;
 }
 
@@ -223,6 +257,18 @@ async function ensureIpv4Forwarding(): Promise<void> {
   const file = '/proc/sys/net/ipv4/ip_forward';
   if ((await fs.readFile(file, 'utf8')).trim() === '1') return;
   await fs.writeFile(file, '1\n');
+}
+
+/**
+ * A dual-stack bridge routes IPv6: forwarding on (net.ipv6.conf.all.forwarding, which also makes
+ * the host ignore router advertisements on interfaces whose accept_ra is 1: docs/ipv6.md), and the
+ * bridge itself never takes a workload's router advertisement (accept_ra 0).
+ */
+async function ensureIpv6Router(bridge: string): Promise<void> {
+  const all = '/proc/sys/net/ipv6/conf/all/forwarding';
+  if ((await fs.readFile(all, 'utf8')).trim() !== '1') await fs.writeFile(all, '1\n');
+  const ra = `/proc/sys/net/ipv6/conf/${bridge}/accept_ra`;
+  if ((await fs.readFile(ra, 'utf8')).trim() !== '0') await fs.writeFile(ra, '0\n');
 }
 
 async function deleteLink(what: string, ifname: string): Promise<void> {

@@ -100,10 +100,30 @@ export function renderDnsmasqConf(spec: GuestDhcpSpec, dir: string): string {
     `log-facility=${path.join(dir, 'dnsmasq.log')}`,
     ...spec.leases.map((l) => {
       const name = dnsLabel(l.hostname);
-      return `dhcp-host=${l.mac},${l.ip}${name ? `,${name}` : ''}`;
+      // One dhcp-host line for both families: the MAC identifies the guest to DHCPv6 as well.
+      return `dhcp-host=${l.mac},${l.ip}${spec.subnet6 !== undefined && l.ip6 !== undefined ? `,[${l.ip6}]` : ''}${name ? `,${name}` : ''}`;
     }),
+    ...ipv6Lines(spec),
   ];
   return lines.join('\n') + '\n';
+}
+
+/**
+ * A dual-stack network: router advertisements on the bridge (dnsmasq's own, no radvd) and
+ * DHCPv6 with the same static leases. On a /64 the prefix is advertised autonomous
+ * (`slaac`: guests form their EUI-64 address, which IPAM reserved) with the M flag, so a
+ * DHCPv6 client asks too; on other prefixes only DHCPv6 hands out addresses.
+ */
+function ipv6Lines(spec: GuestDhcpSpec): string[] {
+  if (spec.subnet6 === undefined || spec.gateway6 === undefined) return [];
+  const [net, prefix] = spec.subnet6.split('/') as [string, string];
+  return [
+    'enable-ra',
+    `dhcp-range=${net},static,${prefix === '64' ? 'slaac,' : ''}${prefix}`,
+    `dhcp-option=option6:dns-server,[${spec.gateway6}]`,
+    // RAs every 10 s at most, the router lifetime default; guests also solicit one when they come up.
+    `ra-param=${spec.bridge},10,1800`,
+  ];
 }
 
 function prefixToMask(prefix: number): string {

@@ -228,7 +228,8 @@ function kernelMatches(link: IpLink, spec: BridgeSpec): boolean {
     link.up &&
     link.mtu === spec.mtu &&
     (link.mac ?? '').toLowerCase() === spec.mac.toLowerCase() &&
-    link.addresses.includes(spec.address)
+    link.addresses.includes(spec.address) &&
+    (spec.address6 === undefined || link.addresses.includes(spec.address6))
   );
 }
 

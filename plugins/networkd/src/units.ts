@@ -54,13 +54,16 @@ export function renderBridgeUnits(spec: BridgeSpec, opts: UnitOptions): BridgeUn
       'Network',
       [
         ['Address', spec.address],
-        forwardingSetting(spec.address, opts.systemdVersion),
+        ...forwardingSettings(spec, opts.systemdVersion),
         // A bridge without ports has no carrier; configure it anyway.
         ['ConfigureWithoutCarrier', 'yes'],
-        // No IPv6 link-local address: no DAD/MLD flooded to every port (ARCHITECTURE.md).
-        ['LinkLocalAddressing', 'no'],
+        ...(spec.address6 === undefined
+          ? // No IPv6 link-local address: no DAD/MLD flooded to every port (ARCHITECTURE.md).
+            ([['LinkLocalAddressing', 'no']] as [string, string][])
+          : ipv6NetworkSettings()),
       ],
     ],
+    ...ipv6Sections(spec),
     // NAT (the spec's IPMasquerade=) is left to the firewall driver: networkd's own
     // masquerade table would compete with volt's nftables rules.
   ]);
@@ -68,15 +71,47 @@ export function renderBridgeUnits(spec: BridgeSpec, opts: UnitOptions): BridgeUn
 }
 
 /**
- * Forwarding for the gateway's family only. `IPForward=yes` would also turn on
- * net.ipv6.conf.all.forwarding for the whole host, which makes the kernel ignore
- * router advertisements on the uplink. systemd 256 replaced IPForward= with
- * IPv4Forwarding=/IPv6Forwarding=.
+ * Forwarding for the families the network has. An IPv4-only network does not turn on
+ * net.ipv6.conf.all.forwarding for the whole host, which makes the kernel ignore router
+ * advertisements on the uplink; a dual-stack one must (docs/ipv6.md). systemd 256 replaced
+ * IPForward= with IPv4Forwarding=/IPv6Forwarding=.
  */
-function forwardingSetting(address: string, systemdVersion: number): [string, string] {
-  const v6 = address.includes(':');
-  if (systemdVersion >= 256) return [v6 ? 'IPv6Forwarding' : 'IPv4Forwarding', 'yes'];
-  return ['IPForward', v6 ? 'ipv6' : 'ipv4'];
+function forwardingSettings(spec: BridgeSpec, systemdVersion: number): [string, string][] {
+  const v4 = !spec.address.includes(':');
+  const v6 = spec.address6 !== undefined || !v4;
+  if (systemdVersion >= 256) {
+    return [...(v4 ? ([['IPv4Forwarding', 'yes']] as [string, string][]) : []), ...(v6 ? ([['IPv6Forwarding', 'yes']] as [string, string][]) : [])];
+  }
+  return [['IPForward', v4 && v6 ? 'yes' : v6 ? 'ipv6' : 'ipv4']];
+}
+
+/**
+ * A dual-stack bridge: a link-local address (router advertisements are sent from one) made
+ * from the bridge's stable MAC by EUI-64, so it never changes and no random address appears;
+ * it takes no router advertisements itself and sends its own for the prefix. The kernel makes
+ * the link-local only once the bridge has carrier (a port that is up); the same address is
+ * therefore also configured statically (ipv6Sections), so RAs and the gateway work at once.
+ */
+function ipv6NetworkSettings(): [string, string][] {
+  return [
+    ['LinkLocalAddressing', 'ipv6'],
+    ['IPv6LinkLocalAddressGenerationMode', 'eui64'],
+    ['IPv6AcceptRA', 'no'],
+    ['IPv6SendRA', 'yes'],
+  ];
+}
+
+/** The IPv6 gateway without DAD (usable at once) and the router advertisement of the prefix (autonomous on a /64: SLAAC). */
+function ipv6Sections(spec: BridgeSpec): Section[] {
+  if (spec.address6 === undefined) return [];
+  const slaac = spec.prefix6 !== undefined && spec.prefix6.endsWith('/64');
+  const gateway = spec.address6.split('/')[0]!;
+  return [
+    ['Address', [['Address', spec.address6], ['DuplicateAddressDetection', 'none']]],
+    ...(spec.linkLocal6 === undefined ? [] : ([['Address', [['Address', spec.linkLocal6], ['DuplicateAddressDetection', 'none']]]] as Section[])),
+    ['IPv6SendRA', [['EmitDNS', 'yes'], ['DNS', gateway], ['EmitDomains', 'no']]],
+    ...(spec.prefix6 === undefined ? [] : ([['IPv6Prefix', [['Prefix', spec.prefix6], ['AddressAutoconfiguration', slaac ? 'yes' : 'no']]]] as Section[])),
+  ];
 }
 
 type Section = [name: string, settings: [key: string, value: string][]];

@@ -8,6 +8,19 @@ export interface BridgeSpec {
   ifname: string;
   /** Gateway address with prefix, e.g. "10.30.0.1/24". */
   address: string;
+  /**
+   * IPv6 gateway with prefix ("fd00:30::1/64"), only on networks with an IPv6 prefix. The
+   * bridge then also gets `linkLocal6`, keeps no kernel-generated addresses, does not accept
+   * router advertisements, and the host forwards IPv6 (docs/ipv6.md).
+   */
+  address6?: string;
+  /** With address6: the bridge's own link-local address ("fe80::…/64", EUI-64 of `mac`), the source of its RAs and NDP. */
+  linkLocal6?: string;
+  /**
+   * With address6: send router advertisements for this prefix ("fd00:30::/64") when the driver
+   * does RAs itself (networkd); drivers without RAs leave them to the guest DHCP service.
+   */
+  prefix6?: string;
   mtu: number;
   /** Stable, locally administered MAC so the bridge address does not follow its ports. */
   mac: string;
@@ -109,6 +122,10 @@ export interface ContainerPortSpec {
   address: string;
   /** The default route inside the namespace goes via this gateway; undefined: no route is set. */
   defaultGateway?: string;
+  /** IPv6 address with prefix ("fd00:30::64/64"), set without DAD; router advertisements are then ignored on the peer. */
+  address6?: string;
+  /** The IPv6 default route inside the namespace goes via this gateway ("fd00:30::1"). */
+  defaultGateway6?: string;
 }
 
 /**

@@ -7,6 +7,8 @@ import type { Driver } from './driver';
 export interface DhcpLease {
   mac: string;
   ip: string;
+  /** The IPv6 address the guest gets (DHCPv6 static lease; on a /64 the guest's SLAAC address too). */
+  ip6?: string;
   /** The workload's name, offered as the guest's host name. */
   hostname: string;
 }
@@ -19,6 +21,13 @@ export interface GuestDhcpSpec {
   /** Server address, router and DNS server handed out: the network's gateway. */
   gateway: string;
   mtu: number;
+  /**
+   * The network's IPv6 prefix ("fd00:30::/64") and gateway: send router advertisements for it
+   * on the bridge (autonomous on a /64, so guests form their EUI-64 address) and serve the
+   * leases' ip6 over DHCPv6. Absent: IPv4 only.
+   */
+  subnet6?: string;
+  gateway6?: string;
   /** Exactly these leases are served; nothing else gets an address. */
   leases: DhcpLease[];
 }

@@ -21,6 +21,9 @@ export function checkBridgeSpec(spec: BridgeSpec): void {
   if (!/^[0-9a-fA-F.:]+\/[0-9]{1,3}$/.test(spec.address)) {
     problems.push(`address ${JSON.stringify(spec.address)} is not an address with prefix`);
   }
+  for (const [key, value] of [['address6', spec.address6], ['linkLocal6', spec.linkLocal6], ['prefix6', spec.prefix6]] as const) {
+    if (value !== undefined && !/^[0-9a-f:]+\/[0-9]{1,3}$/.test(value)) problems.push(`${key} ${JSON.stringify(value)} is not an IPv6 address with prefix`);
+  }
   if (!Number.isInteger(spec.mtu) || spec.mtu < 68 || spec.mtu > 65535) {
     problems.push(`MTU ${String(spec.mtu)} is not an integer between 68 and 65535`);
   }

@@ -12,6 +12,8 @@ export interface IpLink {
   mtu: number;
   mac?: string;
   addresses: string[];
+  /** IPv6 link-local addresses with prefix ("fe80::1/64"), not in `addresses`. */
+  linkLocal?: string[];
 }
 
 interface RawAddrInfo {
@@ -47,6 +49,7 @@ function parseLinks(json: string): IpLink[] {
       addresses: (l.addr_info ?? [])
         .filter((a) => a.local && a.scope !== 'link' && a.scope !== 'host')
         .map((a) => `${a.local}/${a.prefixlen}`),
+      linkLocal: (l.addr_info ?? []).filter((a) => a.local && a.family === 'inet6' && a.scope === 'link').map((a) => `${a.local}/${a.prefixlen}`),
     }));
 }
 

@@ -1,6 +1,6 @@
 import type { ContainerPortSpec } from '../drivers/bridge';
 import { DriverError } from '../errors';
-import { runCommand } from './exec';
+import { runChecked, runCommand } from './exec';
 import { getLink, ipBatch } from './ip';
 import { ipBatchIn } from './netns';
 
@@ -55,14 +55,29 @@ export function peerLines(spec: ContainerPortSpec): string[] {
     'link set dev lo up',
     `addr replace ${spec.address} dev ${spec.ifname}`,
     `link set dev ${spec.ifname} alias ${portAlias(spec)}`,
+    ...(spec.address6 !== undefined ? [`addr replace ${spec.address6} dev ${spec.ifname} nodad`] : []),
     `link set dev ${spec.ifname} up`,
     ...(spec.defaultGateway !== undefined ? [`route replace default via ${spec.defaultGateway} dev ${spec.ifname}`] : []),
+    ...(spec.address6 !== undefined && spec.defaultGateway6 !== undefined ? [`route replace ::/0 via ${spec.defaultGateway6} dev ${spec.ifname}`] : []),
   ];
 }
 
-/** Configure the peer inside the namespace. */
+/**
+ * Configure the peer inside the namespace. With an IPv6 address the peer first stops taking
+ * router advertisements (the bridge sends them for VM guests): the container keeps exactly the
+ * address volt assigned, no SLAAC address and no second default route beside it.
+ */
 export async function configureVethPeer(spec: ContainerPortSpec): Promise<void> {
-  await ipBatchIn(spec.netns, `${what(spec)}: configure ${spec.ifname} inside the container`, peerLines(spec));
+  const step = `${what(spec)}: configure ${spec.ifname} inside the container`;
+  if (spec.address6 === undefined) {
+    await ipBatchIn(spec.netns, step, peerLines(spec));
+    return;
+  }
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(spec.ifname)) throw new DriverError(`${step}: ${JSON.stringify(spec.ifname)} is not an interface name`, { code: 'E_KERNEL' });
+  // One process as without IPv6: the sysctl is written by the shell nsenter starts, which then becomes ip.
+  await runChecked(step, 'nsenter', [`--net=${spec.netns}`, 'sh', '-c', `echo 0 > /proc/sys/net/ipv6/conf/${spec.ifname}/accept_ra && exec ip -batch -`], {
+    input: peerLines(spec).join('\n') + '\n',
+  });
 }
 
 /** Deleting the host end removes both ends; a pair that is already gone is success. */

@@ -31,6 +31,12 @@ export default class ContainerInspect extends VoltCommand {
             { header: 'ADDRESS', get: (n: WorkloadNic) => `${n.ip}/${n.prefix}` },
             { header: 'MAC', get: (n: WorkloadNic) => n.mac },
             { header: 'GATEWAY', get: (n: WorkloadNic) => n.gateway },
+            ...(w.nics.some((n) => n.ip6 !== undefined)
+              ? [
+                  { header: 'ADDRESS6', get: (n: WorkloadNic) => (n.ip6 !== undefined ? `${n.ip6}/${n.prefix6 ?? 64}` : '-') },
+                  { header: 'GATEWAY6', get: (n: WorkloadNic) => n.gateway6 ?? '-' },
+                ]
+              : []),
             { header: 'HOST-PORT', get: (n: WorkloadNic) => n.hostIfname },
           ],
           w.nics,

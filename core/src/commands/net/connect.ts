@@ -9,6 +9,7 @@ Addresses come from the network's subnet: VMs from the low range, containers fro
   static override examples = [
     '<%= config.bin %> net connect backend api-server',
     '<%= config.bin %> net connect backend db-primary --ip 10.30.0.10',
+    '<%= config.bin %> net connect backend web --ip6 fd00:30::80',
     '<%= config.bin %> net connect backend cache --mac 02:aa:bb:cc:dd:ee -o json',
   ];
   static override args = {
@@ -17,6 +18,7 @@ Addresses come from the network's subnet: VMs from the low range, containers fro
   };
   static override flags = {
     ip: Flags.string({ description: 'Static address inside the subnet (default: the next free one).' }),
+    ip6: Flags.string({ description: 'Static IPv6 address inside the network\'s subnet6 (default: the next free one; a VM NIC on a /64: its SLAAC address).' }),
     mac: Flags.string({ description: 'MAC address (default: stable, generated).' }),
     output: outputFlag(['table', 'json', 'yaml']),
   };
@@ -24,9 +26,9 @@ Addresses come from the network's subnet: VMs from the low range, containers fro
   async run(): Promise<void> {
     const { args, flags } = await this.parse(NetConnect);
     const svc = await this.app.workloads();
-    const { attachment: a, notes } = await svc.connect({ network: args.network, workload: args.workload, ip: flags.ip, mac: flags.mac });
+    const { attachment: a, notes } = await svc.connect({ network: args.network, workload: args.workload, ip: flags.ip, ip6: flags.ip6, mac: flags.mac });
     for (const n of notes) process.stderr.write(`note: ${n}\n`);
     if (flags.output !== 'table') return this.printList(flags.output, [], [], a);
-    this.print(`connected ${a.workload} to ${a.network}: ${a.ifname} ${a.ip} ${a.mac} (host port ${a.hostIfname})`);
+    this.print(`connected ${a.workload} to ${a.network}: ${a.ifname} ${a.ip}${a.ip6 !== undefined ? ` ${a.ip6}` : ''} ${a.mac} (host port ${a.hostIfname})`);
   }
 }

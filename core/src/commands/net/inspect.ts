@@ -4,7 +4,8 @@ import { keyValues, table } from '../../output/render';
 import type { NetworkRecord } from '../../state/types';
 
 export function networkSummary(n: NetworkRecord): string {
-  return `${n.name} (bridge ${n.bridge}, ${n.subnet}, gateway ${n.gateway}, ${n.nat ? 'NAT' : 'no NAT'}, MTU ${n.mtu})`;
+  const v6 = n.subnet6 !== undefined ? `, ${n.subnet6}, gateway6 ${n.gateway6 ?? '?'} (${n.ipv6Mode ?? 'nat'})` : '';
+  return `${n.name} (bridge ${n.bridge}, ${n.subnet}, gateway ${n.gateway}${v6}, ${n.nat ? 'NAT' : 'no NAT'}, MTU ${n.mtu})`;
 }
 
 /** One workload on the network, as `net inspect` shows it. */
@@ -12,6 +13,8 @@ export interface NetworkWorkloadView {
   name: string;
   type: 'container' | 'vm' | 'unknown';
   ip: string;
+  /** Dual-stack networks: the IPv6 address. */
+  ip6?: string;
   mac: string;
   /** The bridge port on the host (veth host end or TAP). */
   port: string;
@@ -41,6 +44,7 @@ export default class NetInspect extends VoltCommand {
         name: a.workload,
         type: state.workloads[a.workload]?.type ?? 'unknown',
         ip: a.ip,
+        ...(a.ip6 !== undefined ? { ip6: a.ip6 } : {}),
         mac: a.mac,
         port: a.hostIfname,
         ifname: a.ifname,
@@ -56,6 +60,13 @@ export default class NetInspect extends VoltCommand {
         ['Bridge', view.bridge],
         ['Subnet', view.subnet],
         ['Gateway', view.gateway],
+        ...(view.subnet6 !== undefined
+          ? ([
+              ['Subnet6', view.subnet6],
+              ['Gateway6', view.gateway6],
+              ['IPv6 mode', view.ipv6Mode ?? 'nat'],
+            ] as [string, string | undefined][])
+          : []),
         ['NAT', view.nat],
         ['MTU', view.mtu],
         ['MAC', view.mac],
@@ -76,6 +87,7 @@ export default class NetInspect extends VoltCommand {
               { header: 'WORKLOAD', get: (w) => w.name },
               { header: 'TYPE', get: (w) => w.type },
               { header: 'IP', get: (w) => w.ip },
+              ...(view.subnet6 !== undefined ? [{ header: 'IP6', get: (w: NetworkWorkloadView) => w.ip6 ?? '-' }] : []),
               { header: 'MAC', get: (w) => w.mac },
               { header: 'PORT', get: (w) => w.port },
               { header: 'IFACE', get: (w) => w.ifname },

@@ -1,5 +1,5 @@
 import { VoltCommand, outputFlag } from '../../cli/base-command';
-import { networkColumns } from '../../cli/net-list-view';
+import { networkColumns, networkColumnsFor } from '../../cli/net-list-view';
 
 // The columns live beside the fast path that prints the same listing without oclif (cli/fast-path.ts).
 export { networkColumns };
@@ -12,6 +12,6 @@ export default class NetList extends VoltCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(NetList);
     const rows = await (await this.app.networks()).list();
-    this.printList(flags.output, networkColumns, rows);
+    this.printList(flags.output, networkColumnsFor(rows), rows);
   }
 }

@@ -1,6 +1,6 @@
 import { VoltCommand, outputFlag } from '../../cli/base-command';
 import { table } from '../../output/render';
-import { networkColumns } from './list';
+import { networkColumnsFor } from '../../cli/net-list-view';
 
 export default class NetStatus extends VoltCommand {
   static override summary = 'Show all networks, their bridges and ports, and the active drivers.';
@@ -22,10 +22,10 @@ export default class NetStatus extends VoltCommand {
     const out: string[] = [];
     out.push('Drivers: ' + drivers.map((d) => `${d.kind}=${d.active} (${d.why})`).join(', '));
     out.push('');
-    out.push(nets.length === 0 ? 'No networks yet: run `volt init` or `volt net create`.' : table(networkColumns, nets));
+    out.push(nets.length === 0 ? 'No networks yet: run `volt init` or `volt net create`.' : table(networkColumnsFor(nets), nets));
     for (const n of nets) {
       out.push('');
-      out.push(`${n.bridge} (${n.name}) ${n.gateway}/${n.subnet.split('/')[1]} ${n.nat ? '── NAT ──▶ host uplink' : '── internal, no NAT'}  [${n.status}]`);
+      out.push(`${n.bridge} (${n.name}) ${n.gateway}/${n.subnet.split('/')[1]}${n.gateway6 !== undefined && n.subnet6 !== undefined ? ` ${n.gateway6}/${n.subnet6.split('/')[1]}` : ''} ${n.nat ? '── NAT ──▶ host uplink' : '── internal, no NAT'}  [${n.status}]`);
       n.ports.forEach((p, i) => out.push(`${i === n.ports.length - 1 ? '└──' : '├──'} ${p}`));
       if (n.ports.length === 0) out.push('└── (no ports)');
     }

@@ -38,6 +38,7 @@ export default class VmInspect extends VoltCommand {
           { header: 'NIC', get: (n: VmNicView) => n.id },
           { header: 'NETWORK', get: (n: VmNicView) => n.network },
           { header: 'ADDRESS', get: (n: VmNicView) => n.ip },
+          ...(v.nics.some((n) => n.ip6 !== undefined) ? [{ header: 'ADDRESS6', get: (n: VmNicView) => n.ip6 ?? '-' }] : []),
           { header: 'MAC', get: (n: VmNicView) => n.mac },
           { header: 'TAP', get: (n: VmNicView) => n.tap },
           { header: 'DRIVER', get: (n: VmNicView) => n.driver },

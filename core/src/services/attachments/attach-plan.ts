@@ -4,7 +4,7 @@ import { pendingAttachments } from '../../state/journal';
 import type { AttachmentRecord, ContainerRecord, NetworkRecord, VmNicRecord, VmRecord, VoltState, WorkloadRecord } from '../../state/types';
 import { describeSource, nsPath } from '../../kernel/netns';
 import type { KernelProbes } from './attach-probes';
-import { allocateAddress, type WorkloadKind } from '../network/ipam';
+import { allocateAddress, allocateAddress6, type WorkloadKind } from '../network/ipam';
 import { generateMac, parseMac } from './mac';
 
 /**
@@ -15,6 +15,8 @@ import { generateMac, parseMac } from './mac';
  */
 export interface AttachmentRequest {
   ip?: string;
+  /** Static IPv6 address (`--ip6`); only on a network with subnet6. */
+  ip6?: string;
   mac?: string;
 }
 
@@ -45,6 +47,7 @@ export class AttachmentPlanner {
     }
     // Addresses of pending connects stay taken until they are settled.
     const ip = allocateAddress(net, [...state.attachments, ...reserved], kind, req.ip, what);
+    const ip6 = allocateAddress6(net, [...state.attachments, ...reserved], kind, req.ip6, what, { ip });
     const nsFile = nsPath(w.source);
     if (!this.probes.nsAlive(nsFile)) {
       throw new NotFoundError(`${what}: the namespace of "${w.name}" (${describeSource(w.source)}) does not exist`, {
@@ -59,6 +62,7 @@ export class AttachmentPlanner {
       workload: w.name,
       network: net.name,
       ip,
+      ...(ip6 !== undefined ? { ip6 } : {}),
       mac,
       kind: 'veth',
       ifname,
@@ -71,12 +75,18 @@ export class AttachmentPlanner {
   /** A VM NIC on `net`: the address (the NIC's own, or IPAM's), a MAC free on the bridge, the TAP name. */
   async vm(state: VoltState, vm: VmRecord, nic: VmNicRecord, net: NetworkRecord, req: AttachmentRequest, what: string, notes: string[]): Promise<AttachmentRecord> {
     const requestedMac = req.mac === undefined ? nic.mac : parseMac(req.mac, what);
-    const ip = allocateAddress(net, [...state.attachments, ...pendingAttachments(state)], 'vm', req.ip ?? nic.ip, what);
+    const taken = [...state.attachments, ...pendingAttachments(state)];
+    const ip = allocateAddress(net, taken, 'vm', req.ip ?? nic.ip, what);
+    // A static --ip6 is checked before the MAC is looked for; the SLAAC address follows the MAC.
+    const requested6 = req.ip6 ?? nic.ip6;
+    if (requested6 !== undefined) allocateAddress6(net, taken, 'vm', requested6, what);
     const mac = await this.pickMac(state, net, vm, 'vm', requestedMac, notes);
+    const ip6 = allocateAddress6(net, taken, 'vm', requested6, what, { ip, mac });
     return {
       workload: vm.name,
       network: net.name,
       ip,
+      ...(ip6 !== undefined ? { ip6 } : {}),
       mac,
       kind: 'tap',
       ifname: nic.id,
@@ -114,6 +124,7 @@ export function recordVmAttachment(state: VoltState, nic: VmNicRecord, a: Attach
   nic.network = a.network;
   nic.mac = a.mac;
   nic.ip = a.ip;
+  if (a.ip6 !== undefined) nic.ip6 = a.ip6;
 }
 
 /** Host end of a container's veth: "vh" + 10 hex digits of the workload/network pair (≤ 15 characters). */

@@ -90,6 +90,7 @@ export function applyResult(rec: PendingIntent, state: VoltState): void {
           nic.network = a.network;
           nic.mac = a.mac;
           nic.ip = a.ip;
+          if (a.ip6 !== undefined) nic.ip6 = a.ip6;
         }
       }
       if (!state.attachments.some((x) => x.workload === a.workload && x.network === a.network)) state.attachments.push(a);
@@ -105,6 +106,7 @@ export function applyResult(rec: PendingIntent, state: VoltState): void {
         if (nic) {
           nic.network = undefined;
           nic.ip = undefined;
+          nic.ip6 = undefined;
         }
       }
       return;
@@ -160,6 +162,10 @@ export function portSpec(a: AttachmentRecord, net: NetworkRecord, nsFile: string
     mtu: net.mtu,
     address: `${a.ip}/${prefixOf(net.subnet)}`,
     defaultGateway: defaultRoute ? net.gateway : undefined,
+    // The IPv6 default route goes with the IPv4 one: via the workload's first network.
+    ...(a.ip6 !== undefined && net.subnet6 !== undefined
+      ? { address6: `${a.ip6}/${prefixOf(net.subnet6)}`, ...(defaultRoute && net.gateway6 !== undefined ? { defaultGateway6: net.gateway6 } : {}) }
+      : {}),
   };
 }
 

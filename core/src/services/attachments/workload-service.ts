@@ -31,6 +31,8 @@ export interface ConnectRequest {
   network: string;
   workload: string;
   ip?: string;
+  /** Static IPv6 address (network with subnet6 only). */
+  ip6?: string;
   mac?: string;
 }
 
@@ -149,6 +151,7 @@ export class WorkloadService {
           if (nic) {
             nic.network = undefined;
             nic.ip = undefined;
+            nic.ip6 = undefined;
           }
         }
         if (tapFailures.length > 0 && this.d.executor.planDeps.vmPorts) {
@@ -261,7 +264,7 @@ export class WorkloadService {
     }
     const notes: string[] = [];
     const runningMac = running ? vm.runtime?.nics.find((n) => n.id === nic!.id)?.mac : undefined;
-    const attachment = await this.planVmNic(vm, nic, net, state, { ip: req.ip, mac: req.mac ?? runningMac }, notes);
+    const attachment = await this.planVmNic(vm, nic, net, state, { ip: req.ip, ip6: req.ip6, mac: req.mac ?? runningMac }, notes);
     if (runningMac !== undefined && attachment.mac !== runningMac) {
       throw new ConflictError(`${what}: MAC ${runningMac} of the running VM's NIC ${nic.id} is already used on bridge ${net.bridge}`, {
         code: 'E_MAC_CONFLICT',

@@ -9,6 +9,10 @@ export interface WorkloadNic {
   prefix: number;
   mac: string;
   gateway: string;
+  /** Dual-stack networks: the IPv6 address ("fd00:30::64"), its prefix length and the IPv6 gateway. */
+  ip6?: string;
+  prefix6?: number;
+  gateway6?: string;
   /** The resolver the workload is given: the network's gateway while volt-dns is enabled. */
   dns?: string;
   driver: string;
@@ -49,6 +53,7 @@ export function workloadViews(state: VoltState, opts: { dnsEnabled?: boolean } =
           prefix: n ? Number(n.subnet.split('/')[1]) : 0,
           mac: a.mac,
           gateway: n?.gateway ?? '',
+          ...(a.ip6 !== undefined ? { ip6: a.ip6, prefix6: n?.subnet6 ? Number(n.subnet6.split('/')[1]) : 0, ...(n?.gateway6 ? { gateway6: n.gateway6 } : {}) } : {}),
           ...(dnsEnabled && n ? { dns: n.gateway } : {}),
           // VM NICs: the vm-nic driver that made the TAP while the VM runs (else just "tap").
           driver: a.kind === 'veth' ? 'veth' : (w?.type === 'vm' ? w.runtime?.nics.find((n) => n.id === a.ifname)?.driver : undefined) ?? 'tap',

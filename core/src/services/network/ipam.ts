@@ -1,5 +1,6 @@
 import { ConflictError, UserInputError } from '@volt/sdk';
 import { broadcastAddress, contains, formatIPv4, networkAddress, parseCidr, parseIPv4 } from '../../net/ipv4';
+import { contains6, eui64Address, formatIPv6, ipv6Problem, lastAddress6, networkAddress6, parseCidr6, parseIPv6 } from '../../net/ipv6';
 import type { AttachmentRecord, NetworkRecord } from '../../state/types';
 
 export type WorkloadKind = 'vm' | 'container';
@@ -94,5 +95,104 @@ export function allocateAddress(
   throw new ConflictError(`${what}: no free ${kind} address left in ${formatRange(range)} on network "${n.name}"`, {
     code: 'E_IPAM_EXHAUSTED',
     suggestions: ['disconnect unused workloads, or pass --ip with a free address'],
+  });
+}
+
+export interface IpRange6 {
+  first: bigint;
+  last: bigint;
+}
+
+/**
+ * The IPv6 split mirrors the IPv4 one: the same offsets from the start of the prefix
+ * (10.30.0.2-10.30.0.99 → fd00:30::2-fd00:30::63), clamped to the prefix, so a workload can
+ * have the same host part in both families (fd00:30::64 beside 10.30.0.100).
+ */
+export function rangesOf6(n: NetworkRecord): { vm: IpRange6; container: IpRange6 } | undefined {
+  if (n.subnet6 === undefined) return undefined;
+  const c6 = parseCidr6(n.subnet6)!;
+  const base4 = networkAddress(parseCidr(n.subnet)!);
+  const base6 = networkAddress6(c6);
+  const last6 = lastAddress6(c6);
+  const r = rangesOf(n);
+  const map = (x: number): bigint => {
+    const v = base6 + BigInt(x - base4);
+    return v > last6 ? last6 : v;
+  };
+  return { vm: { first: map(r.vm.first), last: map(r.vm.last) }, container: { first: map(r.container.first), last: map(r.container.last) } };
+}
+
+export interface Address6Options {
+  /** The IPv4 address chosen for this attachment: its host part is tried first. */
+  ip?: string;
+  /** VM NICs: the MAC, whose EUI-64 address the guest forms itself by SLAAC on a /64. */
+  mac?: string;
+}
+
+/**
+ * The IPv6 address of a workload on a dual-stack network, by the same rules as IPv4: the
+ * requested one (validated: inside the prefix, not its first address or the gateway, free),
+ * else for a VM NIC on a /64 the EUI-64 address of its MAC (what SLAAC gives the guest, so
+ * state knows it without asking), else the address with the IPv4 host part when that is free
+ * and in the kind's range, else the first free one of the range. undefined on an IPv4-only network.
+ */
+export function allocateAddress6(
+  n: NetworkRecord,
+  attachments: readonly AttachmentRecord[],
+  kind: WorkloadKind,
+  requested: string | undefined,
+  what: string,
+  opts: Address6Options = {},
+): string | undefined {
+  if (n.subnet6 === undefined || n.gateway6 === undefined) {
+    if (requested === undefined) return undefined;
+    throw new UserInputError(`${what}: --ip6 ${requested} given, but network "${n.name}" has no IPv6 prefix`, {
+      code: 'E_IP6_NO_SUBNET6',
+      suggestions: ['leave out --ip6, or use a network created with --subnet6'],
+    });
+  }
+  const c = parseCidr6(n.subnet6)!;
+  const gateway = parseIPv6(n.gateway6)!;
+  const mine = attachments.filter((a) => a.network === n.name && a.ip6 !== undefined);
+  const taken = new Map(mine.map((a) => [parseIPv6(a.ip6!)!, a.workload]));
+  if (requested !== undefined) {
+    const problem = ipv6Problem(requested);
+    if (problem !== undefined) {
+      throw new UserInputError(`${what}: --ip6 "${requested}" is not an IPv6 address: ${problem}`, { code: 'E_IP6_INVALID', suggestions: [`e.g. --ip6 ${formatIPv6(networkAddress6(c) + 10n)}`] });
+    }
+    const ip = parseIPv6(requested)!;
+    const text = formatIPv6(ip);
+    if (!contains6(c, ip)) throw new UserInputError(`${what}: ${text} is outside ${n.subnet6} (network "${n.name}")`, { code: 'E_IP6_OUTSIDE' });
+    if (ip === networkAddress6(c)) throw new UserInputError(`${what}: ${text} is the subnet-router anycast address of ${n.subnet6}`, { code: 'E_IP6_RESERVED' });
+    if (ip === gateway) throw new UserInputError(`${what}: ${text} is the IPv6 gateway of network "${n.name}"`, { code: 'E_IP6_RESERVED' });
+    const holder = taken.get(ip);
+    if (holder !== undefined) {
+      throw new ConflictError(`${what}: ${text} is already taken by "${holder}"`, { code: 'E_IP_TAKEN', suggestions: ['leave out --ip6 to get a free address'] });
+    }
+    return text;
+  }
+  if (kind === 'vm' && opts.mac !== undefined && c.prefix === 64) {
+    const ip = eui64Address(c, opts.mac);
+    const holder = taken.get(ip);
+    if (holder !== undefined) {
+      throw new ConflictError(`${what}: the SLAAC address ${formatIPv6(ip)} of MAC ${opts.mac} is already taken by "${holder}"`, {
+        code: 'E_IP_TAKEN',
+        suggestions: ['give the NIC another --mac, or a static address with --ip6'],
+      });
+    }
+    return formatIPv6(ip);
+  }
+  const range = rangesOf6(n)![kind];
+  const free = (ip: bigint): boolean => ip !== gateway && !taken.has(ip);
+  const v4 = opts.ip === undefined ? undefined : parseIPv4(opts.ip);
+  if (v4 !== undefined) {
+    const same = networkAddress6(c) + BigInt(v4 - networkAddress(parseCidr(n.subnet)!));
+    if (same >= range.first && same <= range.last && free(same)) return formatIPv6(same);
+  }
+  // Linear like IPv4: the range holds at most as many addresses as the IPv4 one.
+  for (let ip = range.first; ip <= range.last; ip++) if (free(ip)) return formatIPv6(ip);
+  throw new ConflictError(`${what}: no free ${kind} IPv6 address left in ${formatIPv6(range.first)}-${formatIPv6(range.last)} on network "${n.name}"`, {
+    code: 'E_IPAM_EXHAUSTED',
+    suggestions: ['disconnect unused workloads, or pass --ip6 with a free address'],
   });
 }

@@ -10,6 +10,7 @@ import {
   parseIPv4,
   type Cidr,
 } from '../../net/ipv4';
+import { canonicalCidr6, formatIPv6, nthAddress6, overlaps6, parseCidr6, subnet6Problem } from '../../net/ipv6';
 import type { NetworkRecord } from '../../state/types';
 
 export const IFNAMSIZ_MAX = 15;
@@ -27,6 +28,10 @@ export interface CreateNetworkRequest {
   bridge?: string;
   /** Stored with the record (`volt net compose` labels its networks). */
   labels?: Record<string, string>;
+  /** IPv6 prefix ("fd00:30::/64"); the gateway is its ::1. Absent: IPv4 only. */
+  subnet6?: string;
+  /** How v6 leaves the network (default nat); only with subnet6. */
+  ipv6Mode?: string;
   /** Container address range ("10.20.0.128-10.20.0.254"), validated by the caller (ipam.parseRange). */
   containerRange?: string;
 }
@@ -106,6 +111,8 @@ export function planNetwork(req: CreateNetworkRequest, ctx: PlanContext): Networ
     }
   }
 
+  const v6 = planSubnet6(req, ctx, what);
+
   const net = networkAddress(cidr);
   const bcast = broadcastAddress(cidr);
   let gateway = net + 1;
@@ -133,10 +140,43 @@ export function planNetwork(req: CreateNetworkRequest, ctx: PlanContext): Networ
     nat: req.nat ?? true,
     mac: bridgeMac(req.name),
     isDefault,
+    ...v6,
     ...(req.containerRange !== undefined ? { containerRange: req.containerRange } : {}),
     ...(req.labels !== undefined ? { labels: { ...req.labels } } : {}),
     createdAt: ctx.now,
   };
+}
+
+/** The IPv6 part of a create request, validated: nothing when it has no subnet6. */
+function planSubnet6(req: CreateNetworkRequest, ctx: PlanContext, what: string): Pick<NetworkRecord, 'subnet6' | 'gateway6' | 'ipv6Mode'> {
+  if (req.subnet6 === undefined) {
+    if (req.ipv6Mode !== undefined) {
+      throw bad(`${what}: --ipv6-mode needs an IPv6 prefix`, 'E_IPV6_MODE_INVALID', [`add --subnet6, e.g. --subnet6 fd00:30::/64 --ipv6-mode ${req.ipv6Mode}`]);
+    }
+    return {};
+  }
+  const problem = subnet6Problem(req.subnet6);
+  if (problem !== undefined) {
+    throw bad(`${what}: --subnet6 ${problem}`, 'E_SUBNET6_INVALID', ['e.g. --subnet6 fd00:30::/64 (a /64 from fd00::/8 is the usual choice)']);
+  }
+  const mode = req.ipv6Mode ?? 'nat';
+  if (mode !== 'nat' && mode !== 'routed') {
+    throw bad(`${what}: --ipv6-mode "${mode}" is not one of nat, routed`, 'E_IPV6_MODE_INVALID', [
+      'nat: masquerade v6 behind the host (ULA prefixes); routed: a global prefix routed to this host',
+    ]);
+  }
+  const c = parseCidr6(req.subnet6)!;
+  const subnet6 = canonicalCidr6(c);
+  for (const n of ctx.existing) {
+    const other = n.subnet6 === undefined ? undefined : parseCidr6(n.subnet6);
+    if (other && overlaps6(c, other)) {
+      throw new ConflictError(`${what}: IPv6 prefix ${subnet6} overlaps network "${n.name}" (${n.subnet6})`, {
+        code: 'E_SUBNET_OVERLAP',
+        suggestions: ['choose a prefix that no network uses; `volt net list` shows them'],
+      });
+    }
+  }
+  return { subnet6, gateway6: formatIPv6(nthAddress6(c, 1)), ipv6Mode: mode };
 }
 
 export function parseSubnet(subnet: string, what: string): Cidr {

@@ -7,6 +7,7 @@ import type { NetworkRecord, VoltState } from '../../state/types';
 import { kernelProbes, type KernelProbes } from '../attachments/attach-probes';
 import type { AttachmentListener, VmPorts } from '../attachments/attach-exec';
 import { compareIds } from '../../output/collate';
+import { canonicalIPv6, formatIPv6, linkLocalOfMac } from '../../net/ipv6';
 import { planNetwork, prefixOf, type CreateNetworkRequest } from './network-plan';
 import { upWithTuning } from '../tune/tune-service';
 import { voltPaths } from '@volt/sdk';
@@ -54,7 +55,13 @@ export interface UpReport {
 }
 
 export function bridgeSpec(n: NetworkRecord): BridgeSpec {
-  return { network: n.name, ifname: n.bridge, address: `${n.gateway}/${prefixOf(n.subnet)}`, mtu: n.mtu, mac: n.mac };
+  const spec: BridgeSpec = { network: n.name, ifname: n.bridge, address: `${n.gateway}/${prefixOf(n.subnet)}`, mtu: n.mtu, mac: n.mac };
+  if (n.subnet6 !== undefined && n.gateway6 !== undefined) {
+    spec.address6 = `${n.gateway6}/${prefixOf(n.subnet6)}`;
+    spec.linkLocal6 = `${formatIPv6(linkLocalOfMac(n.mac))}/64`;
+    spec.prefix6 = n.subnet6;
+  }
+  return spec;
 }
 
 export function firewallNetwork(n: NetworkRecord): FirewallNetwork {
@@ -95,7 +102,7 @@ export class NetworkService {
 
   private defaultRequest(): CreateNetworkRequest {
     const n = this.d.config.network;
-    return { name: n.default_bridge, subnet: n.default_subnet, mtu: n.mtu, nat: true };
+    return { name: n.default_bridge, subnet: n.default_subnet, ...(n.default_subnet6 !== undefined ? { subnet6: n.default_subnet6 } : {}), mtu: n.mtu, nat: true };
   }
 
   /** Create the default network if it does not exist (`volt init`). */
@@ -344,10 +351,21 @@ export function bridgeDrift(n: NetworkRecord, obs: BridgeObservation): string[] 
   if (obs.kind !== 'bridge') out.push(`interface ${n.bridge} (network "${n.name}") is a ${obs.kind ?? 'plain link'}, not a bridge`);
   if (!obs.up) out.push(`bridge ${n.bridge} is down`);
   if (!obs.addresses.includes(spec.address)) out.push(`bridge ${n.bridge} lacks its gateway address ${spec.address}`);
-  const foreign = obs.addresses.filter((a) => a !== spec.address && !a.includes(':'));
+  if (spec.address6 !== undefined && !obs.addresses.some((a) => sameAddress6(a, spec.address6!))) {
+    out.push(`bridge ${n.bridge} lacks its IPv6 gateway address ${spec.address6}`);
+  }
+  // IPv6 addresses count only on dual-stack networks: an IPv4-only bridge ignores what it has (the gate keeps v6 off it).
+  const foreign = obs.addresses.filter((a) => a !== spec.address && (a.includes(':') ? spec.address6 !== undefined && !sameAddress6(a, spec.address6) : true));
   if (foreign.length > 0) out.push(`bridge ${n.bridge} has addresses volt did not set: ${foreign.join(', ')}`);
   if (obs.mtu !== undefined && obs.mtu !== n.mtu) out.push(`bridge ${n.bridge} has MTU ${obs.mtu}, expected ${n.mtu}`);
   return out;
+}
+
+/** "fd00:30:0::1/64" and "fd00:30::1/64" are the same address: compare canonical forms. */
+function sameAddress6(a: string, b: string): boolean {
+  const [aa, ap] = a.split('/');
+  const [ba, bp] = b.split('/');
+  return ap === bp && aa !== undefined && ba !== undefined && canonicalIPv6(aa) === canonicalIPv6(ba);
 }
 
 export function assertKnown(name: string | undefined, what: string): string {

@@ -13,9 +13,10 @@ export function dhcpSpec(state: VoltState, network: string): GuestDhcpSpec | und
   if (!n) return undefined;
   const leases = state.attachments
     .filter((a) => a.network === network && a.kind === 'tap')
-    .map((a) => ({ mac: a.mac, ip: a.ip, hostname: a.workload }))
+    .map((a) => ({ mac: a.mac, ip: a.ip, ...(a.ip6 !== undefined ? { ip6: a.ip6 } : {}), hostname: a.workload }))
     .sort((a, b) => a.mac.localeCompare(b.mac));
-  return { network: n.name, bridge: n.bridge, subnet: n.subnet, gateway: n.gateway, mtu: n.mtu, leases };
+  const v6 = n.subnet6 !== undefined && n.gateway6 !== undefined ? { subnet6: n.subnet6, gateway6: n.gateway6 } : {};
+  return { network: n.name, bridge: n.bridge, subnet: n.subnet, gateway: n.gateway, ...v6, mtu: n.mtu, leases };
 }
 
 /** Networks that have VM leases in `state`. */

@@ -14,6 +14,8 @@ export const VmNicSchema = Type.Object(
     network: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
     mac: Type.Optional(Type.String()),
     ip: Type.Optional(Type.String()),
+    /** Static IPv6 address on a dual-stack network (default: the SLAAC address of the MAC on a /64). */
+    ip6: Type.Optional(Type.String()),
     vhost: Type.Optional(Type.Boolean()),
     mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 65535 })),
     multiqueue: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 })),

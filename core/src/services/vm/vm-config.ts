@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { UserInputError } from '@volt/sdk';
 import { contains, parseCidr, parseIPv4 } from '../../net/ipv4';
+import { canonicalIPv6, contains6, ipv6Problem, parseCidr6, parseIPv6 } from '../../net/ipv6';
 import type { NetworkRecord, VmNicRecord } from '../../state/types';
 import { parseMac } from '../attachments/mac';
 import { VmConfigSchema, type VmConfigFile } from './vm-config-schema';
@@ -27,6 +28,7 @@ export interface VmNicConfig {
   mode?: string;
   mac?: string;
   ip?: string;
+  ip6?: string;
   vhost: boolean;
   mtu?: number;
   multiqueue: number;
@@ -182,13 +184,22 @@ function semantic(c: VmConfigFile, baseDir: string, ctx: VmConfigContext): { pro
       if (isIP(n.ip) !== 4 || ip === undefined) problems.push({ path: ['network', i, 'ip'], message: `"${n.ip}" is not an IPv4 address` });
       else if (net && !contains(parseCidr(net.subnet)!, ip)) problems.push({ path: ['network', i, 'ip'], message: `${n.ip} is outside ${net.subnet} (network "${net.name}")` });
     }
+    let ip6: string | undefined;
+    if (n.ip6 !== undefined) {
+      const net = network === undefined ? undefined : ctx.networks[network];
+      const problem = ipv6Problem(n.ip6);
+      if (problem !== undefined) problems.push({ path: ['network', i, 'ip6'], message: `"${n.ip6}" is not an IPv6 address: ${problem}` });
+      else if (net && net.subnet6 === undefined) problems.push({ path: ['network', i, 'ip6'], message: `network "${net.name}" has no IPv6 prefix (create it with --subnet6)` });
+      else if (net && !contains6(parseCidr6(net.subnet6!)!, parseIPv6(n.ip6)!)) problems.push({ path: ['network', i, 'ip6'], message: `${n.ip6} is outside ${net.subnet6} (network "${net.name}")` });
+      else ip6 = canonicalIPv6(n.ip6);
+    }
     if (n.mtu !== undefined && network !== undefined && ctx.networks[network] && n.mtu > ctx.networks[network]!.mtu) {
       problems.push({
         path: ['network', i, 'mtu'],
         message: `${n.mtu} is larger than the MTU of network "${network}" (${ctx.networks[network]!.mtu}); frames that size would be dropped at the bridge`,
       });
     }
-    nics.push({ id, network: network ?? '', mode, mac, ip: n.ip, vhost: n.vhost ?? true, mtu: n.mtu, multiqueue: n.multiqueue ?? 1 });
+    nics.push({ id, network: network ?? '', mode, mac, ip: n.ip, ...(ip6 !== undefined ? { ip6 } : {}), vhost: n.vhost ?? true, mtu: n.mtu, multiqueue: n.multiqueue ?? 1 });
   });
   if (problems.length > 0) return { problems };
   return {
@@ -241,6 +252,7 @@ export function nicRecords(c: VmConfig): VmNicRecord[] {
     network: n.network,
     mac: n.mac,
     ip: n.ip,
+    ...(n.ip6 !== undefined ? { ip6: n.ip6 } : {}),
     mtu: n.mtu,
     vhost: n.vhost,
     queues: n.multiqueue,

@@ -57,6 +57,8 @@ export interface VmNicView {
   id: string;
   network?: string;
   ip?: string;
+  /** Dual-stack networks: the guest's IPv6 address (its SLAAC address on a /64 unless a static ip6 is configured). */
+  ip6?: string;
   mac?: string;
   tap: string;
   driver?: string;
@@ -688,6 +690,7 @@ export class VmService {
           id: nic.id,
           network: a?.network ?? nic.network,
           ip: a?.ip,
+          ...(a?.ip6 !== undefined ? { ip6: a.ip6 } : {}),
           mac: n?.mac ?? a?.mac ?? nic.mac,
           tap: n?.ifname ?? tapName(vm.uuid, nic.id),
           driver: n?.driver ?? nic.mode,
