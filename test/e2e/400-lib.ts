@@ -10,6 +10,8 @@ export interface Workload {
   name: string;
   ns: ContainerNs;
   ip: string;
+  /** Its IPv6 address, on a dual-stack network. */
+  ip6?: string;
   network: string;
 }
 
@@ -17,8 +19,8 @@ export interface Workload {
 export async function workload(host: SandboxHost, name: string, network: string, ip?: string): Promise<Workload> {
   const ns = await host.addContainer(name);
   await host.voltOk(['container', 'register', name, '--netns', `/run/netns/${ns.netns}`]);
-  const a = await host.voltJson<{ ip: string }>(['net', 'connect', network, name, ...(ip ? ['--ip', ip] : []), '-o', 'json']);
-  return { name, ns, ip: a.ip, network };
+  const a = await host.voltJson<{ ip: string; ip6?: string }>(['net', 'connect', network, name, ...(ip ? ['--ip', ip] : []), '-o', 'json']);
+  return { name, ns, ip: a.ip, ...(a.ip6 === undefined ? {} : { ip6: a.ip6 }), network };
 }
 
 const SERVE_JS = `
@@ -26,23 +28,27 @@ const net = require('net');
 const dgram = require('dgram');
 const ports = JSON.parse(process.argv[1]);
 const udp = JSON.parse(process.argv[2] || '[]');
+const any = process.env.SERVE_V6 === '1' ? '::' : '0.0.0.0';
 let n = 0;
 const ready = () => { if (++n === ports.length + udp.length) console.log('READY'); };
 for (const p of ports) {
   const s = net.createServer((c) => { c.on('error', () => {}); c.end(c.remoteAddress.replace(/^::ffff:/, '') + ' ' + p + '\\n'); });
   s.on('error', (e) => { console.log('ERROR ' + p + ' ' + e.code); process.exit(3); });
-  s.listen(p, '0.0.0.0', ready);
+  s.listen(p, any, ready);
 }
 for (const p of udp) {
-  const s = dgram.createSocket('udp4');
-  s.on('message', (m, r) => s.send(process.env.TAG + ' ' + r.address, r.port, r.address));
-  s.bind(p, '0.0.0.0', ready);
+  const s = dgram.createSocket(any === '::' ? 'udp6' : 'udp4');
+  s.on('message', (m, r) => s.send(process.env.TAG + ' ' + r.address.replace(/^::ffff:/, ''), r.port, r.address));
+  s.bind(p, any, ready);
 }
 `;
 
-/** TCP servers on `ports` (and UDP echo servers tagged TAG on `udp`) that answer "<peer address> <port>"; stopped with the sandbox. */
-export async function serve(ns: NsRunner, ports: number[], udp: number[] = [], tag = 'udp'): Promise<BackgroundProcess> {
-  const p = ns.spawn(process.execPath, ['-e', SERVE_JS, JSON.stringify(ports), JSON.stringify(udp)], { env: { ...process.env, TAG: tag } });
+/**
+ * TCP servers on `ports` (and UDP echo servers tagged TAG on `udp`) that answer "<peer address> <port>"; stopped with the
+ * sandbox. `v6`: listen on :: (IPv6 and IPv4 alike) instead of 0.0.0.0.
+ */
+export async function serve(ns: NsRunner, ports: number[], udp: number[] = [], tag = 'udp', v6 = false): Promise<BackgroundProcess> {
+  const p = ns.spawn(process.execPath, ['-e', SERVE_JS, JSON.stringify(ports), JSON.stringify(udp)], { env: { ...process.env, TAG: tag, SERVE_V6: v6 ? '1' : '0' } });
   const m = await p.waitForOutput(/^(READY|ERROR .*)$/m, { timeoutMs: 15_000 });
   if (m[1] !== 'READY') throw new Error(`servers in ${ns.netns}: ${m[1] ?? ''}`);
   return p;
@@ -103,7 +109,7 @@ export async function probe(from: NsRunner, host: string, port: number, timeoutM
 const UDP_JS = `
 const dgram = require('dgram');
 const [host, port, ms] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
-const s = dgram.createSocket('udp4');
+const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
 s.bind(Number(process.argv[4] || 0), () => {
   s.on('message', (m) => { console.log('REPLY ' + m.toString()); process.exit(0); });
   s.send('ping', port, host);

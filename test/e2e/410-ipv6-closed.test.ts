@@ -166,7 +166,7 @@ async function closed(t: ExecutionContext, host: SandboxHost, p: Pair, withPolic
 /** Deleting a rule of table bridge volt is drift; `volt net up` puts it back. Returns when closed again. */
 async function driftAndRepair(t: ExecutionContext, host: SandboxHost): Promise<void> {
   const listing = (await host.execOk('nft', ['-a', 'list', 'chain', 'bridge', 'volt', 'ipv6-closed'])).stdout;
-  const handle = /ether type ip6 drop comment "volt networks are IPv4-only" # handle (\d+)/.exec(listing)?.[1];
+  const handle = /ether type ip6 drop comment "IPv6 is closed on IPv4-only networks" # handle (\d+)/.exec(listing)?.[1];
   t.truthy(handle, listing);
   await host.execOk('nft', ['delete', 'rule', 'bridge', 'volt', 'ipv6-closed', 'handle', handle ?? '0']);
   const drift = await host.volt(['net', 'check']);
@@ -210,7 +210,7 @@ test('the inet rules close routed IPv6 too: deleting one is drift, `net up` puts
   const host = await SandboxHost.create(t, { uplink: false });
   await host.voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24']);
   const listing = (await host.execOk('nft', ['-a', 'list', 'chain', 'inet', 'volt', 'volt-forward'])).stdout;
-  const handle = /iifname @bridges meta nfproto ipv6 drop comment "volt networks are IPv4-only" # handle (\d+)/.exec(listing)?.[1];
+  const handle = /iifname @bridges iifname != @bridges6 meta nfproto ipv6 drop comment "IPv6 is closed on IPv4-only networks" # handle (\d+)/.exec(listing)?.[1];
   t.truthy(handle, listing);
   await host.execOk('nft', ['delete', 'rule', 'inet', 'volt', 'volt-forward', 'handle', handle ?? '0']);
   const drift = await host.volt(['net', 'check']);
@@ -218,5 +218,54 @@ test('the inet rules close routed IPv6 too: deleting one is drift, `net up` puts
   t.regex(drift.stdout + drift.stderr, /IPv4-only/);
   await host.voltOk(['net', 'up']);
   t.is((await host.volt(['net', 'check'])).code, 0);
-  t.regex((await host.execOk('nft', ['list', 'chain', 'inet', 'volt', 'volt-forward'])).stdout, /iifname @bridges meta nfproto ipv6 drop/);
+  t.regex((await host.execOk('nft', ['list', 'chain', 'inet', 'volt', 'volt-forward'])).stdout, /iifname @bridges iifname != @bridges6 meta nfproto ipv6 drop/);
+});
+
+/**
+ * Dual-stack (issue 14): with subnet6, IPv6 opens on that network's ports only. A dual-stack
+ * network beside an IPv4-only one, same sandbox (bridge-nf-call-ip6tables=0): IPv6 crosses the
+ * first (link-local, its addresses, TCP, to its gateway), and the second stays closed exactly as
+ * above (link-local included). The opening is the ports6 set of table bridge volt: a port taken out
+ * by hand is drift and closes again; `net up` restores it; a port that leaves the network leaves
+ * the set.
+ */
+test('direct driver: IPv6 crosses a dual-stack network, not the IPv4-only one beside it; the opening is per port', async (t) => {
+  const host = await sandbox(t, 'direct');
+  const p = await pair(host, false);
+  await host.voltOk(['net', 'create', '--name', 'dual', '--subnet', '10.31.0.0/24', '--subnet6', 'fd00:31::/64']);
+  const c = await workload(host, 'web', 'dual');
+  const d = await workload(host, 'api', 'dual');
+  t.truthy(c.ip6, 'web has an IPv6 address');
+  t.truthy(d.ip6, 'api has an IPv6 address');
+  await serve(d.ns, [5432], [], 'udp', true);
+  const vc = await v6(c.ns);
+  const vd = await v6(d.ns);
+  await waitFor(() => ping(c.ns, d.ip6!), { timeoutMs: 20_000 });
+  t.pass('ping6 between the two dual-stack containers');
+  t.true(await ping(c.ns, `${vd.linkLocal}%${vc.ifname}`), 'link-local ping6 on the dual-stack network');
+  t.true((await probe(c.ns, d.ip6!, 5432)).connected, 'TCP over IPv6 on the dual-stack network');
+  t.true(await ping(c.ns, 'fd00:31::1'), 'ping6 to its IPv6 gateway');
+  t.false(await ping(c.ns, 'fd00:30::20'), 'not to the self-assigned ULA on the IPv4-only network (routed IPv6 into it is dropped)');
+  // The IPv4-only network right beside it: everything of `closed` still holds (and net check is clean).
+  await closed(t, host, p, false);
+
+  // The opening is the ports6 set: take api's port out by hand.
+  const set = (await host.execOk('nft', ['list', 'set', 'bridge', 'volt', 'ports6'])).stdout;
+  const ports = [...set.matchAll(/"((?:vh|tap-)[0-9a-f]+)"/g)].map((m) => m[1]!).sort();
+  const onDual = (JSON.parse((await host.execOk('ip', ['-j', 'link', 'show', 'master', 'volt-dual'])).stdout) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
+  t.deepEqual(ports, onDual, `ports6 holds exactly the two ports of volt-dual, nothing of the IPv4-only network: ${set}`);
+  t.is(ports.length, 2);
+  await host.execOk('nft', ['delete', 'element', 'bridge', 'volt', 'ports6', `{ "${ports[0]}" }`]);
+  const drift = await host.volt(['net', 'check']);
+  t.is(drift.code, 6, drift.stdout + drift.stderr);
+  t.regex(drift.stdout + drift.stderr, new RegExp(`dual-stack workload port ${ports[0]}: ports6 lacks "${ports[0]}"`));
+  t.false(await ping(c.ns, `${vd.linkLocal}%${vc.ifname}`), 'without its ports6 element the port is closed again (link-local)');
+  await host.voltOk(['net', 'up']);
+  t.is((await host.volt(['net', 'check'])).code, 0);
+  t.true(await ping(c.ns, `${vd.linkLocal}%${vc.ifname}`), 'net up restores it');
+  // A workload that leaves the network leaves the set.
+  await host.voltOk(['net', 'disconnect', 'api']);
+  const after = (await host.execOk('nft', ['list', 'set', 'bridge', 'volt', 'ports6'])).stdout;
+  t.is([...after.matchAll(/"((?:vh|tap-)[0-9a-f]+)"/g)].length, 1, after);
+  t.is((await host.volt(['net', 'check'])).code, 0);
 });

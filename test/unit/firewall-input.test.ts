@@ -71,7 +71,7 @@ const TYPOS: [string, RegExp][] = [
   ['010.0.0.1', /is not a valid IPv4 address/],
   ['10.0.0.5/24', /has host bits set/],
   ['10..0.1', /is not a valid IPv4 address/],
-  ['web/db', /is neither any, an IPv4 address or subnet, nor a workload name/],
+  ['web/db', /is neither any, an IPv4 or IPv6 address or subnet, nor a workload name/],
 ];
 for (const [text, re] of TYPOS) {
   test(`endpoints: "${text}" is a typo, not a workload name`, (t) => {

@@ -57,7 +57,7 @@ test('rules go into buckets of BUCKET_SPAN orders; dispatch chains jump to them 
   t.deepEqual(chain('volt-fw-forward'), ['jump fwf-0', 'jump fwf-1']);
   t.deepEqual(chain('volt-fw-input'), ['jump fwi-0']);
   t.deepEqual(chain(bucketChain('forward', 0))?.map((r) => r.replace(/.* comment /, '')), ['"volt:d"', '"volt:a"'], 'ordered by order within a bucket');
-  t.is(chain('volt-policy')?.length, 15, 'the policy chain is constant: 2 + 6 deny + 6 allow + drop');
+  t.is(chain('volt-policy')?.length, 28, 'the policy chain is constant: dnat + 2 families + 12 deny + 12 allow + drop');
 });
 
 test('policies become set elements keyed by address, protocol and port', (t) => {
@@ -173,8 +173,8 @@ test('setupBase with rules: hooks in the base chains, the overlay built before t
   const hooked = tableModel(POLICY, [NET], emptyRuleSet());
   t.deepEqual(plain.chains.find((c) => c.name === 'volt-forward')?.rules, [
     'ct state established,related accept',
-    'iifname @bridges meta nfproto ipv6 drop comment "volt networks are IPv4-only"',
-    'oifname @bridges meta nfproto ipv6 drop comment "volt networks are IPv4-only"',
+    'iifname @bridges iifname != @bridges6 meta nfproto ipv6 drop comment "IPv6 is closed on IPv4-only networks"',
+    'oifname @bridges oifname != @bridges6 meta nfproto ipv6 drop comment "IPv6 is closed on IPv4-only networks"',
     'iifname vmap @forward_from',
     'iifname @bridges drop',
     'oifname @bridges ct status dnat accept',
@@ -182,8 +182,8 @@ test('setupBase with rules: hooks in the base chains, the overlay built before t
   ]);
   t.deepEqual(hooked.chains.find((c) => c.name === 'volt-forward')?.rules, [
     'ct state established,related accept',
-    'iifname @bridges meta nfproto ipv6 drop comment "volt networks are IPv4-only"',
-    'oifname @bridges meta nfproto ipv6 drop comment "volt networks are IPv4-only"',
+    'iifname @bridges iifname != @bridges6 meta nfproto ipv6 drop comment "IPv6 is closed on IPv4-only networks"',
+    'oifname @bridges oifname != @bridges6 meta nfproto ipv6 drop comment "IPv6 is closed on IPv4-only networks"',
     'iifname @bridges ip saddr 127.0.0.0/8 drop',
     'jump volt-fw-forward',
     'iifname @bridges jump volt-policy',
@@ -196,13 +196,13 @@ test('setupBase with rules: hooks in the base chains, the overlay built before t
 
 const BAD: [string, FirewallRuleSet, RegExp][] = [
   ['a quote in a name', set({ rules: [rule('a" accept', 1)] }), /rule "a" accept": the name/],
-  ['a bad address in a group', set({ groups: { x: ['10.0.0.300'] } }), /"10\.0\.0\.300" is not an IPv4 address/],
+  ['a bad address in a group', set({ groups: { x: ['10.0.0.300'] } }), /"10\.0\.0\.300" is not an IPv4 or IPv6 address/],
   ['a port range backwards', set({ rules: [rule('a', 1, { ports: [{ from: 9, to: 8 }] })] }), /port range 9-8/],
   ['two rules in one place', set({ rules: [rule('a', 1), rule('b', 1)] }), /rules "a" and "b": both are at position 1 of forward/],
   ['icmp with ports', set({ rules: [rule('a', 1, { proto: 'icmp' })] }), /icmp has no ports/],
   ['a bad target', set({ forwards: [{ hostPort: 1, proto: 'tcp', targetIp: 'x', targetPort: 1 }] }), /target address "x"/],
   ['a bad bridge', set({ rules: [rule('a', 1, { inBridge: 'x" accept' })] }), /bridge "x" accept"/],
-  ['a bad policy address', set({ policies: [{ name: 'p', from: { kind: 'any' }, to: ['1.2.3'], proto: 'tcp', ports: [], action: 'allow' }] }), /"1\.2\.3" is not an IPv4 address/],
+  ['a bad policy address', set({ policies: [{ name: 'p', from: { kind: 'any' }, to: ['1.2.3'], proto: 'tcp', ports: [], action: 'allow' }] }), /"1\.2\.3" is not an IPv4 or IPv6 address/],
 ];
 for (const [title, rs, re] of BAD) {
   test(`nothing reaches nft unchecked: ${title}`, (t) => {

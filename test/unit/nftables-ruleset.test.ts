@@ -18,6 +18,8 @@ const DECLARATIONS = [
   'add table inet volt',
   'add set inet volt bridges { type ifname; }',
   'add set inet volt nat_subnets { type ipv4_addr; flags interval; }',
+  'add set inet volt bridges6 { type ifname; }',
+  'add set inet volt nat_subnets6 { type ipv6_addr; flags interval; }',
   'add map inet volt forward_from { type ifname : verdict; }',
   'add map inet volt input_from { type ifname : verdict; }',
 ];
@@ -51,16 +53,53 @@ test('setupNetworkScript for a NAT network', (t) => {
       'add element inet volt nat_subnets { 10.30.0.0/24 }',
       'delete element inet volt nat_subnets { 10.30.0.0/24 }',
       'add element inet volt nat_subnets { 10.30.0.0/24 }',
+      // IPv4-only: its bridge is taken out of bridges6 (IPv6 stays closed on it).
+      'add element inet volt bridges6 { "volt-backend" }',
+      'delete element inet volt bridges6 { "volt-backend" }',
       '',
     ].join('\n'),
   );
+});
+
+const DUAL: FirewallNetwork = { ...BACKEND, subnet6: 'fd00:30::/64', gateway6: 'fd00:30::1' };
+
+test('setupNetworkScript for a dual-stack network: IPv6 host access, bridges6, NAT66 unless routed or --no-nat', (t) => {
+  const script = setupNetworkScript(DUAL);
+  for (const line of [
+    'add rule inet volt net-backend-in ip6 daddr fd00:30::1 udp dport 53 accept',
+    'add rule inet volt net-backend-in ip6 daddr fd00:30::1 tcp dport 53 accept',
+    'add rule inet volt net-backend-in icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept',
+    'add rule inet volt net-backend-in udp dport 547 accept',
+    'add rule inet volt net-backend-in ip6 daddr fd00:30::1 icmpv6 type echo-request accept',
+    'add element inet volt bridges6 { "volt-backend" }',
+    'add element inet volt nat_subnets6 { fd00:30::/64 }',
+  ]) {
+    t.true(script.includes(`${line}\n`), line);
+  }
+  t.true(script.indexOf('icmpv6 type echo-request accept') < script.indexOf('net-backend-in drop'));
+  const routed = setupNetworkScript({ ...DUAL, ipv6Mode: 'routed' });
+  t.true(routed.includes('add element inet volt nat_subnets6 { fd00:30::/64 }\ndelete element inet volt nat_subnets6 { fd00:30::/64 }\n'), 'routed: not masqueraded');
+  t.regex(routed, /add element inet volt bridges6 \{ "volt-backend" \}\ndelete element inet volt bridges6 \{ "volt-backend" \}\nadd element inet volt bridges6/);
+  const internal = setupNetworkScript({ ...DUAL, nat: false });
+  t.true(internal.includes('add element inet volt nat_subnets6 { fd00:30::/64 }\ndelete element inet volt nat_subnets6 { fd00:30::/64 }\n'), '--no-nat: no NAT66');
+  t.true(internal.includes('add rule inet volt net-backend-out drop\n'), '--no-nat: no egress at all, IPv6 included');
+  const m = tableModel(POLICY, [DUAL]);
+  t.deepEqual(m.chains.find((c) => c.name === 'volt-nat-post')?.rules, [
+    'ip saddr @nat_subnets oifname != @bridges oifname != "lo" masquerade',
+    'ip6 saddr @nat_subnets6 oifname != @bridges oifname != "lo" masquerade',
+  ]);
+  for (const bad of [{ subnet6: 'fd00:30::/64', gateway6: 'x' }, { subnet6: 'fd00:30::' , gateway6: 'fd00:30::1' }, { subnet6: 'fd00:30::/64"', gateway6: 'fd00:30::1' }]) {
+    t.throws(() => setupNetworkScript({ ...BACKEND, ...bad }), { name: 'UserInputError' });
+  }
 });
 
 test('a --no-nat network drops outbound traffic and is taken out of nat_subnets', (t) => {
   const script = setupNetworkScript(INTERNAL);
   t.regex(script, /add rule inet volt net-internal-out oifname @bridges drop\nadd rule inet volt net-internal-out drop\n/);
   t.true(
-    script.endsWith('add element inet volt nat_subnets { 10.50.0.0/24 }\ndelete element inet volt nat_subnets { 10.50.0.0/24 }\n'),
+    script.endsWith(
+      'add element inet volt nat_subnets { 10.50.0.0/24 }\ndelete element inet volt nat_subnets { 10.50.0.0/24 }\nadd element inet volt bridges6 { "volt-internal" }\ndelete element inet volt bridges6 { "volt-internal" }\n',
+    ),
     script,
   );
 });
@@ -92,9 +131,9 @@ test('setupBaseScript: chains on their hooks, host policy last', (t) => {
     'add rule bridge volt volt-forward oifname "tap-*" jump ipv6-closed',
     'add rule bridge volt volt-input iifname "vh*" jump ipv6-closed',
     'add rule bridge volt volt-output oifname "vh*" jump ipv6-closed',
-    'add rule bridge volt ipv6-closed ether type ip6 drop comment "volt networks are IPv4-only"',
-    'add rule bridge volt ipv6-closed ether type 8021q vlan type ip6 drop comment "volt networks are IPv4-only"',
-    'add rule bridge volt ipv6-closed ether type 8021ad vlan type 8021q vlan type ip6 drop comment "volt networks are IPv4-only"',
+    'add rule bridge volt ipv6-closed ether type ip6 drop comment "IPv6 is closed on IPv4-only networks"',
+    'add rule bridge volt ipv6-closed ether type 8021q vlan type ip6 drop comment "IPv6 is closed on IPv4-only networks"',
+    'add rule bridge volt ipv6-closed ether type 8021ad vlan type 8021q vlan type ip6 drop comment "IPv6 is closed on IPv4-only networks"',
   ]) {
     t.true(script.includes(`${line}\n`), line);
   }
@@ -204,5 +243,9 @@ test('tableModel: base chains, then two chains per network, elements per network
     model.elements.filter((e) => e.set === 'nat_subnets').map((e) => e.key),
     ['10.30.0.0/24'],
   );
-  t.deepEqual(model.absent, [{ set: 'nat_subnets', key: '10.50.0.0/24', network: 'internal' }]);
+  t.deepEqual(model.absent, [
+    { set: 'bridges6', key: '"volt-backend"', network: 'backend' },
+    { set: 'nat_subnets', key: '10.50.0.0/24', network: 'internal' },
+    { set: 'bridges6', key: '"volt-internal"', network: 'internal' },
+  ]);
 });

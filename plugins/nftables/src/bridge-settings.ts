@@ -22,9 +22,12 @@ export interface BridgeSettings {
   bridge: string;
   exists: boolean;
   nfCallIptables?: boolean;
+  /** The same for IPv6 (nf_call_ip6tables): set on the bridges of dual-stack networks. */
+  nfCallIp6tables?: boolean;
   routeLocalnet?: boolean;
 }
 
+const NS_SYSCTL6 = '/proc/sys/net/bridge/bridge-nf-call-ip6tables';
 const NS_SYSCTL = '/proc/sys/net/bridge/bridge-nf-call-iptables';
 
 function readFlag(file: string): boolean | undefined {
@@ -37,7 +40,7 @@ function readFlag(file: string): boolean | undefined {
 
 interface RawBridge {
   ifname?: string;
-  linkinfo?: { info_kind?: string; info_data?: { nf_call_iptables?: number } };
+  linkinfo?: { info_kind?: string; info_data?: { nf_call_iptables?: number; nf_call_ip6tables?: number } };
 }
 
 /** Interface index by name in this namespace, from /proc/net/igmp (every interface with an IPv4 address is there). */
@@ -68,7 +71,8 @@ function readFromSys(bridge: string, indexes: Map<string, string> | undefined): 
   try {
     if (fs.readFileSync(`/sys/class/net/${bridge}/ifindex`, 'utf8').trim() !== index) return undefined;
     const nf = fs.readFileSync(`/sys/class/net/${bridge}/bridge/nf_call_iptables`, 'utf8').trim();
-    return { bridge, exists: true, nfCallIptables: nf === '1', routeLocalnet: readFlag(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`) };
+    const nf6 = fs.readFileSync(`/sys/class/net/${bridge}/bridge/nf_call_ip6tables`, 'utf8').trim();
+    return { bridge, exists: true, nfCallIptables: nf === '1', nfCallIp6tables: nf6 === '1', routeLocalnet: readFlag(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`) };
   } catch {
     return undefined;
   }
@@ -92,10 +96,12 @@ export async function readBridgeSettings(bridges: readonly string[]): Promise<Br
     const b = listed.get(bridge);
     if (!b) return { bridge, exists: false };
     const nf = b.linkinfo?.info_data?.nf_call_iptables;
+    const nf6 = b.linkinfo?.info_data?.nf_call_ip6tables;
     return {
       bridge,
       exists: true,
       nfCallIptables: nf === undefined ? undefined : nf === 1,
+      nfCallIp6tables: nf6 === undefined ? undefined : nf6 === 1,
       routeLocalnet: /^[A-Za-z0-9_.-]{1,15}$/.test(bridge) ? readFlag(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`) : undefined,
     };
   });
@@ -123,15 +129,31 @@ export function filteringOf(s: BridgeSettings): BridgeFiltering {
   return { bridge: s.bridge, filtered: false, reason: `br_netfilter is off for ${s.bridge} (nf_call_iptables 0, net.bridge.bridge-nf-call-iptables=0)` };
 }
 
+/** The same question for IPv6 on a dual-stack network's bridge (nf_call_ip6tables). */
+export function filtering6Of(s: BridgeSettings): { filtered: boolean; reason: string } {
+  const ns = brNetfilter();
+  if (!s.exists) return { filtered: false, reason: `bridge ${s.bridge} does not exist` };
+  if (!ns.loaded) return { filtered: false, reason: 'br_netfilter is not available in this kernel' };
+  if (s.nfCallIp6tables) return { filtered: true, reason: 'per-bridge nf_call_ip6tables' };
+  if (readFlag(NS_SYSCTL6) === true) return { filtered: true, reason: 'net.bridge.bridge-nf-call-ip6tables=1' };
+  return { filtered: false, reason: `br_netfilter is off for IPv6 on ${s.bridge} (nf_call_ip6tables 0, net.bridge.bridge-nf-call-ip6tables=0)` };
+}
+
 export interface SettingsChange {
   bridge: string;
   nfCallIptables?: boolean;
+  nfCallIp6tables?: boolean;
   routeLocalnet?: boolean;
 }
 
 /** Apply settings (nf_call_iptables in one `ip -batch`, route_localnet through /proc/sys). */
 export async function writeBridgeSettings(changes: readonly SettingsChange[]): Promise<void> {
-  const batch = changes.filter((c) => c.nfCallIptables !== undefined).map((c) => `link set dev ${c.bridge} type bridge nf_call_iptables ${c.nfCallIptables ? 1 : 0}`);
+  const batch = changes
+    .filter((c) => c.nfCallIptables !== undefined || c.nfCallIp6tables !== undefined)
+    .map(
+      (c) =>
+        `link set dev ${c.bridge} type bridge${c.nfCallIptables === undefined ? '' : ` nf_call_iptables ${c.nfCallIptables ? 1 : 0}`}${c.nfCallIp6tables === undefined ? '' : ` nf_call_ip6tables ${c.nfCallIp6tables ? 1 : 0}`}`,
+    );
   if (batch.length > 0) {
     const r = await runCommand('ip', ['-batch', '-'], { input: `${batch.join('\n')}\n` });
     if (r.code !== 0) throw new Error(`set nf_call_iptables: ${r.stderr.trim() || `ip exited with ${r.code}`}`);

@@ -3,6 +3,7 @@ import { ruleNameOf } from './overlay';
 import {
   BASE_CHAIN,
   FAMILY,
+  PORTS6_SET,
   SET_NAME,
   TABLE,
   elementText,
@@ -128,7 +129,9 @@ function setDrift(want: SetModel, have: ListedSet | undefined, table: TableModel
     if (expectedTexts.has(text) || forbidden.has(key)) continue;
     if (expectedKeys.has(key)) continue; // reported above as a wrong value
     out.push(
-      want.owner === 'rules'
+      want.name === PORTS6_SET
+        ? `set ${want.name} holds ${text}: IPv6 is open on that port, but no workload of a dual-stack network has it (left over?)`
+        : want.owner === 'rules'
         ? `${want.kind} ${want.name} holds ${text}, which no firewall rule, port forward or policy in desired state produces (left over?)`
         : `${want.kind} ${want.name} holds ${text}, which belongs to no network volt manages (left over?)`,
     );
@@ -156,7 +159,10 @@ function missingElement(e: ElementModel, current: string | undefined): string {
   if (current !== undefined) return `${who}${e.set} maps ${current}, expected ${elementText(e)}`;
   switch (e.set) {
     case SET_NAME.natSubnets:
+    case SET_NAME.natSubnets6:
       return `${who}masquerade is missing: ${e.key} is not in set ${e.set}`;
+    case SET_NAME.bridges6:
+      return `${who}bridge ${e.key} is missing from set ${e.set}, so IPv6 does not pass this dual-stack network`;
     case SET_NAME.bridges:
       return `${who}bridge ${e.key} is missing from set ${e.set}, so ${BASE_CHAIN.forward} does not isolate it`;
     default:
@@ -167,6 +173,8 @@ function missingElement(e: ElementModel, current: string | undefined): string {
 function forbiddenElement(e: ElementModel): string {
   const who = ownerLabel(e);
   if (e.set === SET_NAME.natSubnets) return `${who}masquerade is set up (${e.key} is in set ${e.set}) but the network has NAT disabled`;
+  if (e.set === SET_NAME.natSubnets6) return `${who}NAT66 is set up (${e.key} is in set ${e.set}) but the network's IPv6 is routed or has NAT disabled`;
+  if (e.set === SET_NAME.bridges6) return `${who}IPv6 is open (${e.key} is in set ${e.set}) but the network is IPv4-only`;
   return `${who}${e.set} holds ${e.key}, which it should not`;
 }
 
@@ -184,8 +192,9 @@ export interface Orphan {
 /** "tcp . 8080" → "port forward 8080/tcp"; "10.0.0.1 . udp . 53" → "port forward 10.0.0.1:53/udp". */
 function forwardObject(set: string, key: string): string | undefined {
   const parts = key.split(' . ');
-  if (set === 'pf_port' && parts.length === 2) return `port forward ${parts[1]}/${parts[0]}`;
+  if ((set === 'pf_port' || set === 'pf_port6') && parts.length === 2) return `port forward ${parts[1]}/${parts[0]}`;
   if (set === 'pf_addr' && parts.length === 3) return `port forward ${parts[0]}:${parts[2]}/${parts[1]}`;
+  if (set === 'pf_addr6' && parts.length === 3) return `port forward [${parts[0]}]:${parts[2]}/${parts[1]}`;
   return undefined;
 }
 
@@ -225,7 +234,7 @@ export function describeOrphans(want: TableModel, have: ListedTable | undefined)
   for (const s of have.sets) {
     const w = sets.get(s.name);
     if (!w) {
-      if (/^wl-/.test(s.name)) add(`set ${s.name}`, `set "${s.name}" (a workload's addresses for firewall rules) that no rule in state refers to`);
+      if (/^wl6?-/.test(s.name)) add(`set ${s.name}`, `set "${s.name}" (a workload's addresses for firewall rules) that no rule in state refers to`);
       continue;
     }
     const keys = new Set([...want.elements, ...want.absent].filter((e) => e.set === s.name).map((e) => e.key));

@@ -10,7 +10,7 @@ import type {
   HostInputPolicy,
 } from '@volt/sdk';
 import type { HostContext } from '@volt/sdk';
-import { brNetfilter, ensureBrNetfilter, filteringOf, readBridgeSettings, writeBridgeSettings, type SettingsChange } from './bridge-settings';
+import { brNetfilter, ensureBrNetfilter, filtering6Of, filteringOf, readBridgeSettings, writeBridgeSettings, type SettingsChange } from './bridge-settings';
 import { describeDrift, describeOrphans } from './drift';
 import { foreignWarnings, relevantChain, type ForeignChain } from './foreign';
 import { findNft } from './nft-binary';
@@ -33,6 +33,8 @@ import {
   TABLE,
   baseChains,
   bridgeTableModel,
+  ports6DiffLines,
+  ports6Lines,
   setupBaseScript,
   setupNetworkScript,
   tableModel,
@@ -116,7 +118,7 @@ export class NftablesFirewall implements FirewallDriver {
     const drift = describeDrift(model, listed);
     // IPv6 closed at layer 2 (ruleset.ts, bridgeTableModel), whatever br_netfilter does.
     drift.push(
-      ...describeDrift(bridgeTableModel(), await this.listTable(what, BRIDGE_FAMILY), {
+      ...describeDrift(bridgeTableModel(r?.ports6 ?? []), await this.listTable(what, BRIDGE_FAMILY), {
         family: BRIDGE_FAMILY,
         name: TABLE,
         missing: 'IPv6 is not closed between workloads of volt networks and the host (run `volt net up`)',
@@ -160,7 +162,7 @@ export class NftablesFirewall implements FirewallDriver {
     const restore = await this.applySettings(n);
     try {
       if (p !== undefined) {
-        const lines = diffRuleSets(p, n);
+        const lines = [...diffRuleSets(p, n), ...ports6DiffLines(p.ports6, n.ports6)];
         if (lines.length > 0) {
           try {
             await this.apply(what, `${lines.join('\n')}\n`);
@@ -198,7 +200,10 @@ export class NftablesFirewall implements FirewallDriver {
   }
 
   async bridgeFiltering(bridges: string[]): Promise<BridgeFiltering[]> {
-    return (await readBridgeSettings(bridges)).map(filteringOf);
+    return (await readBridgeSettings(bridges)).map((s) => {
+      const v6 = filtering6Of(s);
+      return { ...filteringOf(s), filtered6: v6.filtered, reason6: v6.reason };
+    });
   }
 
   /** Per-bridge settings `rules` needs; returns what to write to put the old values back. */
@@ -212,6 +217,7 @@ export class NftablesFirewall implements FirewallDriver {
       );
     }
     const current = await readBridgeSettings(rules.networks.map((n) => n.bridge));
+    const dual = new Set(rules.networks.filter((n) => n.subnet6 !== undefined).map((n) => n.bridge));
     const changes: SettingsChange[] = [];
     const restore: SettingsChange[] = [];
     for (const s of current) {
@@ -222,11 +228,15 @@ export class NftablesFirewall implements FirewallDriver {
         change.nfCallIptables = true;
         back.nfCallIptables = false;
       }
+      if (filtering && dual.has(s.bridge) && s.nfCallIp6tables === false) {
+        change.nfCallIp6tables = true;
+        back.nfCallIp6tables = false;
+      }
       if (localnet && s.routeLocalnet === false) {
         change.routeLocalnet = true;
         back.routeLocalnet = false;
       }
-      if (change.nfCallIptables !== undefined || change.routeLocalnet !== undefined) {
+      if (change.nfCallIptables !== undefined || change.nfCallIp6tables !== undefined || change.routeLocalnet !== undefined) {
         changes.push(change);
         restore.push(back);
       }
@@ -248,10 +258,14 @@ export class NftablesFirewall implements FirewallDriver {
     if ((!filtering && !localnet) || rules.networks.length === 0) return [];
     const out: string[] = [];
     const ns = brNetfilter();
+    const dual = new Set(rules.networks.filter((n) => n.subnet6 !== undefined).map((n) => n.bridge));
     for (const s of await readBridgeSettings(rules.networks.map((n) => n.bridge))) {
       if (!s.exists) continue; // the bridge driver reports missing bridges
       if (filtering && ns.loaded && s.nfCallIptables === false) {
         out.push(`bridge ${s.bridge}: nf_call_iptables is off, so policies and forward rules do not see traffic between its workloads`);
+      }
+      if (filtering && ns.loaded && dual.has(s.bridge) && s.nfCallIp6tables === false) {
+        out.push(`bridge ${s.bridge}: nf_call_ip6tables is off, so policies and forward rules do not see IPv6 traffic between its workloads`);
       }
       if (localnet && s.routeLocalnet === false) out.push(`bridge ${s.bridge}: route_localnet is off, so port forwards do not answer on 127.0.0.1`);
     }
@@ -268,7 +282,7 @@ export class NftablesFirewall implements FirewallDriver {
       });
     }
     const { build, cleanup } = replaceOverlay(overlayModel(rules), present);
-    await this.apply(what, `${[...build, ...cleanup].join('\n')}\n`);
+    await this.apply(what, `${[...build, ...cleanup, ...ports6Lines(rules.ports6 ?? [])].join('\n')}\n`);
   }
 
   /** Overlay chain names and group set names in the kernel (no rules, no elements). */

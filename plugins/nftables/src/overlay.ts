@@ -9,6 +9,7 @@ import type {
   FirewallUserRule,
 } from '@volt/sdk';
 import type { ChainModel, ElementModel, SetModel } from './ruleset';
+import { isCidr6, isIpv6, normCidr6 } from './ip6';
 
 /**
  * User rules, port forwards and policies on top of the default policy ("the
@@ -23,6 +24,9 @@ import type { ChainModel, ElementModel, SetModel } from './ruleset';
  *           pf_addr, pf_port (maps)            port forwards: [host ip .] proto . port : target ip . port
  *           hairpin                            subnet . bridge of networks with workloads (masquerade)
  *           wl-<group>                         a workload's addresses, named by rules
+ *   IPv6    pol_isolated6, pol6_*, pf_addr6, pf_port6, hairpin6, wl6-<group>: the same for IPv6
+ *           addresses (an nft set holds one family); a rule naming a workload becomes one
+ *           kernel rule per family, a policy's elements go to the sets of their family.
  *
  * Why buckets: rules are ordered, so they live in chains; a rule is deleted
  * by rebuilding only its bucket (at most BUCKET_SPAN worth of orders), and
@@ -43,7 +47,13 @@ export const OVERLAY_SET = {
   pfAddr: 'pf_addr',
   pfPort: 'pf_port',
   hairpin: 'hairpin',
+  isolated6: 'pol_isolated6',
+  pfAddr6: 'pf_addr6',
+  pfPort6: 'pf_port6',
+  hairpin6: 'hairpin6',
 } as const;
+
+type Fam = 4 | 6;
 
 /** Orders in [n * BUCKET_SPAN, (n + 1) * BUCKET_SPAN) share bucket n (core spaces orders by 1024: 64 rules). */
 export const BUCKET_SPAN = 65536;
@@ -69,8 +79,11 @@ const SHAPE_KEY: Record<Shape, string> = {
   d: 'ip daddr',
 };
 
-export function policySet(action: 'allow' | 'deny', shape: Shape): string {
-  return `pol_${action}_${shape}`;
+const v6Type = (t: string): string => t.replace(/ipv4_addr/g, 'ipv6_addr');
+const v6Key = (k: string): string => k.replace(/\bip (saddr|daddr)/g, 'ip6 $1');
+
+export function policySet(action: 'allow' | 'deny', shape: Shape, fam: Fam = 4): string {
+  return fam === 4 ? `pol_${action}_${shape}` : `pol6_${action}_${shape}`;
 }
 
 /** The fixed sets and maps of the overlay (group sets come and go with rules). */
@@ -82,6 +95,13 @@ export const OVERLAY_SETS: readonly SetModel[] = [
   { kind: 'map', name: OVERLAY_SET.pfAddr, type: 'ipv4_addr . inet_proto . inet_service', map: 'ipv4_addr . inet_service', flags: [], owner: 'rules' },
   { kind: 'map', name: OVERLAY_SET.pfPort, type: 'inet_proto . inet_service', map: 'ipv4_addr . inet_service', flags: [], owner: 'rules' },
   { kind: 'set', name: OVERLAY_SET.hairpin, type: 'ipv4_addr . ifname', flags: ['interval'], owner: 'rules' },
+  { kind: 'set', name: OVERLAY_SET.isolated6, type: 'ipv6_addr', flags: [], owner: 'rules' },
+  ...(['deny', 'allow'] as const).flatMap((a) =>
+    SHAPES.map((s): SetModel => ({ kind: 'set', name: policySet(a, s, 6), type: v6Type(SHAPE_TYPE[s]), flags: [], owner: 'rules' })),
+  ),
+  { kind: 'map', name: OVERLAY_SET.pfAddr6, type: 'ipv6_addr . inet_proto . inet_service', map: 'ipv6_addr . inet_service', flags: [], owner: 'rules' },
+  { kind: 'map', name: OVERLAY_SET.pfPort6, type: 'inet_proto . inet_service', map: 'ipv6_addr . inet_service', flags: [], owner: 'rules' },
+  { kind: 'set', name: OVERLAY_SET.hairpin6, type: 'ipv6_addr . ifname', flags: ['interval'], owner: 'rules' },
 ];
 
 /** Rules the base chains get when the overlay is present, keyed by base chain. */
@@ -97,11 +117,15 @@ export const BASE_HOOKS = {
   natPre: [
     `fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @${OVERLAY_SET.pfAddr}`,
     `fib daddr type local dnat ip to meta l4proto . th dport map @${OVERLAY_SET.pfPort}`,
+    // IPv6 (the kernel's inet nat applies `dnat ip6` to IPv6 packets only, and `dnat ip` to IPv4 only).
+    `fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @${OVERLAY_SET.pfAddr6}`,
+    `fib daddr type local dnat ip6 to meta l4proto . th dport map @${OVERLAY_SET.pfPort6}`,
   ],
   /** Before the masquerade of outbound traffic. */
   natPost: [
     // Hairpin: a workload reaching a forward to its own network would get the reply straight from the target.
     `ct status dnat ip saddr . oifname @${OVERLAY_SET.hairpin} masquerade`,
+    `ct status dnat ip6 saddr . oifname @${OVERLAY_SET.hairpin6} masquerade`,
     // The host's own connections to 127.0.0.1:PORT leave through a bridge (with route_localnet on it).
     'ip saddr 127.0.0.0/8 oifname @bridges masquerade',
   ],
@@ -140,6 +164,22 @@ function cidr(text: unknown): boolean {
   return typeof text === 'string' && CIDR.test(text);
 }
 
+/** 4, 6, or undefined when the text is neither family's address. */
+function famOf(text: unknown): Fam | undefined {
+  return ipv4(text) ? 4 : isIpv6(text) ? 6 : undefined;
+}
+
+function cidrFam(text: string): Fam {
+  return text.includes(':') ? 6 : 4;
+}
+
+/** The families a rule's kernel rules cover: one when an address or subnet names it, else both (or none needed). */
+export function ruleFamilies(r: Pick<FirewallUserRule, 'source' | 'dest'>): Fam[] {
+  const fams = new Set<Fam>();
+  for (const m of [r.source, r.dest]) if (m.kind === 'cidr') fams.add(cidrFam(m.cidr));
+  return fams.size > 0 ? [...fams] : [4, 6];
+}
+
 /** Rule objects already checked: a change validates the rule sets before and after it, which share most rules. */
 const validRules = new WeakSet<FirewallUserRule>();
 
@@ -156,6 +196,7 @@ export function checkRule(r: FirewallUserRule, what = 'apply firewall rules'): v
   if (!Number.isSafeInteger(r.order) || r.order < 0) throw invalid(label, `order ${String(r.order)} is not a non-negative integer`);
   checkMatch(r.source, label);
   checkMatch(r.dest, label);
+  if (r.source.kind === 'cidr' && r.dest.kind === 'cidr' && cidrFam(r.source.cidr) !== cidrFam(r.dest.cidr)) throw invalid(label, 'source and destination are addresses of different families (IPv4 and IPv6)');
   if (r.proto !== 'tcp' && r.proto !== 'udp' && r.proto !== 'icmp' && r.proto !== 'any') throw invalid(label, `protocol "${String(r.proto)}" must be tcp, udp, icmp or any`);
   if (r.proto === 'icmp' && r.ports.length > 0) throw invalid(label, 'icmp has no ports');
   for (const p of r.ports) if (!port(p.from) || !port(p.to) || p.to < p.from) throw invalid(label, `port range ${String(p.from)}-${String(p.to)} is not within 1-65535`);
@@ -173,20 +214,21 @@ export function checkRule(r: FirewallUserRule, what = 'apply firewall rules'): v
 export function validateRuleSet(rs: FirewallRuleSet, what: string): FirewallRuleSet {
   for (const [id, addrs] of Object.entries(rs.groups)) {
     if (!GROUP_ID.test(id)) throw invalid(what, `address group "${id}" has an invalid name`);
-    for (const a of addrs) if (!ipv4(a)) throw invalid(what, `address group "${id}": "${String(a)}" is not an IPv4 address`);
+    for (const a of addrs) if (famOf(a) === undefined) throw invalid(what, `address group "${id}": "${String(a)}" is not an IPv4 or IPv6 address`);
   }
   for (const f of rs.forwards) {
     const label = `${what}: port forward ${String(f.proto)}/${String(f.hostPort)}`;
     if (f.proto !== 'tcp' && f.proto !== 'udp') throw invalid(label, 'protocol must be tcp or udp');
     if (!port(f.hostPort) || !port(f.targetPort)) throw invalid(label, 'ports must be within 1-65535');
-    if (f.hostIp !== undefined && !ipv4(f.hostIp)) throw invalid(label, `host address "${String(f.hostIp)}" is not IPv4`);
+    if (f.hostIp !== undefined && famOf(f.hostIp) === undefined) throw invalid(label, `host address "${String(f.hostIp)}" is not an IPv4 or IPv6 address`);
     if (f.targetIp !== undefined && !ipv4(f.targetIp)) throw invalid(label, `target address "${String(f.targetIp)}" is not IPv4`);
+    if (f.targetIp6 !== undefined && !isIpv6(f.targetIp6)) throw invalid(label, `target address "${String(f.targetIp6)}" is not IPv6`);
   }
   for (const p of rs.policies) {
     const label = `${what}: policy "${String(p.name)}"`;
     if (typeof p.name !== 'string' || !RULE_NAME.test(p.name)) throw invalid(label, 'the name must be 1-63 letters, digits, ".", "_" or "-"');
-    if (p.from.kind === 'addresses') for (const a of p.from.addresses) if (!ipv4(a)) throw invalid(label, `"${String(a)}" is not an IPv4 address`);
-    for (const a of p.to) if (!ipv4(a)) throw invalid(label, `"${String(a)}" is not an IPv4 address`);
+    if (p.from.kind === 'addresses') for (const a of p.from.addresses) if (famOf(a) === undefined) throw invalid(label, `"${String(a)}" is not an IPv4 or IPv6 address`);
+    for (const a of p.to) if (famOf(a) === undefined) throw invalid(label, `"${String(a)}" is not an IPv4 or IPv6 address`);
     if (!['tcp', 'udp', 'icmp', 'any'].includes(p.proto)) throw invalid(label, `protocol "${String(p.proto)}" must be tcp, udp, icmp or any`);
     if (p.proto === 'icmp' && p.ports.length > 0) throw invalid(label, 'icmp has no ports');
     for (const n of p.ports) if (!port(n)) throw invalid(label, `port ${String(n)} is not within 1-65535`);
@@ -195,6 +237,11 @@ export function validateRuleSet(rs: FirewallRuleSet, what: string): FirewallRule
   for (const n of rs.networks) {
     if (!IFNAME.test(n.bridge)) throw invalid(what, `bridge "${String(n.bridge)}" is not an interface name`);
     if (!cidr(n.subnet)) throw invalid(what, `subnet "${String(n.subnet)}" is not IPv4`);
+    if (n.subnet6 !== undefined && !isCidr6(n.subnet6)) throw invalid(what, `subnet6 "${String(n.subnet6)}" is not IPv6`);
+  }
+  if (rs.ports6 !== undefined) {
+    if (!Array.isArray(rs.ports6)) throw invalid(what, 'ports6 must be a list of interface names');
+    for (const p of rs.ports6) if (typeof p !== 'string' || !IFNAME.test(p)) throw invalid(what, `port "${String(p)}" is not an interface name`);
   }
   return rs;
 }
@@ -202,7 +249,7 @@ export function validateRuleSet(rs: FirewallRuleSet, what: string): FirewallRule
 function checkMatch(m: FirewallAddressMatch, label: string): void {
   if (m.kind === 'any') return;
   if (m.kind === 'cidr') {
-    if (!cidr(m.cidr)) throw invalid(label, `"${String(m.cidr)}" is not an IPv4 address or subnet`);
+    if (!cidr(m.cidr) && !isCidr6(m.cidr)) throw invalid(label, `"${String(m.cidr)}" is not an IPv4 or IPv6 address or subnet`);
     return;
   }
   // A group the set lacks is an empty set: it matches nothing. Its set name is always safe (groupSetName).
@@ -217,9 +264,10 @@ function checkMatch(m: FirewallAddressMatch, label: string): void {
 // The model.
 
 /** The set holding a group's addresses: readable when the id allows, hashed otherwise. */
-export function groupSetName(group: string): string {
-  if (/^[A-Za-z0-9_-]{1,40}$/.test(group)) return `wl-${group}`;
-  return `wl-h${createHash('sha256').update(group).digest('hex').slice(0, 16)}`;
+export function groupSetName(group: string, fam: Fam = 4): string {
+  const prefix = fam === 4 ? 'wl-' : 'wl6-';
+  if (/^[A-Za-z0-9_-]{1,40}$/.test(group)) return `${prefix}${group}`;
+  return `${prefix}h${createHash('sha256').update(group).digest('hex').slice(0, 16)}`;
 }
 
 export function bucketOf(order: number): number {
@@ -240,6 +288,7 @@ function normCidr(text: string): string {
 }
 
 function normCidrFresh(text: string): string {
+  if (text.includes(':')) return normCidr6(text);
   const [a, p] = text.split('/');
   if (p === undefined || p === '32') return a as string;
   const prefix = Number(p);
@@ -249,10 +298,11 @@ function normCidrFresh(text: string): string {
   return `${[24, 16, 8, 0].map((s) => Math.floor(net / 2 ** s) % 256).join('.')}/${prefix}`;
 }
 
-function matchText(field: 'saddr' | 'daddr', m: FirewallAddressMatch): string | undefined {
+function matchText(field: 'saddr' | 'daddr', m: FirewallAddressMatch, fam: Fam): string | undefined {
   if (m.kind === 'any') return undefined;
-  if (m.kind === 'cidr') return `ip ${field} ${normCidr(m.cidr)}`;
-  return `ip ${field} @${groupSetName(m.group)}`;
+  const ip = fam === 4 ? 'ip' : 'ip6';
+  if (m.kind === 'cidr') return `${ip} ${field} ${normCidr(m.cidr)}`;
+  return `${ip} ${field} @${groupSetName(m.group, fam)}`;
 }
 
 const textCache = new WeakMap<FirewallUserRule, string[]>();
@@ -266,13 +316,25 @@ export function userRuleTexts(r: FirewallUserRule): string[] {
 
 function userRuleTextsFresh(r: FirewallUserRule): string[] {
   checkRule(r);
-  const head = [
-    r.inBridge === undefined ? undefined : `iifname "${r.inBridge}"`,
-    matchText('saddr', r.source),
-    matchText('daddr', r.dest),
-  ].filter((x): x is string => x !== undefined);
+  const fams = ruleFamilies(r);
+  // Without an address match a kernel rule covers both families at once, except for ICMP (icmp / ipv6-icmp).
+  const byAddress = r.source.kind !== 'any' || r.dest.kind !== 'any';
+  const out: string[] = [];
+  for (const fam of byAddress ? fams : [undefined]) {
+    const head = [
+      r.inBridge === undefined ? undefined : `iifname "${r.inBridge}"`,
+      fam === undefined ? undefined : matchText('saddr', r.source, fam),
+      fam === undefined ? undefined : matchText('daddr', r.dest, fam),
+    ].filter((x): x is string => x !== undefined);
+    out.push(...familyTexts(r, head, fam === undefined ? [4, 6] : [fam]));
+  }
+  return out;
+}
+
+function familyTexts(r: FirewallUserRule, head: readonly string[], fams: readonly Fam[]): string[] {
   const comment = `comment "${COMMENT_PREFIX}${r.name}"`;
   if (r.ports.length === 0) {
+    if (r.proto === 'icmp') return fams.map((f) => [...head, `meta l4proto ${f === 4 ? 'icmp' : 'ipv6-icmp'}`, verdictText(r.action, r.proto), comment].join(' '));
     const proto = r.proto === 'any' ? [] : [`meta l4proto ${r.proto}`];
     return [[...head, ...proto, verdictText(r.action, r.proto), comment].join(' ')];
   }
@@ -300,14 +362,16 @@ export function ruleNameOf(text: string): string | undefined {
 }
 
 function policyChain(): ChainModel {
-  const deny = SHAPES.map((s) => `${SHAPE_KEY[s]} @${policySet('deny', s)} drop`);
-  const allow = SHAPES.map((s) => `${SHAPE_KEY[s]} @${policySet('allow', s)} accept`);
+  const deny = SHAPES.flatMap((s) => [`${SHAPE_KEY[s]} @${policySet('deny', s)} drop`, `${v6Key(SHAPE_KEY[s])} @${policySet('deny', s, 6)} drop`]);
+  const allow = SHAPES.flatMap((s) => [`${SHAPE_KEY[s]} @${policySet('allow', s)} accept`, `${v6Key(SHAPE_KEY[s])} @${policySet('allow', s, 6)} accept`]);
   return {
     name: OVERLAY_CHAIN.policy,
     rules: [
       // A port forward is an explicit exposure; policies govern workload-to-workload traffic.
       'ct status dnat return',
+      // Each address match applies to its own family only: an IPv4 packet skips the ip6 rules and back.
       `ip daddr != @${OVERLAY_SET.isolated} return`,
+      `ip6 daddr != @${OVERLAY_SET.isolated6} return`,
       ...deny,
       ...allow,
       // The destination is isolated by a policy and none allows this.
@@ -342,19 +406,23 @@ function addPolicyElement(acc: PolicyElements, set: string, key: string, policy:
 function policyElements(policies: readonly FirewallPolicy[]): PolicyElements {
   const acc: PolicyElements = { bySet: new Map() };
   for (const p of policies) {
-    for (const d of p.to) addPolicyElement(acc, OVERLAY_SET.isolated, d, p.name);
+    for (const d of p.to) addPolicyElement(acc, cidrFam(d) === 4 ? OVERLAY_SET.isolated : OVERLAY_SET.isolated6, d, p.name);
     const protos = p.ports.length > 0 ? (p.proto === 'any' ? ['tcp', 'udp'] : [p.proto]) : p.proto === 'any' ? [] : [p.proto];
     const sources = p.from.kind === 'any' ? [undefined] : p.from.addresses;
     for (const s of sources) {
       for (const d of p.to) {
+        const fam = cidrFam(d);
+        // Only pairs of one family: a packet has both addresses in the same one.
+        if (s !== undefined && cidrFam(s) !== fam) continue;
         const prefix = s === undefined ? d : `${s} . ${d}`;
         const base = s === undefined ? '' : 's';
+        const protoText = (proto: string): string => (proto === 'icmp' && fam === 6 ? 'ipv6-icmp' : proto);
         if (p.ports.length > 0) {
-          for (const proto of protos) for (const n of p.ports) addPolicyElement(acc, policySet(p.action, `${base}dpp` as Shape), `${prefix} . ${proto} . ${n}`, p.name);
+          for (const proto of protos) for (const n of p.ports) addPolicyElement(acc, policySet(p.action, `${base}dpp` as Shape, fam), `${prefix} . ${proto} . ${n}`, p.name);
         } else if (protos.length > 0) {
-          for (const proto of protos) addPolicyElement(acc, policySet(p.action, `${base}dp` as Shape), `${prefix} . ${proto}`, p.name);
+          for (const proto of protos) addPolicyElement(acc, policySet(p.action, `${base}dp` as Shape, fam), `${prefix} . ${protoText(proto)}`, p.name);
         } else {
-          addPolicyElement(acc, policySet(p.action, `${base}d` as Shape), prefix, p.name);
+          addPolicyElement(acc, policySet(p.action, `${base}d` as Shape, fam), prefix, p.name);
         }
       }
     }
@@ -365,18 +433,28 @@ function policyElements(policies: readonly FirewallPolicy[]): PolicyElements {
 function forwardElements(forwards: readonly FirewallPortForward[]): ElementModel[] {
   const out: ElementModel[] = [];
   for (const f of forwards) {
-    if (f.targetIp === undefined) continue;
-    const label = `port forward ${f.hostIp ? `${f.hostIp}:` : ''}${f.hostPort}/${f.proto}`;
-    const value = `${f.targetIp} . ${f.targetPort}`;
-    if (f.hostIp === undefined) out.push({ set: OVERLAY_SET.pfPort, key: `${f.proto} . ${f.hostPort}`, value, label });
-    else out.push({ set: OVERLAY_SET.pfAddr, key: `${f.hostIp} . ${f.proto} . ${f.hostPort}`, value, label });
+    const label = `port forward ${f.hostIp ? `${f.hostIp.includes(':') ? `[${f.hostIp}]` : f.hostIp}:` : ''}${f.hostPort}/${f.proto}`;
+    const host6 = f.hostIp !== undefined && f.hostIp.includes(':');
+    // A host address names one family; without one, each family of the target is forwarded.
+    if (f.targetIp !== undefined && !host6) {
+      const value = `${f.targetIp} . ${f.targetPort}`;
+      if (f.hostIp === undefined) out.push({ set: OVERLAY_SET.pfPort, key: `${f.proto} . ${f.hostPort}`, value, label });
+      else out.push({ set: OVERLAY_SET.pfAddr, key: `${f.hostIp} . ${f.proto} . ${f.hostPort}`, value, label });
+    }
+    if (f.targetIp6 !== undefined && (f.hostIp === undefined || host6)) {
+      const value = `${f.targetIp6} . ${f.targetPort}`;
+      if (f.hostIp === undefined) out.push({ set: OVERLAY_SET.pfPort6, key: `${f.proto} . ${f.hostPort}`, value, label });
+      else out.push({ set: OVERLAY_SET.pfAddr6, key: `${f.hostIp} . ${f.proto} . ${f.hostPort}`, value, label });
+    }
   }
   return out;
 }
 
 function hairpinElements(forwards: readonly FirewallPortForward[], nets: readonly FirewallNetwork[]): ElementModel[] {
   if (forwards.length === 0) return [];
-  return nets.map((n) => ({ set: OVERLAY_SET.hairpin, key: `${normCidr(n.subnet)} . "${n.bridge}"`, network: n.name, label: `network "${n.name}"` }));
+  const out: ElementModel[] = nets.map((n) => ({ set: OVERLAY_SET.hairpin, key: `${normCidr(n.subnet)} . "${n.bridge}"`, network: n.name, label: `network "${n.name}"` }));
+  for (const n of nets) if (n.subnet6 !== undefined) out.push({ set: OVERLAY_SET.hairpin6, key: `${n.subnet6} . "${n.bridge}"`, network: n.name, label: `network "${n.name}"` });
+  return out;
 }
 
 interface Bucket {
@@ -424,14 +502,30 @@ function ownersLabel(owners: Owners): string {
 
 /** The overlay's sets (fixed ones and one per address group) and every element. */
 function elementsOf(rs: FirewallRuleSet): { sets: SetModel[]; elements: ElementModel[] } {
-  const groupsUsed = new Set<string>();
+  // One set per group and family that some rule matches on (a rule naming an IPv4 subnet needs no IPv6 set).
+  const used = new Map<string, Set<Fam>>();
   for (const r of rs.rules) {
-    if (r.source.kind === 'group') groupsUsed.add(r.source.group);
-    if (r.dest.kind === 'group') groupsUsed.add(r.dest.group);
+    if (r.source.kind !== 'group' && r.dest.kind !== 'group') continue;
+    const fams = ruleFamilies(r);
+    for (const m of [r.source, r.dest]) {
+      if (m.kind !== 'group') continue;
+      let f = used.get(m.group);
+      if (!f) used.set(m.group, (f = new Set()));
+      for (const x of fams) f.add(x);
+    }
   }
-  const groups = [...groupsUsed].sort();
-  const groupSets: SetModel[] = groups.map((g) => ({ kind: 'set', name: groupSetName(g), type: 'ipv4_addr', flags: [], owner: 'rules', label: `workload "${g}"` }));
-  const groupElements: ElementModel[] = groups.flatMap((g) => [...new Set(rs.groups[g] ?? [])].map((a) => ({ set: groupSetName(g), key: a, label: `workload "${g}"` })));
+  const groups = [...used.keys()].sort();
+  const groupSets: SetModel[] = [];
+  const groupElements: ElementModel[] = [];
+  for (const g of groups) {
+    const fams = used.get(g)!;
+    for (const fam of [4, 6] as const) {
+      if (!fams.has(fam)) continue;
+      const name = groupSetName(g, fam);
+      groupSets.push({ kind: 'set', name, type: fam === 4 ? 'ipv4_addr' : 'ipv6_addr', flags: [], owner: 'rules', label: `workload "${g}"` });
+      for (const a of new Set(rs.groups[g] ?? [])) if (cidrFam(a) === fam) groupElements.push({ set: name, key: a, label: `workload "${g}"` });
+    }
+  }
   const polElements: ElementModel[] = [];
   for (const [set, m] of policyElements(rs.policies).bySet) {
     for (const [key, owners] of m) {
@@ -521,7 +615,7 @@ export function replaceOverlay(next: OverlayModel, present: OverlayListing): { b
     if (/^fw[if]-\d+$/.test(name) && !wantChains.has(name)) cleanup.push(`flush chain ${T} ${name}`, `delete chain ${T} ${name}`);
   }
   const wantSets = new Set(next.sets.map((s) => s.name));
-  for (const name of present.sets) if (name.startsWith('wl-') && !wantSets.has(name)) cleanup.push(`delete set ${T} ${name}`);
+  for (const name of present.sets) if ((name.startsWith('wl-') || name.startsWith('wl6-')) && !wantSets.has(name)) cleanup.push(`delete set ${T} ${name}`);
   return { build, cleanup };
 }
 
@@ -636,12 +730,13 @@ function forwardId(f: FirewallPortForward): string {
 
 /** Forwards whose mapping differs between two rule sets (for UDP conntrack flushing). */
 export function changedForwards(prev: readonly FirewallPortForward[], next: readonly FirewallPortForward[]): FirewallPortForward[] {
-  const target = (f: FirewallPortForward | undefined): string => (f?.targetIp === undefined ? '' : `${f.targetIp}:${f.targetPort}`);
+  const target = (f: FirewallPortForward | undefined): string =>
+    f === undefined || (f.targetIp === undefined && f.targetIp6 === undefined) ? '' : `${f.targetIp === undefined ? '' : `${f.targetIp}:${f.targetPort}`}|${f.targetIp6 === undefined ? '' : `[${f.targetIp6}]:${f.targetPort}`}`;
   const p = new Map(prev.map((f) => [forwardId(f), f]));
   const n = new Map(next.map((f) => [forwardId(f), f]));
   const out: FirewallPortForward[] = [];
   for (const [id, f] of n) if (target(p.get(id)) !== target(f)) out.push(f);
-  for (const [id, f] of p) if (!n.has(id) && f.targetIp !== undefined) out.push(f);
+  for (const [id, f] of p) if (!n.has(id) && (f.targetIp !== undefined || f.targetIp6 !== undefined)) out.push(f);
   return out;
 }
 

@@ -1,5 +1,6 @@
 import { UserInputError } from '@volt/sdk';
 import type { FirewallNetwork, FirewallRuleSet, HostInputPolicy } from '@volt/sdk';
+import { isCidr6, isIpv6 } from './ip6';
 import { BASE_HOOKS, NAT_OUT_HOOK, OVERLAY_CHAIN, overlayModel, replaceOverlay, validateRuleSet, type OverlayListing } from './overlay';
 
 /**
@@ -34,6 +35,10 @@ export const BASE_CHAIN = {
 export const SET_NAME = {
   bridges: 'bridges',
   natSubnets: 'nat_subnets',
+  /** Bridges of dual-stack networks: IPv6 is routed from and to these only. */
+  bridges6: 'bridges6',
+  /** IPv6 prefixes masqueraded (NAT66) when leaving the host. */
+  natSubnets6: 'nat_subnets6',
   forwardFrom: 'forward_from',
   inputFrom: 'input_from',
 } as const;
@@ -102,6 +107,8 @@ export interface TableModel {
 export const SETS: readonly SetModel[] = [
   { kind: 'set', name: SET_NAME.bridges, type: 'ifname', flags: [] },
   { kind: 'set', name: SET_NAME.natSubnets, type: 'ipv4_addr', flags: ['interval'] },
+  { kind: 'set', name: SET_NAME.bridges6, type: 'ifname', flags: [] },
+  { kind: 'set', name: SET_NAME.natSubnets6, type: 'ipv6_addr', flags: ['interval'] },
   { kind: 'map', name: SET_NAME.forwardFrom, type: 'ifname', map: 'verdict', flags: [] },
   { kind: 'map', name: SET_NAME.inputFrom, type: 'ifname', map: 'verdict', flags: [] },
 ];
@@ -174,12 +181,22 @@ export function validateNetwork(net: FirewallNetwork, what = `firewall for netwo
     throw invalid(what, `gateway ${net.gateway} is outside subnet ${net.subnet}`);
   }
   if (typeof net.nat !== 'boolean') throw invalid(what, 'nat must be true or false');
+  const v6: Pick<FirewallNetwork, 'subnet6' | 'gateway6' | 'ipv6Mode'> = {};
+  if (net.subnet6 !== undefined) {
+    if (!isCidr6(net.subnet6) || !net.subnet6.includes('/')) throw invalid(what, `subnet6 "${String(net.subnet6)}" is not an IPv6 prefix such as fd00:30::/64`);
+    if (!isIpv6(net.gateway6)) throw invalid(what, `gateway6 "${String(net.gateway6)}" is not an IPv6 address`);
+    if (net.ipv6Mode !== undefined && net.ipv6Mode !== 'nat' && net.ipv6Mode !== 'routed') throw invalid(what, `ipv6Mode "${String(net.ipv6Mode)}" must be nat or routed`);
+    v6.subnet6 = net.subnet6;
+    v6.gateway6 = net.gateway6;
+    v6.ipv6Mode = net.ipv6Mode ?? 'nat';
+  }
   return {
     name: net.name,
     bridge: net.bridge,
     subnet: `${formatIpv4(cidr.network)}/${cidr.prefix}`,
     gateway: formatIpv4(gw),
     nat: net.nat,
+    ...v6,
   };
 }
 
@@ -236,14 +253,17 @@ export function netChainIn(name: string): string {
 const quote = (ifname: string): string => `"${ifname}"`;
 
 /**
- * volt networks are IPv4-only: no IPv6 packet is forwarded from or to a volt
- * bridge (between two of its ports too, which br_netfilter hands to this
- * hook), nor delivered from one to the host. Deliberate, not a side effect of
- * IPv4-only policy rules: see docs/firewall.md, "IPv6".
+ * IPv6 only on dual-stack networks: no IPv6 packet is forwarded from or to
+ * the bridge of an IPv4-only network (between two of its ports too, which
+ * br_netfilter hands to this hook), nor delivered from one to the host.
+ * Bridges of networks with subnet6 are in `bridges6` and pass; their IPv6 is
+ * then judged like IPv4 (network chains, rules, policies). Deliberate, not a
+ * side effect of IPv4-only rules: see docs/firewall.md, "IPv6".
  */
+export const V6_CLOSED_COMMENT = 'comment "IPv6 is closed on IPv4-only networks"';
 export const IPV6_CLOSED = {
-  from: `iifname @${SET_NAME.bridges} meta nfproto ipv6 drop comment "volt networks are IPv4-only"`,
-  to: `oifname @${SET_NAME.bridges} meta nfproto ipv6 drop comment "volt networks are IPv4-only"`,
+  from: `iifname @${SET_NAME.bridges} iifname != @${SET_NAME.bridges6} meta nfproto ipv6 drop ${V6_CLOSED_COMMENT}`,
+  to: `oifname @${SET_NAME.bridges} oifname != @${SET_NAME.bridges6} meta nfproto ipv6 drop ${V6_CLOSED_COMMENT}`,
 } as const;
 
 /**
@@ -275,7 +295,10 @@ export const BRIDGE_CHAIN = {
   ipv6: 'ipv6-closed',
 } as const;
 
-const V4_ONLY = 'comment "volt networks are IPv4-only"';
+/** Set of table bridge volt: the ports of workloads on dual-stack networks, where IPv6 is open. */
+export const PORTS6_SET = 'ports6';
+
+const V4_ONLY = 'comment "IPv6 is closed on IPv4-only networks"';
 
 /** What `ipv6-closed` drops: untagged IPv6, and IPv6 in one or two VLAN tags. */
 export const IPV6_FRAMES: readonly string[] = [
@@ -287,30 +310,59 @@ export const IPV6_FRAMES: readonly string[] = [
 
 const BRIDGE_HOOK = (hook: 'forward' | 'input' | 'output'): BaseHook => ({ type: 'filter', hook, priority: 'filter', prio: -200, policy: 'accept' });
 
-/** The chains of `table bridge volt`; they do not change with networks or workloads. */
-export function bridgeTableModel(): TableModel {
+/**
+ * The chains of `table bridge volt`; they do not change with networks or
+ * workloads. Ports of dual-stack networks (`ports6`, from the rule set) are
+ * accepted before the jumps: a frame between two ports of one bridge has both
+ * on the same network, a frame to or from the host has one workload port.
+ */
+export function bridgeTableModel(ports6: readonly string[] = []): TableModel {
   const jump = (dir: 'iifname' | 'oifname'): string[] => WORKLOAD_PORTS.map((p) => `${dir} ${quote(p)} jump ${BRIDGE_CHAIN.ipv6}`);
+  const open = (dir: 'iifname' | 'oifname'): string => `${dir} @${PORTS6_SET} accept`;
   return {
     chains: [
-      { name: BRIDGE_CHAIN.forward, hook: BRIDGE_HOOK('forward'), rules: [...jump('iifname'), ...jump('oifname')] },
-      { name: BRIDGE_CHAIN.input, hook: BRIDGE_HOOK('input'), rules: jump('iifname') },
-      { name: BRIDGE_CHAIN.output, hook: BRIDGE_HOOK('output'), rules: jump('oifname') },
+      { name: BRIDGE_CHAIN.forward, hook: BRIDGE_HOOK('forward'), rules: [open('iifname'), open('oifname'), ...jump('iifname'), ...jump('oifname')] },
+      { name: BRIDGE_CHAIN.input, hook: BRIDGE_HOOK('input'), rules: [open('iifname'), ...jump('iifname')] },
+      { name: BRIDGE_CHAIN.output, hook: BRIDGE_HOOK('output'), rules: [open('oifname'), ...jump('oifname')] },
       { name: BRIDGE_CHAIN.ipv6, rules: [...IPV6_FRAMES] },
     ],
-    sets: [],
-    elements: [],
+    sets: [{ kind: 'set', name: PORTS6_SET, type: 'ifname', flags: [], owner: 'rules', label: 'dual-stack workload ports' }],
+    elements: [...new Set(ports6)].sort().map((p) => ({ set: PORTS6_SET, key: quote(p), label: `dual-stack workload port ${p}` })),
     absent: [],
   };
 }
+
+/** Element changes of `ports6` between two rule sets (the table itself stays). */
+export function ports6DiffLines(prev: readonly string[] = [], next: readonly string[] = []): string[] {
+  const p = new Set(prev);
+  const n = new Set(next);
+  const add = [...n].filter((x) => !p.has(x)).sort().map(quote);
+  const del = [...p].filter((x) => !n.has(x)).sort().map(quote);
+  const lines: string[] = [];
+  if (add.length > 0) lines.push(`add element ${BT} ${PORTS6_SET} { ${add.join(', ')} }`);
+  if (del.length > 0) lines.push(`delete element ${BT} ${PORTS6_SET} { ${del.join(', ')} }`);
+  return lines;
+}
+
+/** Replace the elements of `ports6` whatever is there (the set is made if an older volt's table lacks it). */
+export function ports6Lines(ports6: readonly string[]): string[] {
+  const lines = [`add table ${BT}`, `add set ${BT} ${PORTS6_SET} { type ifname; }`, `flush set ${BT} ${PORTS6_SET}`];
+  const keys = [...new Set(ports6)].sort().map(quote);
+  if (keys.length > 0) lines.push(`add element ${BT} ${PORTS6_SET} { ${keys.join(', ')} }`);
+  return lines;
+}
+
 
 /**
  * (Re)create `table bridge volt` exactly: added, deleted and added again in
  * the caller's transaction, so chains re-hooked or rules added by hand go and
  * there is no moment without the rules (the transaction is atomic).
  */
-export function bridgeTableLines(): string[] {
-  const m = bridgeTableModel();
+export function bridgeTableLines(ports6: readonly string[] = []): string[] {
+  const m = bridgeTableModel(ports6);
   const lines = [`add table ${BT}`, `delete table ${BT}`, `add table ${BT}`];
+  for (const s of m.sets) lines.push(`add set ${BT} ${s.name} { type ${s.type}; }`);
+  if (m.elements.length > 0) lines.push(`add element ${BT} ${PORTS6_SET} { ${m.elements.map((e) => e.key).join(', ')} }`);
   for (const c of m.chains) lines.push(`add chain ${BT} ${c.name} { ${c.hook ? hookSpec(c.hook) : ''} }`);
   for (const c of m.chains) lines.push(...c.rules.map((r) => `add rule ${BT} ${c.name} ${r}`));
   return lines;
@@ -357,7 +409,12 @@ export function baseChains(policy: HostInputPolicy, hooks = false): ChainModel[]
     `oifname @${SET_NAME.bridges} drop`,
     // Everything else is not volt's traffic: the chain's policy accepts it.
   ];
-  const natPost = [...(hooks ? BASE_HOOKS.natPost : []), `ip saddr @${SET_NAME.natSubnets} oifname != @${SET_NAME.bridges} oifname != "lo" masquerade`];
+  const natPost = [
+    ...(hooks ? BASE_HOOKS.natPost : []),
+    `ip saddr @${SET_NAME.natSubnets} oifname != @${SET_NAME.bridges} oifname != "lo" masquerade`,
+    // NAT66 for dual-stack networks in nat mode (routed ones are not in the set).
+    `ip6 saddr @${SET_NAME.natSubnets6} oifname != @${SET_NAME.bridges} oifname != "lo" masquerade`,
+  ];
   const chains: ChainModel[] = [
     { name: BASE_CHAIN.input, hook: HOOKS.input, rules: input },
     { name: BASE_CHAIN.forward, hook: HOOKS.forward, rules: forward },
@@ -382,6 +439,7 @@ export function networkModel(net: FirewallNetwork): NetworkModel {
     ],
   };
   const gw = net.gateway;
+  const gw6 = net.subnet6 === undefined ? undefined : net.gateway6;
   const inbound: ChainModel = {
     name: netChainIn(net.name),
     network: net.name,
@@ -391,21 +449,37 @@ export function networkModel(net: FirewallNetwork): NetworkModel {
       // DHCP requests go to 255.255.255.255 before the client has an address.
       'udp dport 67 accept',
       `ip daddr ${gw} icmp type echo-request accept`,
+      ...(gw6 === undefined
+        ? []
+        : [
+            `ip6 daddr ${gw6} udp dport 53 accept`,
+            `ip6 daddr ${gw6} tcp dport 53 accept`,
+            // Neighbour discovery with the gateway, router solicitations, DHCPv6 (to ff02::1:2).
+            'icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept',
+            'udp dport 547 accept',
+            `ip6 daddr ${gw6} icmpv6 type echo-request accept`,
+          ]),
       'drop',
     ],
   };
   const subnet: ElementModel = { set: SET_NAME.natSubnets, key: net.subnet, network: net.name };
-  return {
-    net,
-    chains: [out, inbound],
-    elements: [
-      { set: SET_NAME.bridges, key: quote(net.bridge), network: net.name },
-      { set: SET_NAME.forwardFrom, key: quote(net.bridge), value: `jump ${out.name}`, network: net.name },
-      { set: SET_NAME.inputFrom, key: quote(net.bridge), value: `jump ${inbound.name}`, network: net.name },
-      ...(net.nat ? [subnet] : []),
-    ],
-    absent: net.nat ? [] : [subnet],
-  };
+  const elements: ElementModel[] = [
+    { set: SET_NAME.bridges, key: quote(net.bridge), network: net.name },
+    { set: SET_NAME.forwardFrom, key: quote(net.bridge), value: `jump ${out.name}`, network: net.name },
+    { set: SET_NAME.inputFrom, key: quote(net.bridge), value: `jump ${inbound.name}`, network: net.name },
+    ...(net.nat ? [subnet] : []),
+  ];
+  const absent: ElementModel[] = net.nat ? [] : [subnet];
+  // IPv6: open on the bridge of a dual-stack network only; NAT66 unless routed or --no-nat.
+  const bridge6: ElementModel = { set: SET_NAME.bridges6, key: quote(net.bridge), network: net.name };
+  if (net.subnet6 !== undefined) elements.push(bridge6);
+  else absent.push(bridge6);
+  if (net.subnet6 !== undefined) {
+    const subnet6: ElementModel = { set: SET_NAME.natSubnets6, key: net.subnet6, network: net.name };
+    if (net.nat && net.ipv6Mode !== 'routed') elements.push(subnet6);
+    else absent.push(subnet6);
+  }
+  return { net, chains: [out, inbound], elements, absent };
 }
 
 /**
@@ -482,7 +556,7 @@ export function setupBaseScript(
     // `add` of an existing base chain updates its policy.
     lines.push(`add chain ${T} ${c.name} { ${c.hook ? hookSpec(c.hook) : ''} }`);
   }
-  lines.push(...bridgeTableLines());
+  lines.push(...bridgeTableLines(rules?.ports6 ?? []));
   if (rules === undefined) {
     for (const c of chains) lines.push(...fillChain(c));
     return script(lines);

@@ -9,6 +9,12 @@ export interface FirewallNetwork {
   /** "10.30.0.1" */
   gateway: string;
   nat: boolean;
+  /** Dual-stack networks only: "fd00:30::/64" (canonical form). Absent: IPv6 stays closed on this network. */
+  subnet6?: string;
+  /** "fd00:30::1", present when subnet6 is. */
+  gateway6?: string;
+  /** How IPv6 leaves the network: NAT66 masquerade (default) or routed (no masquerade). */
+  ipv6Mode?: 'nat' | 'routed';
 }
 
 export interface HostInputPolicy {
@@ -48,13 +54,18 @@ export interface FirewallUserRule {
   action: 'accept' | 'drop' | 'reject';
 }
 
-/** A port forward: host port → a workload's address; no target address means nothing to forward to yet. */
+/**
+ * A port forward: host port → a workload's address; no target address means nothing to forward to yet.
+ * `hostIp` may be IPv4 (only IPv4 is forwarded) or IPv6 (only IPv6); without it both families are.
+ */
 export interface FirewallPortForward {
   /** Only connections to this host address; undefined: to any local address. */
   hostIp?: string;
   hostPort: number;
   proto: 'tcp' | 'udp';
   targetIp?: string;
+  /** The target's IPv6 address (dual-stack networks): connections over IPv6 go there. */
+  targetIp6?: string;
   targetPort: number;
 }
 
@@ -78,12 +89,17 @@ export interface FirewallPolicy {
  */
 export interface FirewallRuleSet {
   rules: FirewallUserRule[];
-  /** Address groups the rules refer to: group id → IPv4 addresses. */
+  /** Address groups the rules refer to: group id → the workload's addresses (IPv4 and IPv6). */
   groups: Record<string, string[]>;
   forwards: FirewallPortForward[];
   policies: FirewallPolicy[];
   /** Networks that have workloads attached: hairpin NAT and per-bridge filtering settings apply to them. */
   networks: FirewallNetwork[];
+  /**
+   * Bridge ports (veth host ends, TAPs) of workloads on dual-stack networks: IPv6 crosses these
+   * ports, and no other workload port. Absent: none.
+   */
+  ports6?: string[];
 }
 
 /** Whether traffic between two ports of a bridge passes the IPv4 forward hook (br_netfilter). */
@@ -92,6 +108,9 @@ export interface BridgeFiltering {
   filtered: boolean;
   /** How: "per-bridge nf_call_iptables", "net.bridge.bridge-nf-call-iptables=1", or why not. */
   reason: string;
+  /** The same for IPv6 (nf_call_ip6tables), when the driver can tell. */
+  filtered6?: boolean;
+  reason6?: string;
 }
 
 /**

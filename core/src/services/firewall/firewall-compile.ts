@@ -6,7 +6,7 @@ import type {
   FirewallRuleSet,
   FirewallUserRule,
 } from '@volt/sdk';
-import type { AttachmentRecord, FirewallRuleRecord, PolicyRecord, PortForwardRecord, VoltState } from '../../state/types';
+import type { AttachmentRecord, FirewallRuleRecord, NetworkRecord, PolicyRecord, PortForwardRecord, VoltState } from '../../state/types';
 import { expandPorts, parseEndpoint, parsePorts } from './firewall-input';
 
 /**
@@ -32,8 +32,15 @@ function attachmentsByWorkload(state: VoltState): Map<string, AttachmentRecord[]
   return m;
 }
 
+/** A workload's addresses (IPv4, and IPv6 on dual-stack networks), optionally only those on one network. */
 export function addressesOf(byWorkload: Map<string, AttachmentRecord[]>, workload: string, network?: string): string[] {
-  return (byWorkload.get(workload) ?? []).filter((a) => network === undefined || a.network === network).map((a) => a.ip);
+  const out: string[] = [];
+  for (const a of byWorkload.get(workload) ?? []) {
+    if (network !== undefined && a.network !== network) continue;
+    out.push(a.ip);
+    if (a.ip6 !== undefined) out.push(a.ip6);
+  }
+  return out;
 }
 
 // Stored values were validated when they were added; parsing them again is only
@@ -49,7 +56,7 @@ function endpointOf(text: string, rec: FirewallRuleRecord): FirewallAddressMatch
   if (!m) {
     // Stored addresses were validated and normalised when the rule was added (endpointText);
     // anything else goes through the full parser, which rejects a hand-edited state file.
-    if (STORED_ADDRESS.test(text)) m = { kind: 'cidr', cidr: text };
+    if (STORED_ADDRESS.test(text) || STORED_ADDRESS6.test(text)) m = { kind: 'cidr', cidr: text };
     else {
       const e = parseEndpoint(text, 'address', `firewall rule "${rec.name}"`, { host: true });
       m = e.kind === 'any' || e.kind === 'host' ? ANY : e.kind === 'cidr' ? { kind: 'cidr', cidr: e.cidr } : { kind: 'workload', name: e.name };
@@ -61,6 +68,9 @@ function endpointOf(text: string, rec: FirewallRuleRecord): FirewallAddressMatch
 
 /** A normalised address or subnet as endpointText writes it (the driver checks it again before nft sees it). */
 const STORED_ADDRESS = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?:\/(?:3[01]|[12]?\d))?$/;
+
+/** A stored IPv6 address or prefix (canonical, so lower-case hex and colons; the driver checks it fully). */
+const STORED_ADDRESS6 = /^[0-9a-f:]*:[0-9a-f:]*(?:\/(?:12[0-8]|1[01]\d|[1-9]?\d))?$/;
 
 function ruleMatch(text: string, rec: FirewallRuleRecord): FirewallAddressMatch {
   const e = endpointOf(text, rec);
@@ -128,6 +138,7 @@ function compileForward(rec: PortForwardRecord, byWorkload: Map<string, Attachme
     hostPort: rec.hostPort,
     proto: rec.proto,
     ...(target === undefined ? {} : { targetIp: target.ip }),
+    ...(target?.ip6 === undefined ? {} : { targetIp6: target.ip6 }),
     targetPort: rec.targetPort,
   };
 }
@@ -161,7 +172,32 @@ export function firewallNetworks(state: VoltState): FirewallNetwork[] {
   return Object.values(state.networks)
     .filter((n) => used.has(n.name))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((n) => ({ name: n.name, bridge: n.bridge, subnet: n.subnet, gateway: n.gateway, nat: n.nat }));
+    .map(firewallNetworkOf);
+}
+
+/** The driver's view of a network: IPv6 fields only for dual-stack networks. */
+export function firewallNetworkOf(n: NetworkRecord): FirewallNetwork {
+  return {
+    name: n.name,
+    bridge: n.bridge,
+    subnet: n.subnet,
+    gateway: n.gateway,
+    nat: n.nat,
+    ...(n.subnet6 === undefined || n.gateway6 === undefined ? {} : { subnet6: n.subnet6, gateway6: n.gateway6, ipv6Mode: n.ipv6Mode ?? 'nat' }),
+  };
+}
+
+/** Bridge ports of workloads on dual-stack networks: where table bridge volt lets IPv6 through. */
+export function ports6Of(state: VoltState): string[] {
+  const out = new Set<string>();
+  for (const a of state.attachments) if (state.networks[a.network]?.subnet6 !== undefined) out.add(a.hostIfname);
+  return [...out].sort();
+}
+
+/** Does any network have IPv6 (so attachments change the rule set even without rules)? */
+export function anyDualStack(state: VoltState): boolean {
+  for (const n of Object.values(state.networks)) if (n.subnet6 !== undefined) return true;
+  return false;
 }
 
 /** Everything volt filters beyond the default policy, resolved against the current attachments. */
@@ -178,6 +214,7 @@ export function compileRuleSet(state: VoltState): FirewallRuleSet {
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       .map((p) => compilePolicy(p, byWorkload)),
     networks: firewallNetworks(state),
+    ports6: ports6Of(state),
   };
 }
 

@@ -1,5 +1,6 @@
 import { UserInputError } from '@volt/sdk';
 import { contains, formatIPv4, maskOf, parseCidr, parseIPv4 } from '../../net/ipv4';
+import { canonicalCidr6, cidr6Problem, contains6, formatIPv6, ipv6Problem, isIPv4Mapped, networkAddress6, parseCidr6, parseIPv6 } from '../../net/ipv6';
 import type { FirewallPortRange, FirewallProto } from '@volt/sdk';
 
 /**
@@ -68,7 +69,29 @@ export function parseAction<T extends string>(text: string | undefined, allowed:
 }
 
 /** A --source/--dest/--from value: anything, the host, an address or subnet, or a workload name. */
-export type Endpoint = { kind: 'any' } | { kind: 'host' } | { kind: 'cidr'; cidr: string; address: number; prefix: number } | { kind: 'workload'; name: string };
+export type Endpoint =
+  | { kind: 'any' }
+  | { kind: 'host' }
+  | { kind: 'cidr'; family: 4; cidr: string; address: number; prefix: number }
+  | { kind: 'cidr'; family: 6; cidr: string; address: bigint; prefix: number }
+  | { kind: 'workload'; name: string };
+
+/** An IPv6 address or prefix as --source/--dest/--from: canonical text ("fd00:30::5", "fd00:30::/64"). */
+function parseEndpoint6(v: string, flag: string, what: string): Endpoint {
+  if (!v.includes('/')) {
+    const a = parseIPv6(v);
+    if (a === undefined) throw bad(what, `${flag} "${v}" is not a valid IPv6 address: ${ipv6Problem(v) ?? 'unreadable'}`, ['e.g. fd00:30::5, or a prefix such as fd00:30::/64']);
+    if (isIPv4Mapped(a)) throw bad(what, `${flag} "${v}" is an IPv4-mapped address`, ['write the IPv4 address itself (e.g. 10.0.0.5)']);
+    return { kind: 'cidr', family: 6, cidr: formatIPv6(a), address: a, prefix: 128 };
+  }
+  const c = parseCidr6(v);
+  if (!c) throw bad(what, `${flag} "${v}" is not a valid IPv6 prefix: ${cidr6Problem(v) ?? 'unreadable'}`, ['write a prefix as ADDRESS/LENGTH with a length of 0-128, e.g. fd00:30::/64']);
+  const net = networkAddress6(c);
+  if (net !== c.address) {
+    throw bad(what, `${flag} ${v} has host bits set`, [`did you mean ${canonicalCidr6(c)} (the prefix) or ${formatIPv6(c.address)} (one address)?`]);
+  }
+  return { kind: 'cidr', family: 6, cidr: c.prefix === 128 ? formatIPv6(net) : canonicalCidr6(c), address: net, prefix: c.prefix };
+}
 
 /**
  * Values made of digits, dots and slashes are addresses and must be valid
@@ -81,11 +104,13 @@ export function parseEndpoint(text: string | undefined, flag: string, what: stri
     if (!opts.host) throw bad(what, `${flag} host: the host's own traffic is not filtered by volt rules`, ['use host as --dest to filter traffic to the host']);
     return { kind: 'host' };
   }
+  // A colon never appears in a workload name: this is an IPv6 address or prefix, or a typo of one.
+  if (v.includes(':')) return parseEndpoint6(v, flag, what);
   if (/^[\d./]+$/.test(v)) {
     if (!v.includes('/')) {
       const a = parseIPv4(v);
       if (a === undefined) throw bad(what, `${flag} "${v}" is not a valid IPv4 address`, ['four numbers 0-255 separated by dots, e.g. 10.0.0.5']);
-      return { kind: 'cidr', cidr: v, address: a, prefix: 32 };
+      return { kind: 'cidr', family: 4, cidr: v, address: a, prefix: 32 };
     }
     const c = parseCidr(v);
     if (!c) throw bad(what, `${flag} "${v}" is not a valid IPv4 subnet`, ['write a subnet as ADDRESS/PREFIX with a prefix of 0-32, e.g. 10.0.0.0/24']);
@@ -93,9 +118,9 @@ export function parseEndpoint(text: string | undefined, flag: string, what: stri
     if (net !== c.address) {
       throw bad(what, `${flag} ${v} has host bits set`, [`did you mean ${formatIPv4(net)}/${c.prefix} (the subnet) or ${formatIPv4(c.address)} (one address)?`]);
     }
-    return { kind: 'cidr', cidr: c.prefix === 32 ? formatIPv4(c.address) : `${formatIPv4(net)}/${c.prefix}`, address: net, prefix: c.prefix };
+    return { kind: 'cidr', family: 4, cidr: c.prefix === 32 ? formatIPv4(c.address) : `${formatIPv4(net)}/${c.prefix}`, address: net, prefix: c.prefix };
   }
-  if (!WORKLOAD_NAME.test(v)) throw bad(what, `${flag} "${v}" is neither any, an IPv4 address or subnet, nor a workload name`);
+  if (!WORKLOAD_NAME.test(v)) throw bad(what, `${flag} "${v}" is neither any, an IPv4 or IPv6 address or subnet, nor a workload name`);
   return { kind: 'workload', name: v };
 }
 
@@ -115,16 +140,51 @@ export function endpointText(e: Endpoint): string {
 /** Does this subnet (or address) contain one of the host's addresses? */
 export function coversHost(e: Endpoint, hostAddresses: readonly string[]): boolean {
   if (e.kind !== 'cidr') return false;
+  if (e.family === 6) {
+    const c = { address: e.address, prefix: e.prefix };
+    return hostAddresses.some((h) => {
+      const n = h.includes(':') ? parseIPv6(h) : undefined;
+      return n !== undefined && contains6(c, n);
+    });
+  }
+  const c = { address: e.address, prefix: e.prefix };
   return hostAddresses.some((h) => {
     const n = parseIPv4(h);
-    return n !== undefined && contains({ address: e.address, prefix: e.prefix }, n);
+    return n !== undefined && contains(c, n);
   });
+}
+
+/** The one family two endpoints name, or a clear error when they name different ones. */
+export function endpointsFamily(a: Endpoint, b: Endpoint, what: string): 4 | 6 | undefined {
+  const fa = a.kind === 'cidr' ? a.family : undefined;
+  const fb = b.kind === 'cidr' ? b.family : undefined;
+  if (fa !== undefined && fb !== undefined && fa !== fb) {
+    const [v4, v6] = fa === 4 ? [a, b] : [b, a];
+    throw bad(what, `--source and --dest are of different address families (${endpointText(v4)} is IPv4, ${endpointText(v6)} is IPv6): no packet has both`, [
+      'use two rules, one per family, or a workload name (it stands for both of its addresses)',
+    ]);
+  }
+  return fa ?? fb;
 }
 
 export function parseIpv4Flag(text: string | undefined, flag: string, what: string): string | undefined {
   if (text === undefined) return undefined;
   if (parseIPv4(text) === undefined) throw bad(what, `${flag} "${text}" is not a valid IPv4 address`);
   return text;
+}
+
+/** An IPv4 or IPv6 address (canonical form for IPv6; brackets as in [fd00::1] are accepted and dropped). */
+export function parseIpFlag(text: string | undefined, flag: string, what: string): string | undefined {
+  if (text === undefined) return undefined;
+  const v = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  if (v.includes(':')) {
+    const n = parseIPv6(v);
+    if (n === undefined) throw bad(what, `${flag} "${text}" is not a valid IPv6 address: ${ipv6Problem(v) ?? 'unreadable'}`);
+    if (isIPv4Mapped(n)) throw bad(what, `${flag} "${text}" is an IPv4-mapped address`, ['write the IPv4 address itself']);
+    return formatIPv6(n);
+  }
+  if (parseIPv4(v) === undefined) throw bad(what, `${flag} "${text}" is not a valid IPv4 or IPv6 address`);
+  return v;
 }
 
 /** Policy ports expand to single numbers (set elements); ranges are capped so one policy cannot flood the sets. */

@@ -6,12 +6,14 @@ import type { StateStore } from '../../state/store';
 import type { AttachmentRecord, FirewallRuleRecord, VoltState } from '../../state/types';
 import { runCommand } from '@volt/sdk/kernel';
 import { NETNS_RUN_DIR, nsAlive } from '../../kernel/netns';
+import { formatIPv6 } from '../../net/ipv6';
 import type { AttachmentListener } from '../attachments/workload-service';
-import { addressesOf, attachmentsByWorkload, compileRuleSet, isEmptyRuleSet } from './firewall-compile';
+import { addressesOf, anyDualStack, attachmentsByWorkload, compileRuleSet, isEmptyRuleSet } from './firewall-compile';
 import { PORT_AND_RULE_OPS, journaledRules, settleOwnPending } from './plans-firewall';
 import {
   coversHost,
   endpointText,
+  endpointsFamily,
   formatPorts,
   parseAction,
   parseEndpoint,
@@ -121,6 +123,25 @@ export async function hostAddresses(): Promise<string[]> {
   }
 }
 
+/** IPv6 addresses of this namespace's interfaces, from /proc/net/if_inet6 (canonical text; none without IPv6). */
+export function hostAddresses6(): string[] {
+  try {
+    const out = new Set<string>();
+    for (const line of fs.readFileSync('/proc/net/if_inet6', 'utf8').split('\n')) {
+      const hex = line.trim().split(/\s+/)[0];
+      if (hex !== undefined && /^[0-9a-f]{32}$/i.test(hex)) out.add(formatIPv6(BigInt(`0x${hex}`)));
+    }
+    return [...out];
+  } catch {
+    return [];
+  }
+}
+
+/** Both families: what a rule's destination or a forward's --host-ip is compared with. */
+export async function hostAddressesBoth(): Promise<string[]> {
+  return [...(await hostAddresses()), ...hostAddresses6()];
+}
+
 /** A workload volt knows: registered, connected, or a live named namespace. */
 export function knownWorkload(state: VoltState, name: string): boolean {
   return state.workloads[name] !== undefined || state.attachments.some((a) => a.workload === name) || nsAlive(`${NETNS_RUN_DIR}/${name}`);
@@ -132,7 +153,7 @@ export function workloadNotFound(what: string, name: string, state: VoltState): 
     code: 'E_WORKLOAD_NOT_FOUND',
     suggestions: [
       known.length > 0 ? `known workloads: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', …' : ''}` : '`volt ps` lists workloads',
-      'an address or subnet must be a valid IPv4 address (10.0.0.5) or subnet (10.0.0.0/24)',
+      'an address or subnet must be a valid IPv4 address (10.0.0.5) or subnet (10.0.0.0/24), or IPv6 (fd00:30::5, fd00:30::/64)',
     ],
   });
 }
@@ -164,7 +185,8 @@ export async function commitRules(deps: Pick<FirewallDeps, 'firewall'>, state: V
 /** Keeps rules, forwards and policies that name workloads in step with their addresses (runs inside connect/disconnect). */
 export function followWorkloads(deps: Pick<FirewallDeps, 'firewall'>): AttachmentListener {
   return async (state, change) => {
-    if (state.firewall.rules.length === 0 && state.portForwards.length === 0 && Object.keys(state.policies).length === 0) return;
+    // Dual-stack networks: the ports where IPv6 is open (ports6) follow the attachments even without rules.
+    if (state.firewall.rules.length === 0 && state.portForwards.length === 0 && Object.keys(state.policies).length === 0 && !anyDualStack(state)) return;
     // The state before the change: added attachments out, removed ones back (first: a forward that
     // pointed at a removed attachment is then seen to change, whatever its position was).
     const added = new Set<AttachmentRecord>(change.added);
@@ -229,6 +251,7 @@ export class FirewallService {
     const name = parseName(req.name, what);
     const source = parseEndpoint(req.source, '--source', what);
     const dest = parseEndpoint(req.dest, '--dest', what, { host: true });
+    endpointsFamily(source, dest, what);
     const ports = parsePorts(req.port, what);
     const proto = parseProto(req.proto ?? 'any', what);
     if (proto === 'icmp' && ports.length > 0) throw new UserInputError(`${what}: icmp has no ports`, { code: 'E_FIREWALL_INPUT', suggestions: ['drop --port, or use --proto tcp/udp'] });
@@ -255,7 +278,7 @@ export class FirewallService {
   async add(req: RuleRequest & { before?: string }): Promise<{ rule: FirewallRuleRecord; position: number; notes: string[] }> {
     const what = `add firewall rule "${req.name ?? ''}"`;
     // Only an address or subnet as destination needs the host's addresses (is it the host?).
-    const hosts = parseEndpoint(req.dest, '--dest', what, { host: true }).kind === 'cidr' ? await hostAddresses() : [];
+    const hosts = parseEndpoint(req.dest, '--dest', what, { host: true }).kind === 'cidr' ? await hostAddressesBoth() : [];
     return this.d.store.transaction(async (state) => {
       await settleOwnPending(this.d.store, state, this.d, PORT_AND_RULE_OPS);
       const rec = this.validate(state, req, hosts, what);
@@ -343,7 +366,7 @@ export class FirewallService {
    * without either). The bulk path: one call for thousands of rules.
    */
   async replace(reqs: RuleRequest[], source: string): Promise<{ count: number; notes: string[] }> {
-    const hosts = reqs.some((r) => r.dest !== undefined && /^[\d./]+$/.test(r.dest.trim())) ? await hostAddresses() : [];
+    const hosts = reqs.some((r) => r.dest !== undefined && /^[\d./]+$|:/.test(r.dest.trim())) ? await hostAddressesBoth() : [];
     return this.d.store.transaction(async (state) => {
       await settleOwnPending(this.d.store, state, this.d, PORT_AND_RULE_OPS);
       const names = new Set<string>();
@@ -378,7 +401,7 @@ export function chainsFor(dest: Endpoint, hosts: readonly string[]): ('input' | 
     case 'workload':
       return ['forward'];
     case 'cidr':
-      if (dest.prefix === 32) return hosts.includes(dest.cidr) ? ['input'] : ['forward'];
+      if (dest.prefix === (dest.family === 4 ? 32 : 128)) return hosts.includes(dest.cidr) ? ['input'] : ['forward'];
       return coversHost(dest, hosts) ? ['input', 'forward'] : ['forward'];
   }
 }

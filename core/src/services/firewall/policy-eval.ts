@@ -1,5 +1,6 @@
 import type { FirewallAddressMatch, FirewallPolicy, FirewallRuleSet, FirewallUserRule } from '@volt/sdk';
 import { contains, parseCidr, parseIPv4 } from '../../net/ipv4';
+import { contains6, parseCidr6, parseIPv6 } from '../../net/ipv6';
 
 /**
  * What the kernel will do with a new connection from one workload to
@@ -44,6 +45,13 @@ export interface Verdict {
 }
 
 function inCidr(ip: string, cidr: string): boolean {
+  // Each family matches only its own addresses (the kernel rule is `ip ...` or `ip6 ...`).
+  if (ip.includes(':') || cidr.includes(':')) {
+    if (!ip.includes(':') || !cidr.includes(':')) return false;
+    const a6 = parseIPv6(ip);
+    const c6 = cidr.includes('/') ? parseCidr6(cidr) : parseIPv6(cidr) === undefined ? undefined : { address: parseIPv6(cidr) as bigint, prefix: 128 };
+    return a6 !== undefined && c6 !== undefined && contains6(c6, a6);
+  }
   const a = parseIPv4(ip);
   const c = cidr.includes('/') ? parseCidr(cidr) : { address: parseIPv4(cidr) ?? -1, prefix: 32 };
   return a !== undefined && c !== undefined && c.address >= 0 && contains(c, a);

@@ -35,6 +35,8 @@ export interface TestRequest {
   to: string[];
   ports: number[];
   proto: 'tcp' | 'udp' | 'icmp';
+  /** The address family of the connection (default 4); 6 uses the workloads' IPv6 addresses. */
+  family?: 4 | 6;
 }
 
 export interface TestResult {
@@ -46,6 +48,7 @@ export interface TestResult {
   src?: string;
   dst?: string;
   sameNetwork: boolean;
+  family: 4 | 6;
   verdict: 'ALLOWED' | 'DENIED';
   decidedBy: Decider | { kind: 'no-address'; workload: string };
   /** The spec's line: `✓ app-server → db-primary:5432 — ALLOWED (policy: app-to-db)`. */
@@ -181,14 +184,17 @@ export class PolicyService {
     const filtering = new Map((this.d.bridgeFiltering ? await this.d.bridgeFiltering(bridges) : []).map((f) => [f.bridge, f]));
     const out: TestResult[] = [];
     const ports: (number | undefined)[] = req.proto === 'icmp' ? [undefined] : req.ports;
+    const family = req.family ?? 4;
+    const v6 = family === 6 ? ' IPv6' : '';
     for (const from of req.from) {
       for (const to of req.to) {
-        const path = pathBetween(state, from, byWorkload.get(from) ?? [], to, byWorkload.get(to) ?? []);
+        const path = pathBetween(state, from, byWorkload.get(from) ?? [], to, byWorkload.get(to) ?? [], family);
         for (const port of ports) {
           const label = flowLabel(from, to, req.proto, port);
           if (!path.ok) {
-            const line = `✗ ${label} — DENIED (${path.missing} has no address)`;
-            out.push({ from, to, proto: req.proto, port, sameNetwork: false, verdict: 'DENIED', decidedBy: { kind: 'no-address', workload: path.missing }, line, reason: `${path.missing} is not connected to any network` });
+            const line = `✗ ${label} — DENIED (${path.missing} has no${v6} address)`;
+            const reason = family === 6 ? `${path.missing} has no IPv6 address (it is on no dual-stack network)` : `${path.missing} is not connected to any network`;
+            out.push({ from, to, proto: req.proto, port, sameNetwork: false, family, verdict: 'DENIED', decidedBy: { kind: 'no-address', workload: path.missing }, line, reason });
             continue;
           }
           const f = filtering.get(path.bridge);
@@ -200,8 +206,8 @@ export class PolicyService {
             inBridge: path.inBridge,
             sameNetwork: path.sameNetwork,
             // Without a probe (a driver that cannot tell), assume the hooks see the traffic.
-            bridgeFiltered: f?.filtered ?? true,
-            bridgeFilterReason: f?.reason,
+            bridgeFiltered: (family === 6 ? f?.filtered6 : f?.filtered) ?? true,
+            bridgeFilterReason: family === 6 ? f?.reason6 : f?.reason,
           };
           const v = evaluate(rs, flow);
           out.push({
@@ -212,6 +218,7 @@ export class PolicyService {
             src: path.src,
             dst: path.dst,
             sameNetwork: path.sameNetwork,
+            family,
             verdict: v.allowed ? 'ALLOWED' : 'DENIED',
             decidedBy: v.decidedBy,
             line: verdictLine(label, v),
@@ -231,7 +238,18 @@ type Path = { ok: true; src: string; dst: string; sameNetwork: boolean; bridge: 
  * network they share (switched by its bridge), else from the source's first
  * network (its default route) to the destination's first address (routed).
  */
-export function pathBetween(state: VoltState, fromName: string, from: readonly AttachmentRecord[], toName: string, to: readonly AttachmentRecord[]): Path {
+export function pathBetween(
+  state: VoltState,
+  fromName: string,
+  fromAll: readonly AttachmentRecord[],
+  toName: string,
+  toAll: readonly AttachmentRecord[],
+  family: 4 | 6 = 4,
+): Path {
+  // IPv6: only the attachments that have an IPv6 address (on dual-stack networks) take part.
+  const from = family === 4 ? fromAll : fromAll.filter((x) => x.ip6 !== undefined);
+  const to = family === 4 ? toAll : toAll.filter((x) => x.ip6 !== undefined);
+  const addr = (x: AttachmentRecord): string => (family === 4 ? x.ip : (x.ip6 as string));
   const a = from[0];
   const b = to[0];
   if (!a) return { ok: false, missing: fromName };
@@ -240,11 +258,11 @@ export function pathBetween(state: VoltState, fromName: string, from: readonly A
     const y = to.find((t) => t.network === x.network);
     if (y) {
       const bridge = state.networks[x.network]?.bridge ?? '';
-      return { ok: true, src: x.ip, dst: y.ip, sameNetwork: true, bridge, inBridge: bridge };
+      return { ok: true, src: addr(x), dst: addr(y), sameNetwork: true, bridge, inBridge: bridge };
     }
   }
   const inBridge = state.networks[a.network]?.bridge ?? '';
-  return { ok: true, src: a.ip, dst: b.ip, sameNetwork: false, bridge: inBridge, inBridge };
+  return { ok: true, src: addr(a), dst: addr(b), sameNetwork: false, bridge: inBridge, inBridge };
 }
 
 /** Policies from a YAML or JSON file: `policies: [{name, from, to, port, proto, action}]` (or a bare list). */

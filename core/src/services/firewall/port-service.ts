@@ -4,8 +4,9 @@ import type { PortForwardRecord, VoltState } from '../../state/types';
 import { workloadViews } from '../attachments/workload-view';
 import { attachmentsByWorkload, forwardTarget } from './firewall-compile';
 import { PORT_AND_RULE_OPS, journaledRules, settleOwnPending } from './plans-firewall';
-import { hostAddresses, knownWorkload, workloadNotFound, type FirewallDeps } from './firewall-service';
-import { parseIpv4Flag, parsePort, parseProto } from './firewall-input';
+import { hostAddressesBoth, knownWorkload, workloadNotFound, type FirewallDeps } from './firewall-service';
+import { parseIpFlag, parsePort, parseProto } from './firewall-input';
+import { formatIPv6 } from '../../net/ipv6';
 
 /**
  * Port forwards (`volt net port ...`): DNAT from a host port to a workload.
@@ -29,6 +30,8 @@ export interface PortView extends PortForwardRecord {
   status: PortStatus;
   /** Where connections go now ("10.30.0.10:80"), when the target has an address. */
   targetAddress?: string;
+  /** Where IPv6 connections go ("[fd00:30::a]:80"), when the target is on a dual-stack network. */
+  targetAddress6?: string;
   /** Why it is not active, in words. */
   reason?: string;
 }
@@ -69,7 +72,14 @@ function decode6(hex: string): string {
   if (/^0{32}$/.test(hex)) return '::';
   // ::ffff:a.b.c.d (IPv4-mapped): words 0-1 zero, word 2 is 0000FFFF (host order FFFF0000).
   if (/^0{16}FFFF0000/i.test(hex)) return decode4(hex.slice(24));
-  return `ipv6:${hex.toLowerCase()}`;
+  // Four 32-bit words, each in host (little-endian) byte order.
+  let n = 0n;
+  for (let w = 0; w < 4; w++) {
+    const word = hex.slice(w * 8, w * 8 + 8);
+    const be = word.match(/../g)?.reverse().join('') ?? '0';
+    n = (n << 32n) | BigInt(`0x${be}`);
+  }
+  return formatIPv6(n);
 }
 
 export function readBoundSockets(): BoundSocket[] {
@@ -125,7 +135,8 @@ export function socketOwner(inode: number): string | undefined {
 }
 
 function forwardLabel(f: Pick<PortForwardRecord, 'hostIp' | 'hostPort' | 'proto'>): string {
-  return `${f.hostIp ?? ''}${f.hostIp ? ':' : ''}${f.hostPort}/${f.proto}`;
+  const host = f.hostIp === undefined ? '' : f.hostIp.includes(':') ? `[${f.hostIp}]:` : `${f.hostIp}:`;
+  return `${host}${f.hostPort}/${f.proto}`;
 }
 
 export class PortService {
@@ -143,11 +154,14 @@ export class PortService {
       .map((f): PortView => {
         const w = live.get(f.target);
         const a = forwardTarget(f, byWorkload);
-        const targetAddress = a ? `${a.ip}:${f.targetPort}` : undefined;
+        const v4 = f.hostIp === undefined || !f.hostIp.includes(':');
+        const targetAddress = a && v4 ? `${a.ip}:${f.targetPort}` : undefined;
+        const t6 = a?.ip6 !== undefined && (f.hostIp === undefined || !v4) ? { targetAddress6: `[${a.ip6}]:${f.targetPort}` } : {};
         if (!w) return { ...f, status: 'unknown-target', reason: `no workload named "${f.target}"` };
-        if (w.state !== 'running') return { ...f, status: 'stopped', ...(targetAddress ? { targetAddress } : {}), reason: `${f.target} is ${w.state}` };
+        if (w.state !== 'running') return { ...f, status: 'stopped', ...(targetAddress ? { targetAddress } : {}), ...t6, reason: `${f.target} is ${w.state}` };
         if (!a) return { ...f, status: 'no-address', reason: `${f.target} is not connected to a network` };
-        return { ...f, status: 'active', targetAddress };
+        if (!v4 && a.ip6 === undefined) return { ...f, status: 'no-address', reason: `${f.target}'s network "${a.network}" has no IPv6 (the forward is on ${f.hostIp})` };
+        return { ...f, status: 'active', ...(targetAddress ? { targetAddress } : {}), ...t6 };
       });
   }
 
@@ -156,17 +170,31 @@ export class PortService {
     const hostPort = parsePort(req.hostPort, '--host-port', what);
     const targetPort = parsePort(req.targetPort ?? hostPort, '--target-port', what);
     const proto = parseProto(req.proto ?? 'tcp', what, ['tcp', 'udp']) as 'tcp' | 'udp';
-    const hostIp = parseIpv4Flag(req.hostIp, '--host-ip', what);
+    const hostIp = parseIpFlag(req.hostIp, '--host-ip', what);
     if (req.target === undefined || req.target === '') throw new UserInputError(`${what}: --target is required`, { code: 'E_ARG_MISSING' });
     const target = req.target;
     const label = forwardLabel({ hostIp, hostPort, proto });
     const whatL = `forward port ${label} to ${target}:${targetPort}`;
-    if (hostIp !== undefined && !(await hostAddresses()).includes(hostIp)) {
+    if (hostIp === '::1') {
+      throw new UserInputError(`${whatL}: [::1] cannot be forwarded: the kernel never routes the IPv6 loopback address off the host (there is no route_localnet for IPv6)`, {
+        code: 'E_FIREWALL_INPUT',
+        suggestions: ['use --host-ip 127.0.0.1 for a forward only the host itself reaches', 'or one of the host\'s own IPv6 addresses'],
+      });
+    }
+    if (hostIp !== undefined && !(await hostAddressesBoth()).includes(hostIp)) {
       throw new UserInputError(`${whatL}: ${hostIp} is not an address of this host`, { code: 'E_FIREWALL_INPUT', suggestions: ['omit --host-ip to forward on every address of the host'] });
     }
     return this.d.store.transaction(async (state) => {
       await settleOwnPending(this.d.store, state, this.d, PORT_AND_RULE_OPS);
       if (!knownWorkload(state, target)) throw workloadNotFound(whatL, target, state);
+      // An IPv6 host address needs a target with IPv6: its (first) network must be dual-stack.
+      const first = attachmentsByWorkload(state).get(target)?.[0];
+      if (hostIp !== undefined && hostIp.includes(':') && first !== undefined && state.networks[first.network]?.subnet6 === undefined) {
+        throw new UserInputError(`${whatL}: ${hostIp} is IPv6, but ${target} is reached on network "${first.network}", which is IPv4-only`, {
+          code: 'E_FIREWALL_INPUT',
+          suggestions: [`use an IPv4 --host-ip, or omit it`, `or connect ${target} to a network with --subnet6 first`],
+        });
+      }
       const clash = state.portForwards.find((f) => f.proto === proto && f.hostPort === hostPort && (f.hostIp === undefined || hostIp === undefined || f.hostIp === hostIp));
       if (clash) {
         throw new ConflictError(`${whatL}: host port ${forwardLabel(clash)} is already forwarded to ${clash.target}:${clash.targetPort}`, {
@@ -203,7 +231,7 @@ export class PortService {
     const what = `delete port forward ${req.hostPort ?? '?'}`;
     const hostPort = parsePort(req.hostPort, '--host-port', what);
     const proto = parseProto(req.proto ?? 'tcp', what, ['tcp', 'udp']) as 'tcp' | 'udp';
-    const hostIp = parseIpv4Flag(req.hostIp, '--host-ip', what);
+    const hostIp = parseIpFlag(req.hostIp, '--host-ip', what);
     return this.d.store.transaction(async (state) => {
       await settleOwnPending(this.d.store, state, this.d, PORT_AND_RULE_OPS);
       const matches = state.portForwards.filter((f) => f.hostPort === hostPort && f.proto === proto && (hostIp === undefined || f.hostIp === hostIp));

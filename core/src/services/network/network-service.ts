@@ -15,6 +15,7 @@ import { uplinkNames, vlanStateDrift, vlanUpSteps } from './vlan-service';
 import { asFinding, cleanLeftovers, findLeftovers, nftLeftovers, type Finding } from './leftovers';
 import { pendingFindings, pendingNetworks, runPlan, type PendingIntent } from '../../state/journal';
 import { applyResult, planSteps, settlePending, type PlanDeps, type Settled } from '../attachments/plans';
+import { firewallNetworkOf } from '../firewall/firewall-compile';
 
 export interface NetworkDeps {
   config: VoltConfig;
@@ -65,7 +66,7 @@ export function bridgeSpec(n: NetworkRecord): BridgeSpec {
 }
 
 export function firewallNetwork(n: NetworkRecord): FirewallNetwork {
-  return { name: n.name, bridge: n.bridge, subnet: n.subnet, gateway: n.gateway, nat: n.nat };
+  return firewallNetworkOf(n);
 }
 
 /** Networks: validate, plan, apply through drivers with undo, then commit. */

@@ -15,12 +15,14 @@ export default class NetPolicyTest extends VoltCommand {
     '<%= config.bin %> net policy test --from app-server --to db-primary --port 5432',
     '<%= config.bin %> net policy test --from web-frontend --to db-primary --port 5432',
     '<%= config.bin %> net policy test --from web,api --to db --port 5432,6379 -o json',
+    '<%= config.bin %> net policy test --from app-server --to db-primary --port 5432 --ipv6',
   ];
   static override flags = {
     from: Flags.string({ description: 'Source workload(s).', required: true }),
     to: Flags.string({ description: 'Destination workload(s).', required: true }),
     port: Flags.string({ description: 'Destination port(s) (required for tcp and udp).' }),
     proto: Flags.string({ description: 'tcp, udp or icmp.', default: 'tcp' }),
+    ipv6: Flags.boolean({ description: 'Test the connection over IPv6 (both workloads need an IPv6 address: a dual-stack network).', default: false }),
     output: outputFlag(['table', 'json']),
   };
 
@@ -33,7 +35,7 @@ export default class NetPolicyTest extends VoltCommand {
     const ports: number[] = [];
     for (const r of ranges) for (let p = r.from; p <= r.to; p++) ports.push(p);
     if (ports.length > 4096) throw new UserInputError(`${what}: at most 4096 ports at once`, { code: 'E_FIREWALL_INPUT' });
-    const results = await (await this.app.policies()).test({ from: list(flags.from), to: list(flags.to), ports, proto });
+    const results = await (await this.app.policies()).test({ from: list(flags.from), to: list(flags.to), ports, proto, family: flags.ipv6 ? 6 : 4 });
     if (flags.output === 'json') this.print(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
     else {
       const single = results.length === 1;

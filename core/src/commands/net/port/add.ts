@@ -31,6 +31,8 @@ A host port that is already forwarded, or that a process on the host listens on,
     });
     for (const n of notes) process.stderr.write(`note: ${n}\n`);
     if (flags.output !== 'table') return this.printList(flags.output, [], [], f);
-    this.print(`forwarding ${f.hostIp ?? '*'}:${f.hostPort}/${f.proto} to ${f.target}:${f.targetPort} (${f.status}${f.targetAddress ? `, ${f.targetAddress}` : ''})`);
+    const at = [f.targetAddress, f.targetAddress6].filter((x) => x !== undefined).join(', ');
+    const host = f.hostIp === undefined ? '*' : f.hostIp.includes(':') ? `[${f.hostIp}]` : f.hostIp;
+    this.print(`forwarding ${host}:${f.hostPort}/${f.proto} to ${f.target}:${f.targetPort} (${f.status}${at ? `, ${at}` : ''})`);
   }
 }

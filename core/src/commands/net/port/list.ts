@@ -19,7 +19,7 @@ export default class NetPortList extends VoltCommand {
         { header: 'PROTO', get: (f: PortView) => f.proto },
         { header: 'STATUS', get: (f: PortView) => f.status },
         { header: 'HOST-IP', get: (f: PortView) => f.hostIp ?? '*' },
-        { header: 'TARGET-ADDRESS', get: (f: PortView) => f.targetAddress },
+        { header: 'TARGET-ADDRESS', get: (f: PortView) => [f.targetAddress, f.targetAddress6].filter((x) => x !== undefined).join(', ') || undefined },
       ],
       rows,
     );
