@@ -173,7 +173,7 @@ test('malformed ip6.arpa names inside a network\'s prefix: NXDOMAIN (or NODATA a
     [`1.2.${full}`, 'NXDOMAIN'], // 34
     [full.replace(/^0\./, 'g.'), 'NXDOMAIN'], // not hex
     [full.replace(/^0\./, '00.'), 'NXDOMAIN'], // two digits in one label
-    [full.replace(/^0\.0\./, 'x-y.'), 'NXDOMAIN'],
+    [full.replace(/^0\.5\./, 'x-y.'), 'NXDOMAIN'], // two nibbles replaced by one junk label
     [`_dns-sd._udp.${zone}.ip6.arpa`, 'NXDOMAIN'],
     [`f.f.f.${zone}.ip6.arpa`, 'NXDOMAIN'], // 19 nibbles, nothing below
     [`0.0.0.0.${zone}.ip6.arpa`, 'NOERROR'], // 20 nibbles above the PTR: an empty non-terminal
