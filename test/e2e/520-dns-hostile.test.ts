@@ -110,3 +110,95 @@ test('dig +dnssec: the DO bit comes back in the OPT record, for local answers, N
     t.is(flagsOf(plain.raw), '', `${what} without +dnssec: ${plain.raw}`);
   }
 });
+
+/**
+ * Queries for malformed ip6.arpa names below `zone` (nibbles, most
+ * significant first, e.g. "fd000030…"), sent over UDP to [addr]:53: too many
+ * nibbles, too few, labels that are not one hex digit (two digits, letters
+ * past f, binary octets, "-"). Prints "sent N rcodes {…} lost M" once every
+ * answer is in or after 3 s.
+ */
+const MALFORMED6 = `
+const dgram = require('node:dgram');
+const [addr, zone, count] = [process.argv[1], process.argv[2], Number(process.argv[3])];
+const zoneLabels = [...zone].reverse();
+const junk = () => {
+  const pick = Math.floor(Math.random() * 6);
+  if (pick === 0) return Buffer.from('ab');
+  if (pick === 1) return Buffer.from('g');
+  if (pick === 2) return Buffer.from('-');
+  if (pick === 3) return Buffer.from([Math.floor(Math.random() * 256)]);
+  if (pick === 4) return Buffer.from('0123456789abcdef'.repeat(3).slice(0, 1 + Math.floor(Math.random() * 40)));
+  return Buffer.from([0x30 + Math.floor(Math.random() * 10)]);
+};
+function name(i) {
+  const below = [];
+  const kind = i % 3;
+  // 0: 33-40 nibbles; 1: junk somewhere below the zone; 2: fewer than 32 nibbles.
+  const n = kind === 0 ? 32 - zoneLabels.length + 1 + (i % 8) : kind === 2 ? i % (32 - zoneLabels.length) : 32 - zoneLabels.length;
+  for (let k = 0; k < n; k++) below.push(Buffer.from('0123456789abcdef'[Math.floor(Math.random() * 16)]));
+  if (kind === 1) below[Math.floor(Math.random() * below.length)] = junk();
+  const labels = [...below, ...zoneLabels.map((l) => Buffer.from(l)), Buffer.from('ip6'), Buffer.from('arpa')];
+  return Buffer.concat([...labels.flatMap((l) => [Buffer.from([l.length]), l]), Buffer.from([0])]);
+}
+const s = dgram.createSocket('udp6');
+const rcodes = {};
+let got = 0, notAuthoritative = 0;
+s.on('message', (m) => { got++; const rc = m[3] & 15; rcodes[rc] = (rcodes[rc] || 0) + 1; if ((m[2] & 4) === 0) notAuthoritative++; if (got === count) done(); });
+function done() { console.log('sent ' + count + ' rcodes ' + JSON.stringify(rcodes) + ' lost ' + (count - got) + ' not-aa ' + notAuthoritative); process.exit(0); }
+let i = 0;
+function burst() {
+  for (let k = 0; k < 50 && i < count; k++, i++) {
+    const q = Buffer.concat([Buffer.from([i >> 8, i & 255, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), name(i), Buffer.from([0, 12, 0, 1])]);
+    s.send(q, 53, addr);
+  }
+  if (i < count) setTimeout(burst, 5); else setTimeout(done, 3000);
+}
+burst();
+`;
+
+test('malformed ip6.arpa names inside a network\'s prefix: NXDOMAIN (or NODATA above a PTR), never forwarded, never a crash', async (t) => {
+  const host = await SandboxHost.create(t, { config: CONFIG });
+  await host.voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24', '--subnet6', 'fd00:30::/64']);
+  const c = await host.addContainer('mallory');
+  await host.voltOk(['net', 'connect', 'backend', c.netns, '--ip', '10.30.0.50', '--ip6', 'fd00:30::50']);
+  dnsmasq(host, UPLINK.internetAddress, ['--address=/example.test/198.51.100.7']);
+  await ready(host.outside!, UPLINK.internetAddress);
+  const dns = await serve(host);
+  const zone = [...'fd00003000000000'].reverse().join('.');
+  const full = `${[...'0000000000000050'].reverse().join('.')}.${zone}.ip6.arpa`;
+  t.deepEqual((await dig(c, 'fd00:30::1', [full, 'PTR'])).answers.map((x) => x.value), [`${c.netns}.volt.local.`], 'the real name first');
+  const cases: [string, string][] = [
+    [`0.${full}`, 'NXDOMAIN'], // 33 nibbles
+    [`1.2.${full}`, 'NXDOMAIN'], // 34
+    [full.replace(/^0\./, 'g.'), 'NXDOMAIN'], // not hex
+    [full.replace(/^0\./, '00.'), 'NXDOMAIN'], // two digits in one label
+    [full.replace(/^0\.5\./, 'x-y.'), 'NXDOMAIN'], // two nibbles replaced by one junk label
+    [`_dns-sd._udp.${zone}.ip6.arpa`, 'NXDOMAIN'],
+    [`f.f.f.${zone}.ip6.arpa`, 'NXDOMAIN'], // 19 nibbles, nothing below
+    [`0.0.0.0.${zone}.ip6.arpa`, 'NOERROR'], // 20 nibbles above the PTR: an empty non-terminal
+    [`${zone}.ip6.arpa`, 'NOERROR'],
+  ];
+  for (const server of ['fd00:30::1', '10.30.0.1']) {
+    for (const [name, status] of cases) {
+      for (const type of ['PTR', 'AAAA']) {
+        const r = await dig(c, server, [name, type]);
+        t.is(r.status, status, `${name} ${type} on ${server}: ${r.raw}`);
+        t.true(r.flags.includes('aa'), `answered by volt-dns itself, not forwarded: ${r.raw}`);
+        t.is(r.answers.length, 0);
+      }
+    }
+  }
+  // A flood of random malformed names from the v6 side: every one answered, negatively.
+  const flood = await c.exec(process.execPath, ['-e', MALFORMED6, 'fd00:30::1', 'fd00003000000000', '3000'], { timeoutMs: 60_000 });
+  const m = /sent (\d+) rcodes (\{.*\}) lost (\d+) not-aa (\d+)/.exec(flood.stdout);
+  t.truthy(m, flood.stdout + flood.stderr);
+  const rcodes = JSON.parse(m![2]!) as Record<string, number>;
+  t.log(`flood: ${flood.stdout.trim()}`);
+  t.deepEqual(Object.keys(rcodes).filter((k) => k !== '0' && k !== '3'), [], `only NOERROR and NXDOMAIN: ${m![2]}`);
+  t.true(Number(m![3]) < 300, `nearly every query answered (lost ${m![3]})`);
+  t.is(m![4], '0', 'every answer from volt-dns itself (AA), none forwarded');
+  t.true(dns.running);
+  t.deepEqual((await dig(c, 'fd00:30::1', [c.netns, 'AAAA'])).answers.map((x) => x.value), ['fd00:30::50'], 'still answering');
+  t.notRegex(dns.stderr, /answering .*:/, 'no answer threw');
+});

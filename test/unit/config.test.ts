@@ -54,6 +54,7 @@ const bad: [string, string, RegExp][] = [
   ['wrong type boolean', 'network:\n  dns:\n    enabled: "yes please"\n', /config\.yaml:3:5: network\.dns\.enabled: expected boolean/],
   ['bad subnet', 'network:\n  default_subnet: 10.0.0.1/24\n', /config\.yaml:2:3: network\.default_subnet: .*host bits/],
   ['bad upstream', 'network:\n  dns:\n    upstream:\n      - 1.1.1.1\n      - not-an-ip\n', /config\.yaml:5:9: network\.dns\.upstream\.1: "not-an-ip" is not an IP address/],
+  ['upstream with a port', 'network:\n  dns:\n    upstream: ["[fd00::53]:53", "9.9.9.9:53"]\n', /network\.dns\.upstream\.0: "\[fd00::53\]:53" is not an IP address: write the address alone \(fd00::53\); volt-dns asks port 53/],
   ['bad enum', 'network:\n  firewall:\n    host_input: maybe\n', /network\.firewall\.host_input: must be one of "drop", "accept"/],
   ['not a mapping', '- a\n- b\n', /\(top level\)/],
   ['duplicate key', 'network:\n  mtu: 1500\n  mtu: 9000\n', /config\.yaml:3:\d+: invalid YAML/],
@@ -71,3 +72,8 @@ for (const [title, text, message] of bad) {
     t.regex(e.code, /^E_CONFIG_/);
   });
 }
+
+test('IPv6 upstreams are plain addresses, beside IPv4 ones', (t) => {
+  const c = parseConfig('network:\n  dns:\n    upstream: ["fd00::53", 1.1.1.1, "2001:db8::1"]\n', F);
+  t.deepEqual(c.network.dns.upstream, ['fd00::53', '1.1.1.1', '2001:db8::1']);
+});

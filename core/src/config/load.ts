@@ -153,7 +153,11 @@ function semanticProblems(c: ConfigFile): Located[] {
     if (problem !== undefined) out.push({ path: ['network', 'default_subnet6'], message: problem });
   }
   (c.network?.dns?.upstream ?? []).forEach((u, i) => {
-    if (isIP(u) === 0) out.push({ path: ['network', 'dns', 'upstream', String(i)], message: `"${u}" is not an IP address` });
+    if (isIP(u) !== 0) return;
+    // "[fd00::53]:53" or "1.1.1.1:53": an address with a port; volt-dns always asks port 53.
+    const bare = /^\[([^\]]+)\](?::\d+)?$/.exec(u)?.[1] ?? /^([\d.]+):\d+$/.exec(u)?.[1];
+    const hint = bare !== undefined && isIP(bare) !== 0 ? `: write the address alone (${bare}); volt-dns asks port 53` : '';
+    out.push({ path: ['network', 'dns', 'upstream', String(i)], message: `"${u}" is not an IP address${hint}` });
   });
   (c.network?.firewall?.host_allow ?? []).forEach((a, i) => {
     const port = Number(a.split('/')[1]);

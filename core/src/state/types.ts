@@ -154,6 +154,8 @@ export interface IngressRouteRecord {
   key?: string;
   timeoutSeconds: number;
   stripPath: boolean;
+  /** Which address of a workload backend (`--family`): absent = IPv4, or IPv6 for a workload that has no IPv4 address. */
+  family?: 4 | 6;
   createdAt: string;
 }
 

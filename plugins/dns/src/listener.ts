@@ -62,6 +62,9 @@ export class Listener {
   private readonly queryMs = tcpQueryMs(process.env);
   private readonly net: number;
   private readonly mask: number;
+  /** A listener on a v6 gateway: its clients' prefix (checked with node's BlockList, then remembered). */
+  private readonly prefix6?: net.BlockList;
+  private readonly allowed6 = new Set<string>();
   private closing = false;
   /** The last client that passed the subnet check: a busy client skips the parse. */
   private lastAllowed = '';
@@ -75,6 +78,20 @@ export class Listener {
     const [addr, prefix] = spec.subnet.split('/');
     this.mask = Number(prefix) === 0 ? 0 : (0xffffffff << (32 - Number(prefix))) >>> 0;
     this.net = (ipv4ToInt(addr ?? '') & this.mask) >>> 0;
+    if (this.v6) {
+      this.prefix6 = new net.BlockList();
+      // A prefix that does not parse admits nobody (core hands over canonical prefixes).
+      try {
+        this.prefix6.addSubnet(addr ?? '', Number(prefix), 'ipv6');
+      } catch {
+        /* nobody */
+      }
+    }
+  }
+
+  /** A listener on a v6 gateway (dual-stack networks have one beside the v4 one). */
+  get v6(): boolean {
+    return net.isIPv6(this.spec.address);
   }
 
   get key(): string {
@@ -87,7 +104,8 @@ export class Listener {
   }
 
   async open(): Promise<void> {
-    if (this.batch !== undefined) {
+    // The native batch socket is IPv4 (sockaddr_in slots): a v6 gateway is read with node:dgram.
+    if (this.batch !== undefined && !this.v6) {
       const opened = this.openBatch(this.batch);
       if (opened !== undefined) {
         this.batchUdp = opened;
@@ -104,7 +122,7 @@ export class Listener {
           return;
         }
         const { address, port, network } = this.spec;
-        this.warn(`${address}:${port}/udp (network ${network}): batched UDP unavailable: ${failed}; using node:dgram`);
+        this.warn(`${hostPort(address, port)}/udp (network ${network}): batched UDP unavailable: ${failed}; using node:dgram`);
         await this.closeBatch();
       }
     }
@@ -121,7 +139,7 @@ export class Listener {
     } catch (e: unknown) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== undefined && BIND_ERRORS.has(code)) throw this.listenError(e, 'udp');
-      this.warn(`${address}:${port}/udp (network ${this.spec.network}): batched UDP unavailable (${e instanceof Error ? e.message : String(e)}); using node:dgram`);
+      this.warn(`${hostPort(address, port)}/udp (network ${this.spec.network}): batched UDP unavailable (${e instanceof Error ? e.message : String(e)}); using node:dgram`);
       return undefined;
     }
     return { fd, started: hooks.pool.add({ fd, spec: { ...this.spec } }) };
@@ -163,7 +181,7 @@ export class Listener {
 
   private async openDgramUdp(): Promise<dgram.Socket> {
     const { address, port } = this.spec;
-    const udp = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
+    const udp = dgram.createSocket({ type: this.v6 ? 'udp6' : 'udp4', lookup: this.v6 ? literalLookup6 : literalLookup });
     udp.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => this.onDatagram(udp, msg, rinfo));
     try {
       await new Promise<void>((resolve, reject) => {
@@ -177,7 +195,7 @@ export class Listener {
       udp.close();
       throw this.listenError(e, 'udp');
     }
-    udp.on('error', (e: Error) => this.warn(`${address}:${port}/udp (network ${this.spec.network}): ${e.message}`));
+    udp.on('error', (e: Error) => this.warn(`${hostPort(address, port)}/udp (network ${this.spec.network}): ${e.message}`));
     try {
       udp.setRecvBufferSize(UDP_RECV_BUFFER);
     } catch {
@@ -203,7 +221,7 @@ export class Listener {
       tcp.close();
       throw this.listenError(e, 'tcp');
     }
-    tcp.on('error', (e: Error) => this.warn(`${address}:${port}/tcp (network ${this.spec.network}): ${e.message}`));
+    tcp.on('error', (e: Error) => this.warn(`${hostPort(address, port)}/tcp (network ${this.spec.network}): ${e.message}`));
     this.tcp = tcp;
   }
 
@@ -215,7 +233,7 @@ export class Listener {
   /** Worker processes: answer UDP on a socket the main process bound and passed over. */
   adopt(udp: dgram.Socket): void {
     udp.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => this.onDatagram(udp, msg, rinfo));
-    udp.on('error', (e: Error) => this.warn(`${this.spec.address}:${this.spec.port}/udp (network ${this.spec.network}): ${e.message}`));
+    udp.on('error', (e: Error) => this.warn(`${hostPort(this.spec.address, this.spec.port)}/udp (network ${this.spec.network}): ${e.message}`));
     this.udp = udp;
   }
 
@@ -345,15 +363,26 @@ export class Listener {
 
   private allowed(address: string): boolean {
     if (address === this.lastAllowed) return true;
+    if (this.prefix6 !== undefined) return this.allowed6Check(address);
     const ip = ipv4ToInt(address);
     const ok = ip >= 0 && ((ip & this.mask) >>> 0) === this.net;
     if (ok) this.lastAllowed = address;
     return ok;
   }
 
+  /** BlockList.check costs microseconds: clients that passed are remembered (bounded: a scan just starts it over). */
+  private allowed6Check(address: string): boolean {
+    if (this.allowed6.has(address)) return true;
+    if (!this.prefix6!.check(address, 'ipv6')) return false;
+    if (this.allowed6.size >= 4096) this.allowed6.clear();
+    this.allowed6.add(address);
+    this.lastAllowed = address;
+    return true;
+  }
+
   private listenError(e: unknown, proto: 'udp' | 'tcp'): DriverError {
     const { address, port, network } = this.spec;
-    const what = `listen on ${address}:${port}/${proto} for network "${network}"`;
+    const what = `listen on ${hostPort(address, port)}/${proto} for network "${network}"`;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
       return new DriverError(`${what}: port ${port} is already in use on ${address} (another DNS server?)`, {
@@ -388,10 +417,19 @@ function literalLookup(address: string, _family: unknown, callback: (err: Error 
   callback(null, address, 4);
 }
 
+function literalLookup6(address: string, _family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+  callback(null, address, 6);
+}
+
 /** The per-query TCP deadline: VOLT_DNS_TCP_QUERY_MS when it is a positive integer, else the default. */
 export function tcpQueryMs(env: NodeJS.ProcessEnv): number {
   const v = (env.VOLT_DNS_TCP_QUERY_MS ?? '').trim();
   return /^[1-9][0-9]{0,6}$/.test(v) ? Number(v) : TCP_QUERY_MS;
+}
+
+/** "10.30.0.1:53", "[fd00:30::1]:53" */
+export function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 export function listenerKey(l: DnsListener): string {

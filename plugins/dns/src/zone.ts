@@ -1,4 +1,5 @@
 import { Packet } from 'dns2';
+import { BlockList } from 'node:net';
 import type { DnsView } from '@volt/sdk';
 import { optFor } from './responses';
 import { FLAG, RCODE, TYPE, CLASS_IN, answerFlags, buildResponse, keyLabels, keyWithin, nameKey, type Query } from './wire';
@@ -26,10 +27,10 @@ const NO_COUNTS = { an: 0, ns: 0, ar: 0 };
 const ONE_AUTHORITY = { an: 0, ns: 1, ar: 0 };
 const ONE_ANSWER = { an: 1, ns: 0, ar: 0 };
 
-/** One record through dns2's encoder. */
+/** One record through dns2's encoder (AAAA values come from core in canonical compressed form). */
 export function encodeRecord(name: string, type: number, value: string, ttl: number = LOCAL_TTL): Buffer {
   const base = { name, type, class: CLASS_IN, ttl };
-  const r = type === TYPE.A ? new Packet.Resource({ ...base, address: value }) : new Packet.Resource({ ...base, domain: value });
+  const r = type === TYPE.A || type === TYPE.AAAA ? new Packet.Resource({ ...base, address: value }) : new Packet.Resource({ ...base, domain: value });
   return Packet.Resource.encode(r);
 }
 
@@ -57,6 +58,26 @@ export function ownedDomain(domain: string, serial: number): OwnedDomain {
 export type EncodeCache = Map<string, Buffer>;
 
 const IN_ADDR_ARPA = nameKey('in-addr.arpa');
+const IP6_ARPA = nameKey('ip6.arpa');
+/** Nibble labels of a whole IPv6 address below ip6.arpa (RFC 3596 §2.5). */
+const NIBBLES = 32;
+
+/** A workload name's records by type: an answer is one of these copied after the question. */
+interface NameRecords {
+  a?: Encoded;
+  aaaa?: Encoded;
+  /** A and AAAA together (qtype ANY). */
+  any: Encoded;
+  domain?: OwnedDomain;
+}
+
+/** This network's ip6.arpa zone: its prefix, and the names that exist only as parents of PTRs (empty non-terminals). */
+interface Reverse6 {
+  prefix: BlockList;
+  /** Nibbles that fix the prefix (64 → 16): shorter names are above the zone. */
+  zoneNibbles: number;
+  parents: Set<string>;
+}
 /** Types that ask about a single-label name as a zone (a TLD), not as a host: those go upstream. */
 const ZONE_TYPES: ReadonlySet<number> = new Set([TYPE.NS, TYPE.SOA, TYPE.DS, TYPE.DNSKEY]);
 
@@ -69,10 +90,11 @@ export class NetworkZone {
   readonly forward: boolean;
   /** Whole answers by query bytes after the ID (see LocalAnswerer.local); lives and dies with this zone. */
   readonly memo = new Map<string, Buffer>();
-  private readonly names = new Map<string, Encoded & { domain?: OwnedDomain }>();
+  private readonly names = new Map<string, NameRecords>();
   private readonly ptrs = new Map<string, Encoded>();
   private readonly net: number;
   private readonly mask: number;
+  private readonly reverse6?: Reverse6;
 
   constructor(
     view: DnsView,
@@ -85,9 +107,10 @@ export class NetworkZone {
     const [addr, prefix] = view.subnet.split('/');
     this.mask = Number(prefix) === 0 ? 0 : (0xffffffff << (32 - Number(prefix))) >>> 0;
     this.net = (ipv4ToInt(addr ?? '') & this.mask) >>> 0;
+    this.reverse6 = view.subnet6 === undefined ? undefined : reverseZone6(view.subnet6);
     const grouped = new Map<string, { name: string; type: number; bufs: Buffer[] }>();
     for (const r of view.records) {
-      const type = r.type === 'A' ? TYPE.A : TYPE.PTR;
+      const type = r.type === 'A' ? TYPE.A : r.type === 'AAAA' ? TYPE.AAAA : TYPE.PTR;
       const cacheKey = `${type}\0${r.name.toLowerCase()}\0${r.value}`;
       let b = next.get(cacheKey) ?? previous.get(cacheKey);
       if (b === undefined) b = encodeRecord(r.name.toLowerCase(), type, r.value);
@@ -100,8 +123,18 @@ export class NetworkZone {
     for (const g of grouped.values()) {
       const key = nameKey(g.name);
       const enc = { tail: Buffer.concat(g.bufs), count: g.bufs.length };
-      if (g.type === TYPE.A) this.names.set(key, { ...enc, domain: this.domains.find((d) => keyWithin(key, d.key) && key !== d.key) });
-      else this.ptrs.set(key, enc);
+      if (g.type === TYPE.PTR) {
+        this.ptrs.set(key, enc);
+        if (this.reverse6 !== undefined && keyWithin(key, IP6_ARPA)) addParents(this.reverse6.parents, key);
+        continue;
+      }
+      let n = this.names.get(key);
+      if (n === undefined) this.names.set(key, (n = { any: enc, domain: this.domains.find((d) => keyWithin(key, d.key) && key !== d.key) }));
+      if (g.type === TYPE.A) n.a = enc;
+      else n.aaaa = enc;
+      // ANY: the A records, then the AAAA records.
+      const both = [n.a, n.aaaa].filter((e): e is Encoded => e !== undefined);
+      n.any = both.length === 1 ? both[0]! : { tail: Buffer.concat(both.map((e) => e.tail)), count: both.reduce((c, e) => c + e.count, 0) };
     }
   }
 
@@ -119,10 +152,9 @@ export class NetworkZone {
     const ra = this.forward ? FLAG.RA : 0;
     const hit = this.names.get(q.key);
     if (hit !== undefined) {
-      if (q.qtype === TYPE.A || q.qtype === TYPE.ANY) {
-        return buildResponse(msg, q, answerFlags(q, FLAG.AA | ra, RCODE.NOERROR), { an: hit.count, ns: 0, ar: 0 }, hit.tail, opt);
-      }
-      // The name exists, just not with this type (AAAA, MX…): NODATA, never NXDOMAIN.
+      const rr = q.qtype === TYPE.A ? hit.a : q.qtype === TYPE.AAAA ? hit.aaaa : q.qtype === TYPE.ANY ? hit.any : undefined;
+      if (rr !== undefined) return buildResponse(msg, q, answerFlags(q, FLAG.AA | ra, RCODE.NOERROR), { an: rr.count, ns: 0, ar: 0 }, rr.tail, opt);
+      // The name exists, just not with this type (AAAA of a v4-only workload, A of a v6-only one, MX…): NODATA, never NXDOMAIN.
       return this.negative(msg, q, RCODE.NOERROR, hit.domain, opt, ra);
     }
     const ptr = this.ptrs.get(q.key);
@@ -147,6 +179,10 @@ export class NetworkZone {
       return this.negative(msg, q, RCODE.NXDOMAIN, d, opt, ra);
     }
     if (keyWithin(q.key, IN_ADDR_ARPA) && this.inOwnReverseZone(q.key)) return this.negative(msg, q, RCODE.NXDOMAIN, undefined, opt, ra);
+    if (this.reverse6 !== undefined && keyWithin(q.key, IP6_ARPA)) {
+      const rcode = reverse6Rcode(this.reverse6, q.key);
+      if (rcode !== undefined) return this.negative(msg, q, rcode, undefined, opt, ra);
+    }
     // A bare name that is no workload here: "db-primary" asked on the wrong
     // network must not leak to (or be answered by) the upstream resolvers.
     if (q.key.length > 0 && q.key.charCodeAt(0) + 1 === q.key.length && !ZONE_TYPES.has(q.qtype)) {
@@ -167,6 +203,60 @@ export class NetworkZone {
     const ip = ipv4ToInt(`${labels[3]}.${labels[2]}.${labels[1]}.${labels[0]}`);
     return ip >= 0 && ((ip & this.mask) >>> 0) === this.net;
   }
+}
+
+/** "fd00:30::/64" → the zone's prefix and nibble count; undefined for what is not an IPv6 prefix. */
+export function reverseZone6(subnet6: string): Reverse6 | undefined {
+  const [addr, len] = subnet6.split('/');
+  const bits = Number(len);
+  if (addr === undefined || !Number.isInteger(bits) || bits < 0 || bits > 128) return undefined;
+  const prefix = new BlockList();
+  try {
+    prefix.addSubnet(addr, bits, 'ipv6');
+  } catch {
+    return undefined;
+  }
+  return { prefix, zoneNibbles: Math.ceil(bits / 4), parents: new Set() };
+}
+
+/** Every name between a PTR's owner and ip6.arpa: they exist (empty non-terminals, RFC 8020). */
+function addParents(parents: Set<string>, key: string): void {
+  for (let i = 0; i < key.length; ) {
+    i += key.charCodeAt(i) + 1;
+    const rest = key.slice(i);
+    if (rest === IP6_ARPA || rest.length <= IP6_ARPA.length) return;
+    parents.add(rest);
+  }
+}
+
+function isHexNibble(label: string): boolean {
+  if (label.length !== 1) return false;
+  const c = label.charCodeAt(0);
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66);
+}
+
+/**
+ * The negative answer for an ip6.arpa name at or below this network's
+ * reverse zone that has no PTR here: NOERROR (NODATA) for the parents of a
+ * PTR, NXDOMAIN for everything else there — an address without a workload,
+ * and names that cannot be an address at all (a label that is not one hex
+ * digit, more than 32 nibbles). Undefined: the name is above or outside the
+ * zone, so not volt's to answer (DNS-SD's `lb._dns-sd._udp.…` above it, say).
+ * The key is lower case, so "A" is "a".
+ */
+export function reverse6Rcode(z: Reverse6, key: string): number | undefined {
+  const labels = keyLabels(key);
+  // labels: the nibbles least significant first, then "ip6", "arpa".
+  let i = labels.length - 3;
+  let hex = '';
+  for (; i >= 0 && hex.length < NIBBLES && isHexNibble(labels[i]!); i--) hex += labels[i]!;
+  if (hex.length < z.zoneNibbles || hex.length === 0) return undefined;
+  const full = hex.padEnd(NIBBLES, '0');
+  let addr = full.slice(0, 4);
+  for (let g = 4; g < NIBBLES; g += 4) addr += `:${full.slice(g, g + 4)}`;
+  if (!z.prefix.check(addr, 'ipv6')) return undefined;
+  if (i >= 0 || hex.length === NIBBLES) return RCODE.NXDOMAIN;
+  return z.parents.has(key) ? RCODE.NOERROR : RCODE.NXDOMAIN;
 }
 
 /** Dotted quad → unsigned 32-bit, or -1. Called per packet for the client check, so no regex. */

@@ -3,10 +3,10 @@ import type { Driver } from './driver';
 
 /** One name the resolver answers, as `volt net dns list` shows it. */
 export interface DnsRecord {
-  /** Owner name without the trailing dot: "db-primary", "db-primary.volt.local", "10.0.30.10.in-addr.arpa". */
+  /** Owner name without the trailing dot: "db-primary", "db-primary.volt.local", "10.0.30.10.in-addr.arpa", "a.0…0.3.0.0.0.0.d.f.ip6.arpa". */
   name: string;
-  type: 'A' | 'PTR';
-  /** An IPv4 address (A) or a domain name (PTR). */
+  type: 'A' | 'AAAA' | 'PTR';
+  /** An IPv4 address (A), an IPv6 address in canonical compressed form (AAAA) or a domain name (PTR). */
   value: string;
   network: string;
 }
@@ -20,17 +20,24 @@ export interface DnsView {
   network: string;
   /** "10.30.0.0/24": its reverse names are answered here, never forwarded. */
   subnet: string;
+  /** "fd00:30::/64" on a dual-stack network: its ip6.arpa names are answered here, never forwarded. */
+  subnet6?: string;
   records: DnsRecord[];
   /** Forward names volt does not own upstream; false for `--no-nat` networks (names only). */
   forward: boolean;
 }
 
-/** Where one network's clients reach the resolver: its gateway address. */
+/**
+ * Where one network's clients reach the resolver: its gateway address. A
+ * dual-stack network has two, one per family (the v4 gateway with the v4
+ * subnet, the v6 gateway with the v6 prefix).
+ */
 export interface DnsListener {
   network: string;
+  /** "10.30.0.1" or "fd00:30::1". */
   address: string;
   port: number;
-  /** Only clients from this subnet are answered (not an open resolver). */
+  /** Only clients from this subnet are answered (not an open resolver); of the same family as `address`. */
   subnet: string;
 }
 

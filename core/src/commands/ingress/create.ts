@@ -16,6 +16,7 @@ A running proxy applies the route before this command returns.`;
     '<%= config.bin %> ingress create --name secure-web --hostname app.example.com --backend web:8080 --tls auto',
     '<%= config.bin %> ingress create --name cdn --hostname cdn.example.com --backend static:80 --tls manual --cert /etc/certs/cdn.pem --key /etc/certs/cdn.key',
     '<%= config.bin %> ingress create --name db-ui --hostname db.example.com --backend dbui:443 --tls passthrough',
+    '<%= config.bin %> ingress create --name web6 --hostname v6.example.com --backend web:8080 --family 6',
   ];
   static override flags = {
     name: Flags.string({ description: 'Route name.', required: true }),
@@ -27,6 +28,7 @@ A running proxy applies the route before this command returns.`;
     key: Flags.string({ description: 'tls manual: private key file, PEM.' }),
     timeout: Flags.string({ description: 'Backend timeout in seconds: connect + response headers (default 30).' }),
     'strip-path': Flags.boolean({ description: 'Remove the --path prefix before forwarding.', default: false }),
+    family: Flags.string({ description: 'Address family of workload backends: 4 or 6 (default: IPv4, IPv6 for a workload that has only that).', options: ['4', '6'] }),
     output: outputFlag(['table', 'json', 'yaml']),
   };
 
@@ -43,6 +45,7 @@ A running proxy applies the route before this command returns.`;
       key: flags.key,
       timeout: flags.timeout,
       stripPath: flags['strip-path'],
+      family: flags.family,
     });
     // The first route: volt-ingress.service, installed by `volt init`, is enabled (and started where systemd runs).
     const units = await import('../../services/host/host-units');

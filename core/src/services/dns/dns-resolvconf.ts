@@ -36,6 +36,26 @@ export function resolvConfText(workload: string, nameservers: readonly string[],
 }
 
 /**
+ * The volt-dns addresses for a workload: the v4 gateway of each of its
+ * networks in attachment order, then the v6 gateways of its dual-stack
+ * networks (glibc reads three: v4 first, so three v4 networks still get one
+ * server each; a single dual-stack network gets both).
+ */
+export function nameserversOf(state: VoltState, workload: string): string[] {
+  const v4: string[] = [];
+  const v6: string[] = [];
+  for (const a of state.attachments) {
+    if (a.workload !== workload) continue;
+    const n = state.networks[a.network];
+    if (n === undefined) continue;
+    if (!v4.includes(n.gateway)) v4.push(n.gateway);
+    // Only when the workload has a v6 address there: without one it could not reach the v6 gateway.
+    if (n.gateway6 !== undefined && a.ip6 !== undefined && !v6.includes(n.gateway6)) v6.push(n.gateway6);
+  }
+  return [...v4, ...v6];
+}
+
+/**
  * Bring one workload's resolv.conf in line with `state` (called inside the
  * connect/disconnect transaction, after attachments changed): written while
  * a named-namespace container has networks and DNS is enabled, removed
@@ -45,11 +65,7 @@ export function resolvConfText(workload: string, nameservers: readonly string[],
 export function syncResolvConf(state: VoltState, workload: string, config: VoltConfig, warn: (m: string) => void, paths: VoltPaths = voltPaths()): void {
   const w = state.workloads[workload];
   if (w?.type !== 'container') return;
-  const gateways: string[] = [];
-  for (const a of state.attachments) {
-    const gw = a.workload === workload ? state.networks[a.network]?.gateway : undefined;
-    if (gw !== undefined && !gateways.includes(gw)) gateways.push(gw);
-  }
+  const gateways = nameserversOf(state, workload);
   if (w.source.kind === 'pid' || w.source.kind === 'nspawn') {
     syncOwnRoot(workload, w.source.kind === 'pid' ? w.source.pid : w.source.leader, gateways, config, warn);
     return;

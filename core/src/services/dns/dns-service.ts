@@ -329,7 +329,7 @@ export class DnsServeService {
       if (wanted.has(k)) continue;
       await this.d.driver.stopListener(a.listener);
       this.active.delete(k);
-      if (a.state === 'listening') this.d.log(`network ${a.listener.network}: stopped listening on ${a.listener.address}:${a.listener.port}`);
+      if (a.state === 'listening') this.d.log(`network ${a.listener.network}: stopped listening on ${hostPort(a.listener)}`);
     }
     const views = new Set(plan.views.map((v) => v.network));
     for (const network of [...this.published.keys()]) {
@@ -344,7 +344,7 @@ export class DnsServeService {
       await this.d.driver.publish(v);
       const first = !this.published.has(v.network);
       this.published.set(v.network, sig);
-      if (!first) this.d.log(`network ${v.network}: ${v.records.filter((r) => r.type === 'PTR').length} workload(s) published`);
+      if (!first) this.d.log(`network ${v.network}: ${new Set(v.records.filter((r) => r.type === 'PTR').map((r) => r.value)).size} workload(s) published`);
     }
     for (const [k, l] of wanted) {
       const a = this.active.get(k);
@@ -352,7 +352,7 @@ export class DnsServeService {
       try {
         await this.d.driver.startListener(l);
         this.active.set(k, { listener: l, state: 'listening' });
-        this.d.log(`network ${l.network}: listening on ${l.address}:${l.port} (udp, tcp)`);
+        this.d.log(`network ${l.network}: listening on ${hostPort(l)} (udp, tcp)`);
       } catch (e: unknown) {
         const code = isVoltError(e) ? e.code : '';
         if (strict && code !== 'E_DNS_ADDRESS_MISSING') throw e;
@@ -444,6 +444,11 @@ export class DnsServeService {
 
 function listOr(xs: readonly string[]): string {
   return xs.length > 0 ? xs.join(', ') : '(none)';
+}
+
+/** "10.30.0.1:53", "[fd00:30::1]:53" */
+function hostPort(l: DnsListener): string {
+  return l.address.includes(':') ? `[${l.address}]:${l.port}` : `${l.address}:${l.port}`;
 }
 
 function key(l: DnsListener): string {

@@ -3,10 +3,27 @@ import type { IngressBackend, IngressRoute } from '@volt/sdk';
 import type { IngressRouteRecord, VoltState } from '../../state/types';
 import { errorMessage } from '@volt/sdk';
 
-/** The address a backend target names now: an IP literal as it is, a workload by its first attachment. */
-export function resolveTarget(state: VoltState, target: string): string | undefined {
+/**
+ * The address a backend target names now: an IP literal as it is, a
+ * workload by its first attachment. Which family (route `--family`):
+ * - absent: IPv4 (the first attachment's v4 address); a workload that has no
+ *   v4 address anywhere but a v6 one is reached over IPv6;
+ * - 6: the v6 address of the first attachment that has one (none: unresolved);
+ * - 4: the v4 address only.
+ */
+export function resolveTarget(state: VoltState, target: string, family?: 4 | 6): string | undefined {
   if (net.isIP(target) !== 0) return target;
-  return state.attachments.find((a) => a.workload === target)?.ip;
+  const mine = state.attachments.filter((a) => a.workload === target);
+  const v4 = mine.find((a) => a.ip !== '')?.ip;
+  const v6 = mine.find((a) => a.ip6 !== undefined)?.ip6;
+  if (family === 6) return v6;
+  if (family === 4) return v4;
+  return v4 ?? v6;
+}
+
+/** "IPv6 address", for messages about a route's --family. */
+export function familyWords(family: 4 | 6 | undefined): string {
+  return family === 6 ? 'IPv6 address' : family === 4 ? 'IPv4 address' : 'address';
 }
 
 export interface ResolvedTable {
@@ -29,11 +46,17 @@ export function resolveRoutes(state: VoltState, readFile: (file: string) => stri
     // Its HTTPS twin serves the hostname; the proxy redirects HTTP requests to it.
     if (redirectedToHttps(all, rec)) continue;
     const backends: IngressBackend[] = rec.backends.map((b) => {
-      const address = resolveTarget(state, b.target);
+      const address = resolveTarget(state, b.target, rec.family);
       return address === undefined ? { target: b.target, port: b.port } : { target: b.target, address, port: b.port };
     });
     for (const b of backends) {
-      if (b.address === undefined) problems.push(`route "${rec.name}": backend workload "${b.target}" is not connected to any network (502 until it is)`);
+      if (b.address !== undefined) continue;
+      const connected = state.attachments.some((a) => a.workload === b.target);
+      problems.push(
+        connected
+          ? `route "${rec.name}": backend workload "${b.target}" has no ${familyWords(rec.family)} (--family ${rec.family ?? 4}; 502 until it has one)`
+          : `route "${rec.name}": backend workload "${b.target}" is not connected to any network (502 until it is)`,
+      );
     }
     const route: IngressRoute = {
       name: rec.name,

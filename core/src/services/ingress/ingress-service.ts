@@ -1,3 +1,4 @@
+import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -7,7 +8,7 @@ import type { StateStore } from '../../state/store';
 import type { IngressRouteRecord, VoltState } from '../../state/types';
 import type { IngressBackendHealth, IngressCertificateStatus, IngressListener, IngressStatus, IngressTlsMode, IngressWorkerStatus } from '@volt/sdk';
 import { ControlReplyError, controlRequest, ingressRunFiles } from './ingress-control';
-import { formatBackend, redirectedToHttps, resolveTarget, routeConflicts } from './ingress-routes';
+import { familyWords, formatBackend, redirectedToHttps, resolveTarget, routeConflicts } from './ingress-routes';
 import {
   DEFAULT_TIMEOUT_SECONDS,
   checkCertificatePair,
@@ -37,6 +38,8 @@ export interface CreateIngressRequest {
   key?: string;
   timeout?: string;
   stripPath?: boolean;
+  /** "4" or "6": which address of workload backends (absent: IPv4, IPv6 when a workload has only that). */
+  family?: string;
 }
 
 /** A route as commands show it. */
@@ -51,6 +54,8 @@ export interface IngressRouteView {
   tls: IngressTlsMode;
   timeoutSeconds: number;
   stripPath: boolean;
+  /** --family, when given. */
+  family?: 4 | 6;
   cert?: string;
   key?: string;
   createdAt: string;
@@ -146,9 +151,10 @@ export class IngressService {
         }
       }
       for (const b of rec.backends) {
-        if (resolveTarget(state, b.target) === undefined) {
-          notes.push(`backend workload "${b.target}" is not connected to any network yet; the route answers 502 until it is`);
-        }
+        if (resolveTarget(state, b.target, rec.family) !== undefined) continue;
+        if (state.attachments.some((a) => a.workload === b.target)) {
+          notes.push(`backend workload "${b.target}" has no ${familyWords(rec.family)} yet (--family ${rec.family ?? 4}); the route answers 502 until it has one`);
+        } else notes.push(`backend workload "${b.target}" is not connected to any network yet; the route answers 502 until it is`);
       }
       state.ingress.routes[rec.name] = rec;
     });
@@ -284,6 +290,19 @@ export class IngressService {
       seen.add(k);
     }
     const timeoutSeconds = req.timeout === undefined ? DEFAULT_TIMEOUT_SECONDS : parseTimeout(req.timeout, what);
+    const family = parseFamily(req.family, what);
+    if (family !== undefined) {
+      // --family picks a workload's address; an address given literally must agree with it.
+      for (const b of backends) {
+        const literal = net.isIP(b.target);
+        if (literal !== 0 && literal !== family) {
+          throw new UserInputError(`${what}: backend ${formatBackend(b)} is an IPv${literal} address, but --family ${family} asks for IPv${family}`, {
+            code: 'E_INGRESS_FLAGS',
+            suggestions: [`drop --family, or give the backend's IPv${family} address${family === 6 ? ' in brackets, e.g. [fd00:30::a]:8080' : ''}`],
+          });
+        }
+      }
+    }
     const stripPath = req.stripPath === true;
     if (stripPath && routePath === '/') {
       throw new UserInputError(`${what}: --strip-path needs a --path to strip`, { code: 'E_INGRESS_FLAGS' });
@@ -308,6 +327,7 @@ export class IngressService {
       tls,
       timeoutSeconds,
       stripPath,
+      ...(family !== undefined ? { family } : {}),
       createdAt: new Date().toISOString(),
     };
     if (tls === 'manual') {
@@ -331,6 +351,17 @@ export class IngressService {
   }
 }
 
+/** --family: 4 or 6 (absent: the default rule, see resolveTarget). */
+function parseFamily(raw: string | undefined, what: string): 4 | 6 | undefined {
+  if (raw === undefined) return undefined;
+  const v = raw.trim().replace(/^ipv/i, '');
+  if (v === '4' || v === '6') return Number(v) as 4 | 6;
+  throw new UserInputError(`${what}: --family "${raw}" is neither 4 nor 6`, {
+    code: 'E_INGRESS_FLAGS',
+    suggestions: ['--family 6 proxies to the workloads\' IPv6 addresses; without it IPv4 is used (IPv6 for a workload that has only that)'],
+  });
+}
+
 function describe(r: IngressRouteRecord): string {
   return `${r.hostname}${r.path === '/' ? '' : r.path} → ${r.backends.map(formatBackend).join(', ')}`;
 }
@@ -342,12 +373,13 @@ function view(state: VoltState, r: IngressRouteRecord): IngressRouteView {
     path: r.path,
     backends: r.backends.map(formatBackend),
     resolved: r.backends.map((b) => {
-      const a = resolveTarget(state, b.target);
+      const a = resolveTarget(state, b.target, r.family);
       return a === undefined ? '-' : formatBackend({ target: a, port: b.port });
     }),
     tls: r.tls,
     timeoutSeconds: r.timeoutSeconds,
     stripPath: r.stripPath,
+    ...(r.family !== undefined ? { family: r.family } : {}),
     ...(r.cert !== undefined ? { cert: r.cert } : {}),
     ...(r.key !== undefined ? { key: r.key } : {}),
     createdAt: r.createdAt,
