@@ -48,7 +48,7 @@ const cases: Case[] = [
   { title: 'forward proto icmp', args: port('--host-port', '81', '--target', 'web', '--proto', 'icmp'), exit: 2, stderr: /unknown protocol "icmp"\n\s+→ use one of: tcp, udp/ },
   { title: 'forward to an unknown workload', args: port('--host-port', '81', '--target', 'nosuch'), exit: 3, stderr: /forward port 81\/tcp to nosuch:81: no workload named "nosuch"/ },
   { title: 'forward on a foreign address', args: port('--host-port', '81', '--target', 'web', '--host-ip', '192.0.2.9'), exit: 2, stderr: /192\.0\.2\.9 is not an address of this host/ },
-  { title: 'forward on a malformed address', args: port('--host-port', '81', '--target', 'web', '--host-ip', '10.1.1'), exit: 2, stderr: /--host-ip "10\.1\.1" is not a valid IPv4 address/ },
+  { title: 'forward on a malformed address', args: port('--host-port', '81', '--target', 'web', '--host-ip', '10.1.1'), exit: 2, stderr: /--host-ip "10\.1\.1" is not a valid IPv4 or IPv6 address/ },
   { title: 'host port already forwarded', args: port('--host-port', '8080', '--target', 'db'), exit: 4, stderr: /host port 8080\/tcp is already forwarded to web:80/ },
   { title: 'delete an unknown forward', args: ['net', 'port', 'delete', '--host-port', '9999'], exit: 3, stderr: /delete port forward 9999\/tcp: no such forward/ },
   { title: 'duplicate policy name', args: ['net', 'policy', 'create', '--name', 'existing', '--from', 'db', '--to', 'web', '--action', 'allow'], exit: 4, stderr: /a policy with this name exists/ },
