@@ -11,7 +11,7 @@ export interface NetlinkLibrary {
   /** Links and addresses of this process's namespace, or of the one at `nsPath`. */
   dump(nsPath?: string): {
     links: { index: number; ifname: string; up: boolean; operstate: string; mtu: number; mac?: string; master?: number; kind?: string }[];
-    addresses: { index: number; local: string; prefixlen: number; scope: number }[];
+    addresses: { index: number; family: 4 | 6; local: string; prefixlen: number; scope: number }[];
   };
   /** The bridge forwarding database (`bridge fdb show`): port index, MAC, bridge index. */
   fdb(): { index: number; mac: string; master?: number }[];
@@ -90,7 +90,9 @@ function linksFromNetlink(lib: NetlinkLibrary): IpLink[] {
   const { links, addresses } = lib.dump();
   const names = new Map(links.map((l) => [l.index, l.ifname]));
   const byLink = new Map<number, string[]>();
+  const linkLocal = new Map<number, string[]>();
   for (const a of addresses) {
+    if (a.scope === RT_SCOPE_LINK && a.family === 6) linkLocal.set(a.index, [...(linkLocal.get(a.index) ?? []), `${a.local}/${a.prefixlen}`]);
     if (a.scope === RT_SCOPE_LINK || a.scope === RT_SCOPE_HOST) continue;
     byLink.set(a.index, [...(byLink.get(a.index) ?? []), `${a.local}/${a.prefixlen}`]);
   }
@@ -103,6 +105,7 @@ function linksFromNetlink(lib: NetlinkLibrary): IpLink[] {
     mtu: l.mtu,
     mac: l.mac,
     addresses: byLink.get(l.index) ?? [],
+    linkLocal: linkLocal.get(l.index) ?? [],
   }));
 }
 
