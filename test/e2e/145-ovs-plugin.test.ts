@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { GuestConsole, REPO_ROOT, SandboxHost, UPLINK, guestConfig, guestShell, ping, receiveOnce, waitFor, type ContainerNs } from '../harness';
 import { snapshot } from './kernel-snapshot';
 import { dig, serve } from './500-dns-lib';
@@ -111,7 +112,7 @@ async function ping6LinkLocal(from: ContainerNs, to: ContainerNs): Promise<boole
     const installed = await volt(['plugins', 'install', `file:${tarball}`]);
     t.is(installed.code, 0, installed.stderr);
     // oclif colours the version when CI=true, even into a pipe.
-    t.regex((await voltOk(['plugins'])).stdout.replace(/\x1b\[[0-9;]*m/g, ''), /volt-driver-ovs 0\.1\.0/);
+    t.regex(stripVTControlCharacters((await voltOk(['plugins'])).stdout), /volt-driver-ovs 0\.1\.0/);
 
     const use = await voltJson<{ interface: string; driver: string; previous: string | null; changed: boolean }>(['driver', 'use', 'bridge', 'ovs', '-o', 'json']);
     t.deepEqual([use.interface, use.driver, use.previous, use.changed], ['bridge', 'ovs', null, true]);
