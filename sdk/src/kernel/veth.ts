@@ -2,7 +2,6 @@ import type { ContainerPortSpec } from '../drivers/bridge';
 import { DriverError } from '../errors';
 import { runChecked, runCommand } from './exec';
 import { getLink, ipBatch } from './ip';
-import { ipBatchIn } from './netns';
 
 /*
  * Container ports on a Linux bridge with iproute2: the kernel helpers behind the bridge
@@ -63,21 +62,57 @@ export function peerLines(spec: ContainerPortSpec): string[] {
 }
 
 /**
- * Configure the peer inside the namespace. With an IPv6 address the peer first stops taking
- * router advertisements (the bridge sends them for VM guests): the container keeps exactly the
- * address volt assigned, no SLAAC address and no second default route beside it.
+ * Configure the peer inside the namespace, then announce it.
+ *
+ * The announcement: a workload that takes an address another one held a moment ago is
+ * otherwise unreachable from every peer that still caches the old MAC as REACHABLE, for up to
+ * 45 s (reachable_time), before the kernel asks again. So once the host end forwards on the
+ * bridge, the peer re-sets its own MAC: the kernel's "address changed" event sends a
+ * gratuitous ARP (arp_notify) and, with IPv6, an unsolicited Neighbour Advertisement with the
+ * override flag (ndisc_notify) for its addresses, and peers' caches follow at once. The
+ * announcements the kernel makes when the link comes up are no use here: they leave before
+ * the bridge has enabled the new port (carrier reaches the bridge through linkwatch, later),
+ * and are dropped. The wait reads the port state in the host's sysfs (nsenter changes only
+ * the network namespace), without a process per poll; a switch that is not a Linux bridge
+ * (no brport) is not waited for.
+ *
+ * With an IPv6 address the peer also stops taking router advertisements (the bridge sends
+ * them for VM guests): the container keeps exactly the address volt assigned, no SLAAC
+ * address and no second default route beside it. All of it is one nsenter: the shell writes
+ * the sysctls, runs the `ip -batch`, waits, and then becomes the `ip` that announces.
  */
 export async function configureVethPeer(spec: ContainerPortSpec): Promise<void> {
   const step = `${what(spec)}: configure ${spec.ifname} inside the container`;
-  if (spec.address6 === undefined) {
-    await ipBatchIn(spec.netns, step, peerLines(spec));
-    return;
+  for (const name of [spec.ifname, spec.hostIfname]) {
+    if (!IFNAME.test(name)) throw new DriverError(`${step}: ${JSON.stringify(name)} is not an interface name`, { code: 'E_KERNEL' });
   }
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(spec.ifname)) throw new DriverError(`${step}: ${JSON.stringify(spec.ifname)} is not an interface name`, { code: 'E_KERNEL' });
-  // One process as without IPv6: the sysctl is written by the shell nsenter starts, which then becomes ip.
-  await runChecked(step, 'nsenter', [`--net=${spec.netns}`, 'sh', '-c', `echo 0 > /proc/sys/net/ipv6/conf/${spec.ifname}/accept_ra && exec ip -batch -`], {
+  if (!MAC.test(spec.mac)) throw new DriverError(`${step}: ${JSON.stringify(spec.mac)} is not a MAC address`, { code: 'E_KERNEL' });
+  await runChecked(step, 'nsenter', [`--net=${spec.netns}`, 'sh', '-c', peerScript(spec)], {
     input: peerLines(spec).join('\n') + '\n',
   });
+}
+
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+const MAC = /^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}$/;
+/** How long the announcement waits for the bridge to forward on the new port (polls of 10 ms). */
+const FORWARDING_POLLS = 300;
+
+/**
+ * The shell program of configureVethPeer (stdin: the `ip -batch` lines): the sysctls that make
+ * the kernel announce, the batch, the wait for the bridge port to forward (brport state 3),
+ * and the announcement. Names and MAC are checked by the caller.
+ */
+export function peerScript(spec: Pick<ContainerPortSpec, 'ifname' | 'hostIfname' | 'mac' | 'address6'>): string {
+  const v4 = `/proc/sys/net/ipv4/conf/${spec.ifname}`;
+  const v6 = `/proc/sys/net/ipv6/conf/${spec.ifname}`;
+  const port = `/sys/class/net/${spec.hostIfname}/brport`;
+  return [
+    `echo 1 > ${v4}/arp_notify`,
+    ...(spec.address6 !== undefined ? [`echo 0 > ${v6}/accept_ra`, `echo 1 > ${v6}/ndisc_notify`] : []),
+    'ip -batch -',
+    `{ n=0; while [ -e ${port} ] && read s < ${port}/state && [ "$s" != 3 ] && [ $n -lt ${FORWARDING_POLLS} ]; do sleep 0.01; n=$((n+1)); done; }`,
+    `exec ip link set dev ${spec.ifname} address ${spec.mac.toLowerCase()}`,
+  ].join(' && ');
 }
 
 /** Deleting the host end removes both ends; a pair that is already gone is success. */
