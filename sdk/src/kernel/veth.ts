@@ -1,6 +1,7 @@
 import type { ContainerPortSpec } from '../drivers/bridge';
 import { DriverError } from '../errors';
 import { runChecked, runCommand } from './exec';
+import { linkGone, okOrGone } from './link-gone';
 import { getLink, ipBatch } from './ip';
 
 /*
@@ -118,12 +119,10 @@ export function peerScript(spec: Pick<ContainerPortSpec, 'ifname' | 'hostIfname'
 /** Deleting the host end removes both ends; a pair that is already gone is success. */
 export async function teardownVethPort(spec: Pick<ContainerPortSpec, 'hostIfname'>): Promise<void> {
   const r = await runCommand('ip', ['link', 'del', 'dev', spec.hostIfname]);
-  if (r.code !== 0 && !isLinkGone(r.stderr)) {
+  if (!okOrGone(r)) {
     throw new DriverError(`remove veth ${spec.hostIfname}: ${r.stderr.trim() || `ip exited with ${r.code}`}`, { code: 'E_KERNEL' });
   }
 }
 
-/** iproute2's words for "no such link" (the link is already gone). */
-export function isLinkGone(stderr: string): boolean {
-  return /Cannot find device|does not exist/i.test(stderr);
-}
+/** @deprecated use linkGone (link-gone.ts), the one place that knows iproute2's words for "gone". */
+export const isLinkGone: (stderr: string) => boolean = linkGone;
