@@ -2,6 +2,7 @@ import type { ContainerPortSpec } from '../drivers/bridge';
 import { DriverError } from '../errors';
 import { runChecked, runCommand } from './exec';
 import { linkGone, okOrGone } from './link-gone';
+import { isIfname, isMac } from './names';
 import { getLink, ipBatch } from './ip';
 
 /*
@@ -85,16 +86,14 @@ export function peerLines(spec: ContainerPortSpec): string[] {
 export async function configureVethPeer(spec: ContainerPortSpec): Promise<void> {
   const step = `${what(spec)}: configure ${spec.ifname} inside the container`;
   for (const name of [spec.ifname, spec.hostIfname]) {
-    if (!IFNAME.test(name)) throw new DriverError(`${step}: ${JSON.stringify(name)} is not an interface name`, { code: 'E_KERNEL' });
+    if (!isIfname(name)) throw new DriverError(`${step}: ${JSON.stringify(name)} is not an interface name`, { code: 'E_KERNEL' });
   }
-  if (!MAC.test(spec.mac)) throw new DriverError(`${step}: ${JSON.stringify(spec.mac)} is not a MAC address`, { code: 'E_KERNEL' });
+  if (!isMac(spec.mac)) throw new DriverError(`${step}: ${JSON.stringify(spec.mac)} is not a MAC address`, { code: 'E_KERNEL' });
   await runChecked(step, 'nsenter', [`--net=${spec.netns}`, 'sh', '-c', peerScript(spec)], {
     input: peerLines(spec).join('\n') + '\n',
   });
 }
 
-const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
-const MAC = /^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}$/;
 /** How long the announcement waits for the bridge to forward on the new port (polls of 10 ms). */
 const FORWARDING_POLLS = 300;
 
