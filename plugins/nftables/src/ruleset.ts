@@ -1,5 +1,7 @@
 import { UserInputError } from '@volt/sdk';
 import type { FirewallNetwork, FirewallRuleSet, HostInputPolicy } from '@volt/sdk';
+import { isIfname } from '@volt/sdk/kernel';
+import { formatIPv4, parseIPv4 } from '@volt/sdk/net';
 import { isCidr6, isIpv6 } from './ip6';
 import { BASE_HOOKS, NAT_OUT_HOOK, OVERLAY_CHAIN, overlayModel, replaceOverlay, validateRuleSet, type OverlayListing } from './overlay';
 
@@ -125,28 +127,10 @@ const HOOKS: Record<keyof typeof BASE_CHAIN, BaseHook> = {
 // from outside can change the meaning of the script text.
 
 const NETWORK_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-const IFNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 const ALLOW_ENTRY = /^(tcp|udp)\/(\d{1,5})(?:-(\d{1,5}))?$/;
 
 function invalid(what: string, why: string): UserInputError {
   return new UserInputError(`${what}: ${why}`, { code: 'E_FIREWALL_INPUT' });
-}
-
-function parseIpv4(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let value = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    value = value * 256 + n;
-  }
-  return value;
-}
-
-function formatIpv4(value: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
 }
 
 interface Cidr {
@@ -157,7 +141,7 @@ interface Cidr {
 function parseCidr(text: string): Cidr | undefined {
   const m = /^([0-9.]+)\/(\d{1,2})$/.exec(text);
   if (!m) return undefined;
-  const addr = parseIpv4(m[1] ?? '');
+  const addr = parseIPv4(m[1] ?? '');
   const prefix = Number(m[2]);
   if (addr === undefined || prefix < 1 || prefix > 30) return undefined;
   const size = 2 ** (32 - prefix);
@@ -169,12 +153,12 @@ export function validateNetwork(net: FirewallNetwork, what = `firewall for netwo
   if (typeof net.name !== 'string' || !NETWORK_NAME.test(net.name)) {
     throw invalid(what, `network name "${String(net.name)}" must be 1-32 characters of a-z, 0-9, "_" and "-", starting with a letter or digit`);
   }
-  if (typeof net.bridge !== 'string' || !IFNAME.test(net.bridge)) {
+  if (typeof net.bridge !== 'string' || !isIfname(net.bridge)) {
     throw invalid(what, `bridge name "${String(net.bridge)}" must be 1-15 characters of A-Z, a-z, 0-9, "_", "." and "-"`);
   }
   const cidr = typeof net.subnet === 'string' ? parseCidr(net.subnet) : undefined;
   if (!cidr) throw invalid(what, `subnet "${String(net.subnet)}" is not an IPv4 network with a prefix of /1 to /30`);
-  const gw = typeof net.gateway === 'string' ? parseIpv4(net.gateway) : undefined;
+  const gw = typeof net.gateway === 'string' ? parseIPv4(net.gateway) : undefined;
   const size = 2 ** (32 - cidr.prefix);
   if (gw === undefined) throw invalid(what, `gateway "${String(net.gateway)}" is not an IPv4 address`);
   if (gw < cidr.network || gw >= cidr.network + size) {
@@ -193,8 +177,8 @@ export function validateNetwork(net: FirewallNetwork, what = `firewall for netwo
   return {
     name: net.name,
     bridge: net.bridge,
-    subnet: `${formatIpv4(cidr.network)}/${cidr.prefix}`,
-    gateway: formatIpv4(gw),
+    subnet: `${formatIPv4(cidr.network)}/${cidr.prefix}`,
+    gateway: formatIPv4(gw),
     nat: net.nat,
     ...v6,
   };
