@@ -19,13 +19,14 @@ import type { PlanDeps } from './services/attachments/plans';
 import { kernelProbes, type KernelProbes } from './services/attachments/attach-probes';
 import { useNetlinkLibrary } from '@volt/sdk/kernel';
 
-// Link reads through rtnetlink in-process (VOLT_KERNEL_ACCESS=process: `ip -j`), opened on first use.
+// Link reads and container-port writes through rtnetlink in-process (VOLT_KERNEL_ACCESS=process:
+// `ip -j`, `ip -batch`), opened on first use.
 useNetlinkLibrary(() => {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { netlinkDump, netlinkFdb } = require('@volt/native') as typeof import('@volt/native');
+    const { netlinkApply, netlinkDump, netlinkFdb } = require('@volt/native') as typeof import('@volt/native');
     netlinkDump();
-    return { dump: (nsPath) => netlinkDump(nsPath), fdb: () => netlinkFdb() };
+    return { dump: (nsPath) => netlinkDump(nsPath), fdb: () => netlinkFdb(), apply: (nsPath, requests) => netlinkApply(nsPath, requests) };
   } catch (e: unknown) {
     return { failed: e instanceof Error ? e.message : String(e) };
   }

@@ -56,3 +56,5 @@ export { openLibnftables } from './nftables';
 export type { Libnftables, LibnftablesCall, LibnftablesResult } from './nftables';
 export { netlinkDump, netlinkFdb, probeNetlink } from './netlink';
 export type { NetlinkAddress, NetlinkFdbEntry, NetlinkLink } from './netlink';
+export { NetlinkError, netlinkApply } from './netlink-write';
+export type { NetlinkRequest } from './netlink-write';

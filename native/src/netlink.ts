@@ -81,7 +81,7 @@ type SetnsFn = (fd: number, nstype: number) => number;
 type CloseFn = (fd: number) => number;
 type NtopFn = (af: number, src: Buffer, dst: Buffer, size: number) => string | null;
 
-interface Calls {
+export interface Calls {
   socket: SocketFn;
   sendto: SendtoFn;
   recv: RecvFn;
@@ -91,7 +91,8 @@ interface Calls {
 }
 let calls: Calls | undefined;
 
-function bind(): Calls {
+/** libc's socket calls, bound once (shared with netlink-write.ts). */
+export function bind(): Calls {
   if (calls) return calls;
   const l = libc();
   calls = {
@@ -110,7 +111,7 @@ function fail(what: string): never {
 }
 
 /** A NETLINK_ROUTE socket in the namespace at `nsPath` (/run/netns/NAME, /proc/PID/ns/net), or in this thread's. */
-function openSocket(c: Calls, nsPath?: string): number {
+export function openSocket(c: Calls, nsPath?: string): number {
   if (nsPath === undefined) {
     const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0) fail('socket(AF_NETLINK)');
@@ -134,7 +135,7 @@ function openSocket(c: Calls, nsPath?: string): number {
   }
 }
 
-const KERNEL = Buffer.alloc(12); // struct sockaddr_nl: nl_family, pid 0 (the kernel), groups 0
+export const KERNEL = Buffer.alloc(12); // struct sockaddr_nl: nl_family, pid 0 (the kernel), groups 0
 KERNEL.writeUInt16LE(AF_NETLINK, 0);
 const RECV_SIZE = 1 << 18;
 const MSG_TRUNC = 0x20;
@@ -176,7 +177,7 @@ function dump(c: Calls, fd: number, type: number, header: Buffer, seq: number, e
 }
 
 /** The attributes of a message after its fixed header: type (nested flag cleared) → payload. */
-function attributes(msg: Buffer, from: number): Map<number, Buffer> {
+export function attributes(msg: Buffer, from: number): Map<number, Buffer> {
   const out = new Map<number, Buffer>();
   for (let off = from; off + 4 <= msg.length; ) {
     const len = msg.readUInt16LE(off);

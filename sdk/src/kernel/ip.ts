@@ -15,6 +15,31 @@ export interface NetlinkLibrary {
   };
   /** The bridge forwarding database (`bridge fdb show`): port index, MAC, bridge index. */
   fdb(): { index: number; mac: string; master?: number }[];
+  /**
+   * rtnetlink writes (volt's is `netlinkApply` in @volt/native): the requests in order, in the
+   * namespace at `nsPath` (default: this process's). Throws an error named "NetlinkError" with
+   * `ip`'s words when the kernel refuses one (the earlier ones stay applied), any other error
+   * when nothing could be applied. Without it, writes run `ip -batch`.
+   */
+  apply?(nsPath: string | undefined, requests: readonly NetlinkRequest[]): void;
+}
+
+/** One rtnetlink write, typed: what one `ip` line of a container port's set-up does. */
+export type NetlinkRequest =
+  | { op: 'veth-add'; ifname: string; mtu: number; peer: { ifname: string; mac: string; mtu: number; netns: string } }
+  | { op: 'link-set'; ifname: string; addrGenModeNone?: boolean; alias?: string; mac?: string; master?: string; up?: boolean }
+  | { op: 'addr-replace'; ifname: string; family: 4 | 6; local: string; prefixlen: number; nodad?: boolean }
+  | { op: 'default-route'; ifname: string; family: 4 | 6; gateway: string }
+  | { op: 'link-del'; ifname: string }
+  | { op: 'sysctl'; key: string; value: string };
+
+/**
+ * The in-process writer when the kernel access path is the library and one was given; else
+ * undefined (the caller runs `ip`).
+ */
+export function netlinkWriter(): ((nsPath: string | undefined, requests: readonly NetlinkRequest[]) => void) | undefined {
+  const lib = netlinkReader();
+  return lib?.apply?.bind(lib);
 }
 
 /**

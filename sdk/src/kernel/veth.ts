@@ -3,12 +3,18 @@ import { DriverError } from '../errors';
 import { runChecked, runCommand } from './exec';
 import { linkGone, okOrGone } from './link-gone';
 import { isIfname, isMac } from './names';
-import { getLink, ipBatch } from './ip';
+import * as fs from 'node:fs';
+import { getLink, ipBatch, netlinkWriter, type NetlinkRequest } from './ip';
 
 /*
- * Container ports on a Linux bridge with iproute2: the kernel helpers behind the bridge
- * contract's container-port methods (drivers/bridge.ts BridgeContainerPorts). Bridge drivers
- * call them (direct, networkd); core uses them for a driver that does not implement the methods.
+ * Container ports on a Linux bridge: the kernel helpers behind the bridge contract's
+ * container-port methods (drivers/bridge.ts BridgeContainerPorts). Bridge drivers call them
+ * (direct, networkd); core uses them for a driver that does not implement the methods.
+ *
+ * Two paths with the same kernel result (test/kernel/254-netlink-writes): rtnetlink requests
+ * in-process when the kernel access path is the library (the default, VOLT_KERNEL_ACCESS), or
+ * `ip -batch` through nsenter and a shell otherwise. The `ip` lines and the requests are built
+ * side by side below, one function per step, so the two cannot drift apart unnoticed.
  */
 
 /** The ownership mark on both ends of a container's veth (leftovers.ts reads it). */
@@ -37,6 +43,24 @@ export function hostEndLines(spec: ContainerPortSpec): string[] {
  */
 export async function setupVethPort(spec: ContainerPortSpec): Promise<void> {
   const step = `${what(spec)}: create veth ${spec.hostIfname}`;
+  const write = netlinkWriter();
+  if (write) {
+    checkSpec(step, spec);
+    const vethAdd: NetlinkRequest = {
+      op: 'veth-add',
+      ifname: spec.hostIfname,
+      mtu: spec.mtu,
+      peer: { ifname: spec.ifname, mac: spec.mac, mtu: spec.mtu, netns: spec.netns },
+    };
+    try {
+      inProcess(step, write, undefined, [vethAdd, ...hostEndRequests(spec)]);
+    } catch (e: unknown) {
+      const link = await getLink(spec.hostIfname).catch(() => undefined);
+      if (link?.kind !== 'veth') throw e;
+      inProcess(step, write, undefined, hostEndRequests(spec));
+    }
+    return;
+  }
   try {
     await ipBatch(step, [
       `link add name ${spec.hostIfname} mtu ${spec.mtu} type veth peer name ${spec.ifname} address ${spec.mac} mtu ${spec.mtu} netns ${spec.netns}`,
@@ -48,6 +72,15 @@ export async function setupVethPort(spec: ContainerPortSpec): Promise<void> {
     if (link?.kind !== 'veth') throw e;
     await ipBatch(step, hostEndLines(spec));
   }
+}
+
+/** The requests of hostEndLines, in the same order (addrgenmode before the link comes up). */
+export function hostEndRequests(spec: ContainerPortSpec): NetlinkRequest[] {
+  return [
+    { op: 'link-set', ifname: spec.hostIfname, addrGenModeNone: true },
+    { op: 'link-set', ifname: spec.hostIfname, alias: portAlias(spec) },
+    { op: 'link-set', ifname: spec.hostIfname, master: spec.bridge, up: true },
+  ];
 }
 
 /** `ip -batch` lines inside the namespace: address, alias, up, default route (all idempotent). */
@@ -80,15 +113,21 @@ export function peerLines(spec: ContainerPortSpec): string[] {
  *
  * With an IPv6 address the peer also stops taking router advertisements (the bridge sends
  * them for VM guests): the container keeps exactly the address volt assigned, no SLAAC
- * address and no second default route beside it. All of it is one nsenter: the shell writes
- * the sysctls, runs the `ip -batch`, waits, and then becomes the `ip` that announces.
+ * address and no second default route beside it. In-process, the sysctls and the requests
+ * run in the workload's namespace over rtnetlink (no process); on the process path all of it
+ * is one nsenter: the shell writes the sysctls, runs the `ip -batch`, waits, and then becomes
+ * the `ip` that announces.
  */
 export async function configureVethPeer(spec: ContainerPortSpec): Promise<void> {
   const step = `${what(spec)}: configure ${spec.ifname} inside the container`;
-  for (const name of [spec.ifname, spec.hostIfname]) {
-    if (!isIfname(name)) throw new DriverError(`${step}: ${JSON.stringify(name)} is not an interface name`, { code: 'E_KERNEL' });
+  checkSpec(step, spec);
+  const write = netlinkWriter();
+  if (write) {
+    inProcess(step, write, spec.netns, [...peerSysctlRequests(spec), ...peerRequests(spec)]);
+    await bridgeForwards(spec.hostIfname);
+    inProcess(step, write, spec.netns, [{ op: 'link-set', ifname: spec.ifname, mac: spec.mac.toLowerCase() }]);
+    return;
   }
-  if (!isMac(spec.mac)) throw new DriverError(`${step}: ${JSON.stringify(spec.mac)} is not a MAC address`, { code: 'E_KERNEL' });
   await runChecked(step, 'nsenter', [`--net=${spec.netns}`, 'sh', '-c', peerScript(spec)], {
     input: peerLines(spec).join('\n') + '\n',
   });
@@ -96,6 +135,75 @@ export async function configureVethPeer(spec: ContainerPortSpec): Promise<void> 
 
 /** How long the announcement waits for the bridge to forward on the new port (polls of 10 ms). */
 const FORWARDING_POLLS = 300;
+
+function checkSpec(step: string, spec: ContainerPortSpec): void {
+  for (const name of [spec.ifname, spec.hostIfname, spec.bridge]) {
+    if (!isIfname(name)) throw new DriverError(`${step}: ${JSON.stringify(name)} is not an interface name`, { code: 'E_KERNEL' });
+  }
+  if (!isMac(spec.mac)) throw new DriverError(`${step}: ${JSON.stringify(spec.mac)} is not a MAC address`, { code: 'E_KERNEL' });
+}
+
+/** The requests of peerLines, in the same order. */
+export function peerRequests(spec: ContainerPortSpec): NetlinkRequest[] {
+  const dev = spec.ifname;
+  const addr = (cidr: string, family: 4 | 6, nodad: boolean): NetlinkRequest => {
+    const [local, len] = cidr.split('/');
+    return { op: 'addr-replace', ifname: dev, family, local: local!, prefixlen: Number(len ?? (family === 4 ? 32 : 128)), ...(nodad ? { nodad } : {}) };
+  };
+  return [
+    { op: 'link-set', ifname: 'lo', up: true },
+    addr(spec.address, 4, false),
+    { op: 'link-set', ifname: dev, alias: portAlias(spec) },
+    ...(spec.address6 !== undefined ? [addr(spec.address6, 6, true)] : []),
+    { op: 'link-set', ifname: dev, up: true },
+    ...(spec.defaultGateway !== undefined ? [{ op: 'default-route', ifname: dev, family: 4, gateway: spec.defaultGateway } as const] : []),
+    ...(spec.address6 !== undefined && spec.defaultGateway6 !== undefined
+      ? [{ op: 'default-route', ifname: dev, family: 6, gateway: spec.defaultGateway6 } as const]
+      : []),
+  ];
+}
+
+/** The sysctls of peerScript as requests. */
+function peerSysctlRequests(spec: Pick<ContainerPortSpec, 'ifname' | 'address6'>): NetlinkRequest[] {
+  return [
+    { op: 'sysctl', key: `net/ipv4/conf/${spec.ifname}/arp_notify`, value: '1' },
+    ...(spec.address6 !== undefined
+      ? ([
+          { op: 'sysctl', key: `net/ipv6/conf/${spec.ifname}/accept_ra`, value: '0' },
+          { op: 'sysctl', key: `net/ipv6/conf/${spec.ifname}/ndisc_notify`, value: '1' },
+        ] as const)
+      : []),
+  ];
+}
+
+/** Wait (polls of 10 ms, at most FORWARDING_POLLS) until the bridge forwards on the port; no brport: no wait. */
+async function bridgeForwards(hostIfname: string): Promise<void> {
+  const file = `/sys/class/net/${hostIfname}/brport/state`;
+  for (let n = 0; n < FORWARDING_POLLS; n++) {
+    let state: string;
+    try {
+      state = fs.readFileSync(file, 'utf8').trim();
+    } catch {
+      return;
+    }
+    if (state === '3') return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Run requests in-process; the kernel's refusal becomes the DriverError `ip` would have given. */
+function inProcess(
+  step: string,
+  write: (nsPath: string | undefined, requests: readonly NetlinkRequest[]) => void,
+  nsPath: string | undefined,
+  requests: readonly NetlinkRequest[],
+): void {
+  try {
+    write(nsPath, requests);
+  } catch (e: unknown) {
+    throw new DriverError(`${step}: ${e instanceof Error ? e.message : String(e)}`, { code: 'E_KERNEL' });
+  }
+}
 
 /**
  * The shell program of configureVethPeer (stdin: the `ip -batch` lines): the sysctls that make
@@ -105,8 +213,10 @@ const FORWARDING_POLLS = 300;
 export function peerScript(spec: Pick<ContainerPortSpec, 'ifname' | 'hostIfname' | 'mac' | 'address6'>): string {
   const v4 = `/proc/sys/net/ipv4/conf/${spec.ifname}`;
   const v6 = `/proc/sys/net/ipv6/conf/${spec.ifname}`;
+  // The same sysctls as peerSysctlRequests.
   const port = `/sys/class/net/${spec.hostIfname}/brport`;
   return [
+    `{ [ -d ${v4} ] || { echo 'Cannot find device "${spec.ifname}"' >&2; exit 1; }; }`,
     `echo 1 > ${v4}/arp_notify`,
     ...(spec.address6 !== undefined ? [`echo 0 > ${v6}/accept_ra`, `echo 1 > ${v6}/ndisc_notify`] : []),
     'ip -batch -',
@@ -117,6 +227,16 @@ export function peerScript(spec: Pick<ContainerPortSpec, 'ifname' | 'hostIfname'
 
 /** Deleting the host end removes both ends; a pair that is already gone is success. */
 export async function teardownVethPort(spec: Pick<ContainerPortSpec, 'hostIfname'>): Promise<void> {
+  const write = netlinkWriter();
+  if (write) {
+    try {
+      write(undefined, [{ op: 'link-del', ifname: spec.hostIfname }]);
+    } catch (e: unknown) {
+      const message = e instanceof Error ? e.message : String(e);
+      if (!linkGone(message)) throw new DriverError(`remove veth ${spec.hostIfname}: ${message}`, { code: 'E_KERNEL' });
+    }
+    return;
+  }
   const r = await runCommand('ip', ['link', 'del', 'dev', spec.hostIfname]);
   if (!okOrGone(r)) {
     throw new DriverError(`remove veth ${spec.hostIfname}: ${r.stderr.trim() || `ip exited with ${r.code}`}`, { code: 'E_KERNEL' });
