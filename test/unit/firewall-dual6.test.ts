@@ -92,7 +92,18 @@ test('ports6: the bridge table opens IPv6 for dual-stack ports only; a change is
   const lines = bridgeTableLines(['vh00000000aa', 'tap-00000000bb']);
   t.true(lines.includes('add set bridge volt ports6 { type ifname; }'));
   t.true(lines.includes('add element bridge volt ports6 { "tap-00000000bb", "vh00000000aa" }'));
-  t.true(lines.indexOf('add rule bridge volt volt-forward iifname @ports6 accept') < lines.indexOf('add rule bridge volt volt-forward iifname "vh*" jump ipv6-closed'));
+  // Each side on its own: a workload port outside ports6 jumps to ipv6-closed, whatever the other side is
+  // (so neighbour discovery and link-local pass between two ports of ports6, and one port taken out is closed both ways).
+  const rules = (chain: string): string[] => lines.filter((l) => l.startsWith(`add rule bridge volt ${chain} `)).map((l) => l.slice(`add rule bridge volt ${chain} `.length));
+  t.deepEqual(rules('volt-forward'), [
+    'iifname "vh*" iifname != @ports6 jump ipv6-closed',
+    'iifname "tap-*" iifname != @ports6 jump ipv6-closed',
+    'oifname "vh*" oifname != @ports6 jump ipv6-closed',
+    'oifname "tap-*" oifname != @ports6 jump ipv6-closed',
+  ]);
+  t.deepEqual(rules('volt-input'), ['iifname "vh*" iifname != @ports6 jump ipv6-closed', 'iifname "tap-*" iifname != @ports6 jump ipv6-closed']);
+  t.deepEqual(rules('volt-output'), ['oifname "vh*" oifname != @ports6 jump ipv6-closed', 'oifname "tap-*" oifname != @ports6 jump ipv6-closed']);
+  t.false(lines.some((l) => / accept$/.test(l) && l.includes('bridge volt')), 'no rule of table bridge volt accepts early: every frame is checked on both sides');
   t.deepEqual(ports6DiffLines(['vh00000000aa'], ['vh00000000cc']), ['add element bridge volt ports6 { "vh00000000cc" }', 'delete element bridge volt ports6 { "vh00000000aa" }']);
   t.deepEqual(ports6DiffLines(['a'], ['a']), []);
   t.throws(() => validateRuleSet(set({ ports6: ['vh" accept'] }), 'x'), { message: /is not an interface name/ });

@@ -312,18 +312,21 @@ const BRIDGE_HOOK = (hook: 'forward' | 'input' | 'output'): BaseHook => ({ type:
 
 /**
  * The chains of `table bridge volt`; they do not change with networks or
- * workloads. Ports of dual-stack networks (`ports6`, from the rule set) are
- * accepted before the jumps: a frame between two ports of one bridge has both
- * on the same network, a frame to or from the host has one workload port.
+ * workloads. Each side of a frame is checked on its own: a workload port that
+ * is not in `ports6` (the ports of dual-stack networks, from the rule set)
+ * sends and receives no IPv6, whatever the other side is. So a frame between
+ * two ports of one dual-stack bridge (neighbour discovery and link-local
+ * included) passes, a port taken out of `ports6` is closed both ways, and a
+ * frame between a dual-stack port and a non-workload port (a VLAN uplink, the
+ * host) passes on the workload's side alone.
  */
 export function bridgeTableModel(ports6: readonly string[] = []): TableModel {
-  const jump = (dir: 'iifname' | 'oifname'): string[] => WORKLOAD_PORTS.map((p) => `${dir} ${quote(p)} jump ${BRIDGE_CHAIN.ipv6}`);
-  const open = (dir: 'iifname' | 'oifname'): string => `${dir} @${PORTS6_SET} accept`;
+  const closed = (dir: 'iifname' | 'oifname'): string[] => WORKLOAD_PORTS.map((p) => `${dir} ${quote(p)} ${dir} != @${PORTS6_SET} jump ${BRIDGE_CHAIN.ipv6}`);
   return {
     chains: [
-      { name: BRIDGE_CHAIN.forward, hook: BRIDGE_HOOK('forward'), rules: [open('iifname'), open('oifname'), ...jump('iifname'), ...jump('oifname')] },
-      { name: BRIDGE_CHAIN.input, hook: BRIDGE_HOOK('input'), rules: [open('iifname'), ...jump('iifname')] },
-      { name: BRIDGE_CHAIN.output, hook: BRIDGE_HOOK('output'), rules: [open('oifname'), ...jump('oifname')] },
+      { name: BRIDGE_CHAIN.forward, hook: BRIDGE_HOOK('forward'), rules: [...closed('iifname'), ...closed('oifname')] },
+      { name: BRIDGE_CHAIN.input, hook: BRIDGE_HOOK('input'), rules: [...closed('iifname')] },
+      { name: BRIDGE_CHAIN.output, hook: BRIDGE_HOOK('output'), rules: [...closed('oifname')] },
       { name: BRIDGE_CHAIN.ipv6, rules: [...IPV6_FRAMES] },
     ],
     sets: [{ kind: 'set', name: PORTS6_SET, type: 'ifname', flags: [], owner: 'rules', label: 'dual-stack workload ports' }],
