@@ -189,3 +189,23 @@ test('input: IPv6 endpoints canonical, typos explained, mixed families refused; 
   t.is(parseIpFlag('10.0.0.1', '--host-ip', 'x'), '10.0.0.1');
   t.throws(() => parseIpFlag('fd00::g', '--host-ip', 'x'), { message: /not a valid IPv6 address/ });
 });
+
+test('neighbour discovery of dual-stack networks is accepted before user rules and policies, after the IPv4-only gate', (t) => {
+  for (const hooks of [false, true]) {
+    const m = tableModel(POLICY, [DUAL], hooks ? set() : undefined);
+    for (const name of ['volt-input', 'volt-forward']) {
+      const rules = m.chains.find((c) => c.name === name)!.rules;
+      const nd = rules.findIndex((r) => r.includes('icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert }'));
+      t.true(nd > 0, `${name}: ${rules.join(' | ')}`);
+      t.is(rules[nd], 'iifname @bridges6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept comment "neighbour discovery on dual-stack networks"');
+      // The gate first: IPv6 from a bridge outside bridges6 (an IPv4-only network) is dropped before this accept.
+      t.true(rules.findIndex((r) => r.startsWith('iifname @bridges iifname != @bridges6 meta nfproto ipv6 drop')) < nd, name);
+      // Then the overlay (user rules, policies): a policy isolating a workload never sees its NS/NA.
+      if (hooks) {
+        const overlay = rules.findIndex((r) => r.startsWith('jump volt-fw-'));
+        t.true(overlay > nd, `${name}: the overlay after neighbour discovery`);
+        if (name === 'volt-forward') t.true(rules.indexOf('iifname @bridges jump volt-policy') > nd);
+      }
+    }
+  }
+});

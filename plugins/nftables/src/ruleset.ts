@@ -267,6 +267,20 @@ export const IPV6_CLOSED = {
 } as const;
 
 /**
+ * Neighbour discovery between the workloads of a dual-stack network, and
+ * with its gateway, before user rules and policies. Where br_netfilter hands
+ * bridged IPv6 to these hooks (on while policies or rules need it), NS and NA
+ * between two ports of one bridge pass `volt-forward`; they are not
+ * conntrack-related, so without this an isolating policy or a rule dropping
+ * a workload's traffic would drop its neighbour advertisements too: the
+ * workload resolves no neighbour and every IPv6 connection it makes fails,
+ * where IPv4 (ARP is not IP) still works. Hop limit 255: neighbour discovery
+ * is never routed (RFC 4861 receivers drop anything else). After
+ * IPV6_CLOSED, so IPv4-only networks stay closed.
+ */
+export const ND6_OPEN = `iifname @${SET_NAME.bridges6} icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept comment "neighbour discovery on dual-stack networks"`;
+
+/**
  * IPv6 closed at layer 2, independent of br_netfilter: `table bridge volt`.
  * Frames switched between two ports of a bridge, or between a port and the
  * host, pass the bridge family's hooks whatever
@@ -381,6 +395,7 @@ export function baseChains(policy: HostInputPolicy, hooks = false): ChainModel[]
     'ct state established,related accept',
     'iif "lo" accept',
     IPV6_CLOSED.from,
+    ND6_OPEN,
     ...(hooks ? BASE_HOOKS.input : []),
     // Traffic from a volt bridge is judged by its network's chain and never
     // reaches the host policy; a bridge without a map entry is dropped.
@@ -404,6 +419,7 @@ export function baseChains(policy: HostInputPolicy, hooks = false): ChainModel[]
     'ct state established,related accept',
     IPV6_CLOSED.from,
     IPV6_CLOSED.to,
+    ND6_OPEN,
     ...(hooks ? BASE_HOOKS.forward : []),
     `iifname vmap @${SET_NAME.forwardFrom}`,
     `iifname @${SET_NAME.bridges} drop`,
