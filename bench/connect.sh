@@ -55,7 +55,8 @@ na_teardown_p="sh -c '$NETAVARK --config $work/netavark teardown /run/netns/$C_N
 in_ns sh -c "$VC net connect bench $C_NS >/dev/null && $VC net disconnect $C_NS >/dev/null"
 # The dual-stack connect really gives the container an IPv6 address of the prefix.
 in_ns sh -c "$VC net connect bench6 $C_NS >/dev/null"
-ip -n "$C_NS" -6 addr show | grep -q 'inet6 fd00:76::' || { echo "bench: dual-stack connect gave no IPv6 address"; exit 1; }
+addrs6=$(ip -n "$C_NS" -6 addr show) # not piped into grep -q: with pipefail, ip's SIGPIPE would fail the check
+[[ "$addrs6" == *"inet6 fd00:76::"* ]] || { echo "bench: dual-stack connect gave no IPv6 address: $addrs6"; exit 1; }
 in_ns sh -c "$VC net disconnect $C_NS >/dev/null"
 in_ns sh -c "$CNI_ENV CNI_COMMAND=ADD $CNI/bridge < $work/cni.json >/dev/null && $CNI_ENV CNI_COMMAND=DEL $CNI/bridge < $work/cni.json >/dev/null"
 in_ns sh -c "$NETAVARK --config $work/netavark setup /run/netns/$C_NS < $work/netavark.json >/dev/null && $NETAVARK --config $work/netavark teardown /run/netns/$C_NS < $work/netavark.json >/dev/null"
