@@ -251,6 +251,20 @@ export const IPV6_CLOSED = {
 } as const;
 
 /**
+ * Neighbour discovery between the workloads of a dual-stack network, and
+ * with its gateway, before user rules and policies. Where br_netfilter hands
+ * bridged IPv6 to these hooks (on while policies or rules need it), NS and NA
+ * between two ports of one bridge pass `volt-forward`; they are not
+ * conntrack-related, so without this an isolating policy or a rule dropping
+ * a workload's traffic would drop its neighbour advertisements too: the
+ * workload resolves no neighbour and every IPv6 connection it makes fails,
+ * where IPv4 (ARP is not IP) still works. Hop limit 255: neighbour discovery
+ * is never routed (RFC 4861 receivers drop anything else). After
+ * IPV6_CLOSED, so IPv4-only networks stay closed.
+ */
+export const ND6_OPEN = `iifname @${SET_NAME.bridges6} icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept comment "neighbour discovery on dual-stack networks"`;
+
+/**
  * IPv6 closed at layer 2, independent of br_netfilter: `table bridge volt`.
  * Frames switched between two ports of a bridge, or between a port and the
  * host, pass the bridge family's hooks whatever
@@ -296,18 +310,21 @@ const BRIDGE_HOOK = (hook: 'forward' | 'input' | 'output'): BaseHook => ({ type:
 
 /**
  * The chains of `table bridge volt`; they do not change with networks or
- * workloads. Ports of dual-stack networks (`ports6`, from the rule set) are
- * accepted before the jumps: a frame between two ports of one bridge has both
- * on the same network, a frame to or from the host has one workload port.
+ * workloads. Each side of a frame is checked on its own: a workload port that
+ * is not in `ports6` (the ports of dual-stack networks, from the rule set)
+ * sends and receives no IPv6, whatever the other side is. So a frame between
+ * two ports of one dual-stack bridge (neighbour discovery and link-local
+ * included) passes, a port taken out of `ports6` is closed both ways, and a
+ * frame between a dual-stack port and a non-workload port (a VLAN uplink, the
+ * host) passes on the workload's side alone.
  */
 export function bridgeTableModel(ports6: readonly string[] = []): TableModel {
-  const jump = (dir: 'iifname' | 'oifname'): string[] => WORKLOAD_PORTS.map((p) => `${dir} ${quote(p)} jump ${BRIDGE_CHAIN.ipv6}`);
-  const open = (dir: 'iifname' | 'oifname'): string => `${dir} @${PORTS6_SET} accept`;
+  const closed = (dir: 'iifname' | 'oifname'): string[] => WORKLOAD_PORTS.map((p) => `${dir} ${quote(p)} ${dir} != @${PORTS6_SET} jump ${BRIDGE_CHAIN.ipv6}`);
   return {
     chains: [
-      { name: BRIDGE_CHAIN.forward, hook: BRIDGE_HOOK('forward'), rules: [open('iifname'), open('oifname'), ...jump('iifname'), ...jump('oifname')] },
-      { name: BRIDGE_CHAIN.input, hook: BRIDGE_HOOK('input'), rules: [open('iifname'), ...jump('iifname')] },
-      { name: BRIDGE_CHAIN.output, hook: BRIDGE_HOOK('output'), rules: [open('oifname'), ...jump('oifname')] },
+      { name: BRIDGE_CHAIN.forward, hook: BRIDGE_HOOK('forward'), rules: [...closed('iifname'), ...closed('oifname')] },
+      { name: BRIDGE_CHAIN.input, hook: BRIDGE_HOOK('input'), rules: [...closed('iifname')] },
+      { name: BRIDGE_CHAIN.output, hook: BRIDGE_HOOK('output'), rules: [...closed('oifname')] },
       { name: BRIDGE_CHAIN.ipv6, rules: [...IPV6_FRAMES] },
     ],
     sets: [{ kind: 'set', name: PORTS6_SET, type: 'ifname', flags: [], owner: 'rules', label: 'dual-stack workload ports' }],
@@ -362,6 +379,7 @@ export function baseChains(policy: HostInputPolicy, hooks = false): ChainModel[]
     'ct state established,related accept',
     'iif "lo" accept',
     IPV6_CLOSED.from,
+    ND6_OPEN,
     ...(hooks ? BASE_HOOKS.input : []),
     // Traffic from a volt bridge is judged by its network's chain and never
     // reaches the host policy; a bridge without a map entry is dropped.
@@ -385,6 +403,7 @@ export function baseChains(policy: HostInputPolicy, hooks = false): ChainModel[]
     'ct state established,related accept',
     IPV6_CLOSED.from,
     IPV6_CLOSED.to,
+    ND6_OPEN,
     ...(hooks ? BASE_HOOKS.forward : []),
     `iifname vmap @${SET_NAME.forwardFrom}`,
     `iifname @${SET_NAME.bridges} drop`,
