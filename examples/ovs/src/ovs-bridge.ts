@@ -61,9 +61,15 @@ export class OvsBridge implements BridgeDriver, BridgeSwitchedPolicies {
     }
     await this.ovs.ensureRunning(what);
     const known = await this.isOvsBridge(spec.ifname);
+    let keep: { port: string; owner: string }[] = [];
     if (!known) {
       const link = await readLink(what, spec.ifname);
       if (link) throw nameTaken(what, link);
+    } else if (!(await readLink(what, spec.ifname))) {
+      // The internal port was deleted behind the driver (`ip link del`): ovs-vswitchd does not make
+      // it again, so the bridge is made again, with the ports it had (veths and TAPs still exist).
+      keep = await this.portsWithOwners(spec.ifname);
+      await this.ovs.vsctl(what, ['--if-exists', 'del-br', spec.ifname]);
     }
     try {
       await this.ovs.vsctl(what, [
@@ -82,6 +88,7 @@ export class OvsBridge implements BridgeDriver, BridgeSwitchedPolicies {
         `link set dev ${spec.ifname} up`,
       ]);
       await ensureIpv4Forwarding(what);
+      for (const k of keep) await this.plug(what, spec.ifname, k.port, k.owner);
     } catch (e: unknown) {
       if (!known) await this.removeCreated(spec.ifname);
       throw e;
@@ -238,6 +245,18 @@ export class OvsBridge implements BridgeDriver, BridgeSwitchedPolicies {
     if (!(await this.ovs.running())) return undefined;
     const r = await this.ovs.vsctlRaw(['port-to-br', ifname]);
     return r.code === 0 ? r.stdout.trim() || undefined : undefined;
+  }
+
+  /** The ports of a bridge with the owner mark plug() gave them. */
+  private async portsWithOwners(bridge: string): Promise<{ port: string; owner: string }[]> {
+    const ports = (await this.ovs.vsctl(`list the ports of ${bridge}`, ['list-ports', bridge])).split('\n').filter((l) => l !== '');
+    if (ports.length === 0) return [];
+    const out = await this.ovs.vsctl(`list the ports of ${bridge}`, ['--format=json', '--columns=name,external_ids', 'list', 'interface', ...ports]);
+    const doc = JSON.parse(out) as { data: unknown[][] };
+    return doc.data.map((row) => {
+      const ids = Array.isArray(row[1]) && row[1][0] === 'map' ? (row[1][1] as [string, string][]) : [];
+      return { port: String(row[0]), owner: ids.find(([k]) => k === 'volt-owner')?.[1] ?? '' };
+    });
   }
 
   /** Make `port` a port of `bridge` (moving it off another bridge first), marked with its owner. */
