@@ -1,6 +1,7 @@
 /**
- * A third-party bridge driver for real: examples/ovs (Open vSwitch), packed with `npm pack` against
- * the packed SDK, installed with `volt plugins install` from the tarball into a fresh volt data dir
+ * A third-party bridge driver for real: examples/ovs (Open vSwitch), built from its sources outside
+ * the repository against the packed SDK (docs/drivers.md's walk-through), packed with `npm pack`,
+ * checked with the conformance kit, installed with `volt plugins install` from the tarball into a fresh volt data dir
  * with no registry reachable, selected with `volt driver use bridge ovs`, then the workload
  * scenario on it: two containers and a QEMU guest as L2 peers on an OVS bridge, DNS by name, NAT
  * to the sandbox's internet, the IPv6 gate (an OpenFlow drop the driver installs), TAP drift,
@@ -45,23 +46,29 @@ interface DriverJson {
 /** No registry: every npm call here and in `volt plugins install` must work from local files. */
 const OFFLINE = { npm_config_offline: 'true', npm_config_registry: 'http://127.0.0.1:9/', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
 
-/** `npm pack` the SDK, build the example's package against it the way docs/drivers.md says, `npm pack` that. */
+/**
+ * docs/drivers.md's walk-through, as an outside author does it: `npm pack` the SDK, copy the
+ * example's sources out of the repository, install the packed SDK into the copy, build, `npm pack`.
+ * One difference, to stay offline: the compiler and Node's types (devDependencies, from the
+ * registry in the walk-through) are the repository's own.
+ */
 function packPlugin(dir: string): string {
   const env = { ...process.env, ...OFFLINE };
   const npm = (cwd: string, args: string[]): string => execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   const sdkTgz = path.join(dir, npm(path.join(REPO_ROOT, 'sdk'), ['pack', '--silent', '--pack-destination', dir]).split('\n').pop()!);
-  // A copy outside the repository: the package files and the compiled dist/ (the repository build compiles it).
   const src = path.join(dir, 'volt-driver-ovs');
   fs.mkdirSync(src);
-  for (const f of ['package.json', 'README.md', 'dist']) fs.cpSync(path.join(REPO_ROOT, 'examples/ovs', f), path.join(src, f), { recursive: true });
-  fs.rmSync(path.join(src, 'dist', 'tsconfig.tsbuildinfo'), { force: true });
-  // dist/ is compiled already, so the compiler (devDependencies, from the registry) is not needed;
-  // npm resolves devDependencies even with --omit=dev, so they go, to keep this offline.
+  for (const f of ['package.json', 'README.md', 'tsconfig.json', 'src']) fs.cpSync(path.join(REPO_ROOT, 'examples/ovs', f), path.join(src, f), { recursive: true });
   const pkgFile = path.join(src, 'package.json');
   const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as { devDependencies?: unknown };
   delete pkg.devDependencies;
   fs.writeFileSync(pkgFile, JSON.stringify(pkg, null, 2));
   npm(src, ['install', '--no-save', sdkTgz]);
+  execFileSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--typeRoots', path.join(REPO_ROOT, 'node_modules/@types')], {
+    cwd: src,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return path.join(src, npm(src, ['pack', '--silent']).split('\n').pop()!);
 }
 
@@ -115,6 +122,13 @@ async function ping6LinkLocal(from: ContainerNs, to: ContainerNs): Promise<boole
     t.is(installed.code, 0, installed.stderr);
     // oclif colours the version when CI=true, even into a pipe.
     t.regex(stripVTControlCharacters((await voltOk(['plugins'])).stdout), /volt-driver-ovs 0\.1\.0/);
+    t.regex(listing, /^package\/dist\/ovs-bridge\.d\.ts$/m, 'built from the sources here, declarations included');
+
+    // The conformance kit against the installed driver, in a namespace of its own (inside the sandbox).
+    const kit = await host.volt(['driver', 'test', 'bridge', 'ovs'], { env, timeoutMs: 10 * 60_000 });
+    t.is(kit.code, 0, kit.stdout + kit.stderr);
+    t.regex(kit.stdout, /\nbridge ovs: 10 passed, 0 failed, 0 skipped\n$/);
+    t.regex(kit.stdout, /^✓ switched-policies \(capability\)/m);
 
     const use = await voltJson<{ interface: string; driver: string; previous: string | null; changed: boolean }>(['driver', 'use', 'bridge', 'ovs', '-o', 'json']);
     t.deepEqual([use.interface, use.driver, use.previous, use.changed], ['bridge', 'ovs', null, true]);
@@ -263,9 +277,18 @@ async function ping6LinkLocal(from: ContainerNs, to: ContainerNs): Promise<boole
     t.true(await tcpProbe(web, api, '10.30.0.101', { port: 8080 }), '`net up` put the flow back');
     t.is((await volt(['net', 'check'])).code, 0);
 
+    // Attachments change the policy set: web's address leaves the switch with web, and comes back with it.
+    await voltOk(['net', 'disconnect', web.netns, 'backend']);
+    t.notRegex((await ofctl(host, ['dump-flows', 'volt-backend', 'table=1'])).stdout, /nw_dst=10\.30\.0\.101\b/, 'no flow names the address web gave back');
+    const w2 = await voltJson<Attachment>(['net', 'connect', 'backend', web.netns, '-o', 'json']);
+    t.regex((await ofctl(host, ['dump-flows', 'volt-backend', 'table=1'])).stdout, new RegExp(`priority=110,ip,nw_dst=${w2.ip.replace(/\./g, '\\.')} actions=drop`));
+    t.true(await tcpProbe(web, api, w2.ip, { port: 8080 }), 'api → web:8080 after web reconnected');
+    t.false(await tcpProbe(web, api, w2.ip, { port: 8081, timeoutMs: 2000 }), 'and web is isolated again');
+    t.is((await volt(['net', 'check'])).code, 0);
+
     // Deleting the policies opens web again; the switch is back to its plain table.
     for (const name of ['web-http', 'web-from-db', 'db-shell']) await voltOk(['net', 'policy', 'delete', '--name', name]);
-    t.true(await tcpProbe(web, api, '10.30.0.101', { port: 8081 }), 'no policy: api → web:8081 again');
+    t.true(await tcpProbe(web, api, w2.ip, { port: 8081 }), 'no policy: api → web:8081 again');
     t.notRegex((await ofctl(host, ['dump-flows', 'volt-backend'])).stdout, /table=1/, 'no flows left in table 1');
     t.is((await volt(['net', 'check'])).code, 0);
 
@@ -275,7 +298,7 @@ async function ping6LinkLocal(from: ContainerNs, to: ContainerNs): Promise<boole
     await voltOk(['vm', 'stop', 'db-primary']);
     await voltOk(['vm', 'delete', 'db-primary']);
     await voltOk(['net', 'disconnect', api.netns, 'backend']);
-    t.deepEqual(await ovsPorts(host, 'volt-backend'), [w.hostIfname]);
+    t.deepEqual(await ovsPorts(host, 'volt-backend'), [w2.hostIfname]);
     await voltOk(['net', 'disconnect', web.netns, 'backend']);
     await voltOk(['net', 'delete', 'backend']);
     const nets = await voltJson<{ name: string }[]>(['net', 'list', '-o', 'json']);
