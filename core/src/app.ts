@@ -110,7 +110,12 @@ export class VoltApp {
   }
 
   async firewall(): Promise<FirewallDriver> {
-    return (await this.registry()).get('firewall');
+    const registry = await this.registry();
+    const fw = registry.get('firewall');
+    // A bridge driver that switches frames itself enforces the policies inside its networks (switched-policies.ts).
+    const { switchedPoliciesOf, firewallWithSwitchedPolicies } = await import('./services/firewall/switched-policies');
+    const switched = switchedPoliciesOf(await this.bridge().catch(() => undefined));
+    return switched ? firewallWithSwitchedPolicies(await fw, switched, this.opts.warn) : fw;
   }
 
   async dns(): Promise<DnsDriver> {
@@ -203,7 +208,12 @@ export class VoltApp {
       },
       unfilteredBridgeDriver: async () => {
         const b = await this.bridge().catch(() => undefined);
-        return b?.filtersSwitchedTraffic === false ? b.name : undefined;
+        const { switchedPoliciesOf } = await import('./services/firewall/switched-policies');
+        return b?.filtersSwitchedTraffic === false && !switchedPoliciesOf(b) ? b.name : undefined;
+      },
+      switchedPolicyDriver: async () => {
+        const { switchedPoliciesOf } = await import('./services/firewall/switched-policies');
+        return switchedPoliciesOf(await this.bridge().catch(() => undefined))?.name;
       },
     });
   }
