@@ -519,7 +519,7 @@ export async function settlePending(store: StateStore, state: VoltState, d: Plan
       }
       removePending(state, rec.id);
       store.checkpoint();
-      const released = (rec.op === 'connect' || rec.op === 'vm-connect') && !forward ? `; released ${rec.attachment?.ip}` : '';
+      const released = (rec.op === 'connect' || rec.op === 'vm-connect') && !forward ? `; released ${[rec.attachment?.ip, rec.attachment?.ip6].filter((x) => x !== undefined).join(' and ')}` : '';
       out.push({
         op: rec.op,
         object: rec.object,
