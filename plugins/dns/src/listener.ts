@@ -103,30 +103,45 @@ export class Listener {
     return this.batchUdp !== undefined ? 'batch' : 'dgram';
   }
 
+  /**
+   * Bind UDP and TCP; in batch mode without waiting for a reading thread: the
+   * socket is bound (so queries queue in its receive buffer from here on) and
+   * handed to the reading threads, which may still be starting, and answer
+   * what has queued when they get to it. A service starting with many
+   * networks binds them all while its threads start (docs/decisions/0010).
+   * Should no thread ever read it, the listener moves to node:dgram.
+   */
   async open(): Promise<void> {
     // The native batch socket is IPv4 (sockaddr_in slots): a v6 gateway is read with node:dgram.
     if (this.batch !== undefined && !this.v6) {
       const opened = this.openBatch(this.batch);
       if (opened !== undefined) {
         this.batchUdp = opened;
-        // "Listening" only once a thread reads: the first queries must not wait for a thread's start-up.
-        const failed = await opened.started;
-        if (this.closing) return;
-        if (failed === undefined) {
-          try {
-            await this.openTcp();
-          } catch (e: unknown) {
-            await this.closeBatch();
-            throw e;
-          }
-          return;
+        try {
+          await this.openTcp();
+        } catch (e: unknown) {
+          await this.closeBatch();
+          throw e;
         }
-        const { address, port, network } = this.spec;
-        this.warn(`${hostPort(address, port)}/udp (network ${network}): batched UDP unavailable: ${failed}; using node:dgram`);
-        await this.closeBatch();
+        void opened.started.then((failed) => this.threadsFailed(opened, failed));
+        return;
       }
     }
     await this.openDgram();
+  }
+
+  /** No reading thread will read this listener's socket: answer with node:dgram instead. */
+  private async threadsFailed(opened: BatchUdp, failed: string | undefined): Promise<void> {
+    if (failed === undefined || this.closing || this.batchUdp !== opened) return;
+    const { address, port, network } = this.spec;
+    this.warn(`${hostPort(address, port)}/udp (network ${network}): batched UDP unavailable: ${failed}; using node:dgram`);
+    await this.closeBatch();
+    if (this.closing) return;
+    try {
+      await this.openDgramUdp();
+    } catch (e: unknown) {
+      this.warn(`${hostPort(address, port)}/udp (network ${network}): ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   /** The native socket, handed to the reading threads; undefined (and a warning) when the native call fails in a way dgram would not. */

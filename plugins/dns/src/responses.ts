@@ -1,4 +1,4 @@
-import { Packet } from 'dns2';
+import { Packet } from './dns2-packet';
 import { EDNS_UDP_BYTES, FLAG, RCODE, TYPE, answerFlags, buildResponse, type Query } from './wire';
 
 /** The OPT record volt-dns answers EDNS queries with (no options, DO clear). */

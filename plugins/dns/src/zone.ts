@@ -1,4 +1,4 @@
-import { Packet } from 'dns2';
+import { Packet } from './dns2-packet';
 import { BlockList } from 'node:net';
 import type { DnsView } from '@volt/sdk';
 import { optFor } from './responses';
