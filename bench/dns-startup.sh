@@ -21,7 +21,7 @@
 # module loads, the reading threads' spawn / isolate / loaded / ready, the
 # first and last publish and listener, and the last listener answering.
 #
-#   NETS="1 10 50" ROUNDS=3 [PHASES=1] [DGRAM=1] [BEFORE=dir] bash bench/dns-startup.sh
+#   NETS="1 10 50" ROUNDS=3 [PHASES=1] [DGRAM=1] [BEFORE=dir] [CPU_PROF=dir] bash bench/dns-startup.sh
 source "$(dirname "$0")/lib.sh"
 NETS=${NETS:-1 10 50}
 ROUNDS=${ROUNDS:-3}
@@ -163,7 +163,7 @@ measure() {
     *)
       # shellcheck disable=SC2086
       r=$(in_ns env VOLT_ROOT="$root" $extra node "$WORK/time-start.js" "$WORK/listeners-$n.json" 5353 "$PROBE_MS" "$log" \
-        node "$repo/core/bin/run.js" dns serve --port 5353) ;;
+        node ${NODE_PROF:-} "$repo/core/bin/run.js" dns serve --port 5353) ;;
   esac || { echo "bench: $name ($n networks) failed:" >&2; tail -5 "$log" >&2; exit 1; }
   echo "$name $n $r" >>"$WORK/results"
   echo "bench: $n networks: $name: all answering after $(node -e 'const r=JSON.parse(process.argv[1]);console.log(r.ms.toFixed(0) + " ms, RSS " + r.rss.toFixed(0) + " MiB")' "$r")" >&2
@@ -171,6 +171,9 @@ measure() {
 
 TRACE=
 [ "${PHASES:-0}" = 1 ] && TRACE=VOLT_DNS_TRACE=1
+# CPU_PROF=dir: volt-dns runs under node --cpu-prof (one .cpuprofile per run and per thread there).
+NODE_PROF=
+[ -n "${CPU_PROF:-}" ] && { mkdir -p "$CPU_PROF"; NODE_PROF="--cpu-prof --cpu-prof-dir=$CPU_PROF"; }
 LIST=("volt-dns|$REPO|$TRACE" "dnsmasq||")
 [ "${DGRAM:-0}" = 1 ] && LIST+=("volt-dgram|$REPO|VOLT_DNS_UDP=dgram")
 [ -n "${BEFORE:-}" ] && LIST+=("before|$BEFORE|")
