@@ -12,8 +12,11 @@
 #   no reading threads), the floor of what is not UDP reading;
 # - BEFORE=/path/to/checkout adds that checkout's build as "before".
 #
-# The prober sends one query to every listener that has not answered yet
-# every PROBE_MS (default 10) ms, so a listener is seen answering within that.
+# The prober asks every listener as a client would: one query, on a socket
+# connected to the gateway; a listener not bound yet answers ICMP port
+# unreachable (ECONNREFUSED), and is asked again PROBE_MS (default 10) ms
+# later; a bound one is asked again only after 250 ms without an answer (the
+# query waits in its socket until it is read: no backlog made by the prober).
 #
 # PHASES=1 runs volt-dns with VOLT_DNS_TRACE=1 and prints, per network count,
 # the median time (ms since spawn) of each start-up phase it reports
@@ -96,26 +99,32 @@ let pending = listeners.length;
 const answered = [];
 let child;
 let t0;
+// Like a real client: one query at a time per listener. A listener not bound yet answers with
+// ICMP port unreachable, which a connected socket reports as ECONNREFUSED: asked again after
+// PROBE_MS. A bound one keeps the query queued until it is read: asked again only after RETRY_MS
+// (so a service that binds before it reads is not handed a backlog the prober made).
+const RETRY_MS = 250;
 const sockets = listeners.map((l, i) => {
   const s = dgram.createSocket('udp4');
   const q = query(i + 1, l.name);
-  const st = { s, q, done: false };
+  const st = { s, q, done: false, timer: undefined };
+  const again = (ms) => { clearTimeout(st.timer); if (!st.done) st.timer = setTimeout(() => { if (!st.done) { s.send(q); again(RETRY_MS); } }, ms); };
+  st.start = () => { s.send(q); again(RETRY_MS); };
   s.on('message', (m) => {
     if (st.done || m.length < 12 || m.readUInt16BE(0) !== i + 1 || (m[3] & 0x0f) !== 0 || m.readUInt16BE(6) === 0) return;
     st.done = true;
+    clearTimeout(st.timer);
     answered.push(Number(process.hrtime.bigint() - t0) / 1e6);
     if (--pending === 0) finish();
   });
-  s.on('error', () => undefined);
+  s.on('error', () => again(Number(probeMs)));
   return st;
 });
 let buf = '';
 const lines = [];
 const onData = (d) => { fs.writeSync(out, d); buf += d; let nl; while ((nl = buf.indexOf('\n')) >= 0) { lines.push(buf.slice(0, nl)); buf = buf.slice(nl + 1); } };
-let timer;
 function finish() {
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  clearInterval(timer);
   const rss = rssOf(child.pid) / 1024;
   // Trace lines are ms since the service's own time origin: shift them to ms since spawn.
   const spawnEpoch = Number(t0Epoch);
@@ -135,15 +144,15 @@ function finish() {
 }
 let bound = 0;
 let t0Epoch;
-for (const [i, st] of sockets.entries()) st.s.bind({ address: listeners[i].address, port: 0 }, () => { if (++bound === sockets.length) go(); });
+for (const [i, st] of sockets.entries())
+  st.s.bind({ address: listeners[i].address, port: 0 }, () => st.s.connect(Number(port), listeners[i].address, () => { if (++bound === sockets.length) go(); }));
 function go() {
   t0Epoch = performance.timeOrigin + performance.now();
   t0 = process.hrtime.bigint();
   child = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
-  const probe = () => { for (const [i, st] of sockets.entries()) if (!st.done) st.s.send(st.q, Number(port), listeners[i].address); };
-  timer = setInterval(probe, Number(probeMs));
+  for (const st of sockets) st.start();
   const limit = setTimeout(() => { console.error(`only ${listeners.length - pending} of ${listeners.length} listeners answered after 60 s`); child.kill('SIGKILL'); process.exit(1); }, 60_000);
   limit.unref();
   child.on('exit', (code) => { if (pending > 0) { console.error(`exited (${code}) with ${pending} listeners silent`); process.exit(1); } });
