@@ -4,7 +4,7 @@ import { dnsConfig, serve } from './500-dns-lib';
 
 /*
  * volt-dns starting with 50 networks (issue 15: its start-up no longer grows
- * with the networks, docs/decisions/0010-dns-startup.md): every network's
+ * with the networks, docs/decisions/0012-dns-startup.md): every network's
  * listener answers a real query for a workload of that network, from that
  * network's subnet, as soon as the service says it is ready. No timing is
  * asserted here; bench/dns-startup.sh measures it against dnsmasq.

@@ -4,7 +4,7 @@ import { encodeAddressOrPtr, encodeName, encodeOptRecord, encodeSoa } from '@vol
 
 /*
  * volt-dns writes its records itself (plugins/dns/src/encode.ts, for start-up:
- * docs/decisions/0010-dns-startup.md); the bytes must be dns2's, which the
+ * docs/decisions/0012-dns-startup.md); the bytes must be dns2's, which the
  * zone was encoded with before.
  */
 

@@ -5,7 +5,7 @@ import { LocalAnswerer } from '@volt/plugin-dns/dist/engine';
 
 /*
  * LocalAnswerer encodes a network's zone when the network is first asked, not
- * when it is published (docs/decisions/0010-dns-startup.md): what it answers
+ * when it is published (docs/decisions/0012-dns-startup.md): what it answers
  * must be what an eager build answered, whatever happens between publish and
  * the first query.
  */

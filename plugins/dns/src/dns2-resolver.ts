@@ -51,7 +51,7 @@ export class Dns2Resolver implements DnsDriver {
     const udp = await chooseUdpMode(workers);
     trace(`udp mode ${udp.kind}`);
     // The reading threads start first: a V8 isolate and its modules take longer than everything
-    // else the service does before it answers, so that goes on meanwhile (docs/decisions/0010).
+    // else the service does before it answers, so that goes on meanwhile (docs/decisions/0012).
     let engineRef: Engine | undefined;
     let pool: ReaderPool | undefined;
     if (udp.kind === 'batch') {

@@ -1,7 +1,7 @@
 /**
  * The few records volt-dns writes itself (A, AAAA, PTR, SOA, OPT), in wire
  * form, without dns2: its bit-by-bit writer costs tens of microseconds per
- * record and its module a reading thread's start-up (docs/decisions/0010).
+ * record and its module a reading thread's start-up (docs/decisions/0012).
  * Byte for byte what dns2's `Packet.Resource.encode` gives for the same
  * record (test/unit/dns-encode.test.ts compares them): names as labels
  * without compression (each character's low byte, as dns2 writes them), TTLs

@@ -127,7 +127,7 @@ export class Forwarder {
     try {
       for (let i = 0; i < this.opts.poolSize; i++) {
         const family = net.isIP(u.address);
-        // An address literal (as config gives): no dns.lookup before connect (start-up, docs/decisions/0010).
+        // An address literal (as config gives): no dns.lookup before connect (start-up, docs/decisions/0012).
         const sock = dgram.createSocket(family === 0 ? { type: 'udp4' } : { type: family === 6 ? 'udp6' : 'udp4', lookup: literal(family === 6 ? 6 : 4) });
         const slot = u.index * this.opts.poolSize + i;
         made.push(sock);

@@ -108,7 +108,7 @@ export class Listener {
    * socket is bound (so queries queue in its receive buffer from here on) and
    * handed to the reading threads, which may still be starting, and answer
    * what has queued when they get to it. A service starting with many
-   * networks binds them all while its threads start (docs/decisions/0010).
+   * networks binds them all while its threads start (docs/decisions/0012).
    * Should no thread ever read it, the listener moves to node:dgram.
    */
   async open(): Promise<void> {

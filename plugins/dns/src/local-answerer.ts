@@ -39,7 +39,7 @@ export class LocalAnswerer {
    * A network's names from now on. The zone (dns2 encodings, the answer maps)
    * is built when the network is first asked, not here: a service starting
    * with 50 networks, in the main thread and in each reading thread, answers
-   * without first encoding every network's records (docs/decisions/0010).
+   * without first encoding every network's records (docs/decisions/0012).
    */
   publish(view: DnsView): void {
     this.views.set(view.network, view);

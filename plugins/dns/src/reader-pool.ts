@@ -50,7 +50,7 @@ interface PoolSocket {
  * to `mode.threads` threads (a V8 isolate each), each polling every
  * listener's socket. The first starts with the service; the others when a
  * batch comes full. Start-up and memory do not grow with the number of
- * networks (docs/decisions/0007-cli-startup-2.md, 0010-dns-startup.md).
+ * networks (docs/decisions/0007-cli-startup-2.md, 0012-dns-startup.md).
  */
 export class ReaderPool {
   private readonly control = new Int32Array(new SharedArrayBuffer(CTL_SLOTS * 4));
@@ -66,7 +66,7 @@ export class ReaderPool {
   /**
    * Start the first thread (once); the others start under load (startExtra).
    * Called when the service starts, before its zones and listeners, so the
-   * isolate starts while those are made (docs/decisions/0010-dns-startup.md).
+   * isolate starts while those are made (docs/decisions/0012-dns-startup.md).
    * Resolves to undefined when a thread reads, else to why none could start.
    */
   start(): Promise<string | undefined> {

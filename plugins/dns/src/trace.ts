@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 /**
  * VOLT_DNS_TRACE=1: one stderr line per start-up phase, "volt-dns: trace MS PHASE", MS being
  * milliseconds since the main process started (its performance.timeOrigin), also in the reading
- * threads. bench/dns-startup.sh PHASES=1 reads them (docs/decisions/0010-dns-startup.md).
+ * threads. bench/dns-startup.sh PHASES=1 reads them (docs/decisions/0012-dns-startup.md).
  * Off (the default), a call costs one boolean test.
  */
 export const TRACING = process.env.VOLT_DNS_TRACE === '1';
