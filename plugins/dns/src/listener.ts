@@ -104,12 +104,14 @@ export class Listener {
   }
 
   /**
-   * Bind UDP and TCP; in batch mode without waiting for a reading thread: the
-   * socket is bound (so queries queue in its receive buffer from here on) and
-   * handed to the reading threads, which may still be starting, and answer
-   * what has queued when they get to it. A service starting with many
-   * networks binds them all while its threads start (docs/decisions/0012).
-   * Should no thread ever read it, the listener moves to node:dgram.
+   * Bind UDP and TCP. In batch mode the socket is bound (queries queue in its
+   * receive buffer from here on) and handed to the reading threads; the
+   * listener is open once the first thread runs, which started with the
+   * service (the first listener waits for it, the others do not: a running
+   * thread takes a new socket at its next wake-up, at once). No round trip
+   * per socket, so a service with many networks binds them one after the
+   * other while its thread starts (docs/decisions/0012). Should no thread
+   * read it, the listener moves to node:dgram.
    */
   async open(): Promise<void> {
     // The native batch socket is IPv4 (sockaddr_in slots): a v6 gateway is read with node:dgram.
@@ -123,6 +125,10 @@ export class Listener {
           await this.closeBatch();
           throw e;
         }
+        // "Listening" means answering: wait for a reading thread to run (once for the service).
+        const none = await this.batch.pool.start();
+        if (none !== undefined) return this.threadsFailed(opened, none);
+        // A thread runs; should none take this socket after all (every thread gone at that moment), dgram.
         void opened.started.then((failed) => this.threadsFailed(opened, failed));
         return;
       }
