@@ -27,7 +27,7 @@ export class Dns2Resolver implements DnsDriver {
   readonly name = 'dns2';
   readonly preference = 10;
   readonly fallback = true;
-  readonly description = 'built-in resolver (dns2 codec): per-network names, forwarding with cache';
+  readonly description = 'built-in resolver: per-network names, forwarding with cache';
   private run?: Running;
 
   constructor(private readonly host: HostContext) {}
