@@ -309,3 +309,50 @@ test('direct driver: link-local ping6 between two containers of a dual-stack net
   t.true((await probe(c.ns, `${vd.linkLocal}%${vc.ifname}`, 5432)).connected, 'TCP to the peer\'s link-local address');
   t.is((await host.volt(['net', 'check'])).code, 0);
 });
+
+test('RA guard: a workload\'s router advertisements reach no neighbour on a dual-stack network; the guard deleted by hand is drift, lets them through, and net up restores it', async (t) => {
+  const host = await SandboxHost.create(t);
+  await host.voltOk(['net', 'create', '--name', 'dual', '--subnet', '10.32.0.0/24', '--subnet6', 'fd00:32::/64']);
+  const evil = await host.addContainer('evil');
+  const guest = await host.addContainer('guest');
+  await host.voltOk(['net', 'connect', 'dual', evil.netns]);
+  await host.voltOk(['net', 'connect', 'dual', guest.netns]);
+  // The guest takes router advertisements, as a VM guest's OS does (volt sets accept_ra 0 in containers).
+  await guest.execOk('sysctl', ['-w', 'net.ipv6.conf.eth0.accept_ra=1']);
+  const received = async (): Promise<number> => {
+    const r = await guest.execOk('nstat', ['-az', '--json', 'Icmp6InRouterAdvertisements']);
+    return (JSON.parse(r.stdout) as { kernel: Record<string, number> }).kernel.Icmp6InRouterAdvertisements ?? 0;
+  };
+  // A rogue router: dnsmasq in the container advertises the network's prefix with itself as the router, every 4 s.
+  const pid = `/tmp/volt-ra-${process.pid}-${Date.now()}.pid`;
+  const rogue = evil.spawn('dnsmasq', [
+    '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--no-resolv', '--no-hosts', '--user=root', `--pid-file=${pid}`,
+    '--interface=eth0', '--bind-interfaces', '--enable-ra', '--dhcp-range=::,constructor:eth0,ra-only', '--ra-param=eth0,4', '--log-facility=-',
+  ]);
+  t.teardown(async () => {
+    await rogue.stop();
+  });
+  const sent = async (): Promise<number> => {
+    const r = await evil.execOk('nstat', ['-az', '--json', 'Icmp6OutRouterAdvertisements']);
+    return (JSON.parse(r.stdout) as { kernel: Record<string, number> }).kernel.Icmp6OutRouterAdvertisements ?? 0;
+  };
+  t.true(await waitFor(async () => (await sent()) >= 3, { timeoutMs: 30_000, intervalMs: 500 }).then(() => true), `the rogue router advertises (${rogue.stderr.slice(-300)})`);
+  t.is(await received(), 0, 'no advertisement reached the guest');
+  t.deepEqual((await guest.execJson<{ gateway?: string }[]>('ip', ['-j', '-6', 'route', 'show', 'default'])).map((r) => r.gateway), ['fd00:32::1'], 'its only router is the gateway');
+
+  // Control: without the guard the same advertisements get through, and net check says the guard is missing.
+  const rules = (await host.execJson<{ nftables: { rule?: { chain: string; handle: number; comment?: string } }[] }>('nft', ['-j', '-a', 'list', 'chain', 'bridge', 'volt', 'volt-forward'])).nftables
+    .map((x) => x.rule)
+    .filter((r): r is { chain: string; handle: number; comment?: string } => r?.comment === 'router advertisements come only from the bridge');
+  t.is(rules.length, 2, 'one guard rule per kind of workload port');
+  for (const r of rules) await host.execOk('nft', ['delete', 'rule', 'bridge', 'volt', 'volt-forward', 'handle', String(r.handle)]);
+  const check = await host.volt(['net', 'check']);
+  t.is(check.code, 6);
+  t.regex(check.stdout + check.stderr, /router advertisements come only from the bridge/);
+  t.true(await waitFor(async () => (await received()) > 0, { timeoutMs: 30_000, intervalMs: 500 }).then(() => true), 'without the guard the guest hears the rogue router');
+  await host.voltOk(['net', 'up']);
+  t.is((await host.volt(['net', 'check'])).code, 0);
+  const after = await received();
+  await new Promise((r) => setTimeout(r, 9_000)); // two more of the rogue's intervals
+  t.is(await received(), after, 'the restored guard drops them again');
+});

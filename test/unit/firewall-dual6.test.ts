@@ -96,6 +96,9 @@ test('ports6: the bridge table opens IPv6 for dual-stack ports only; a change is
   // (so neighbour discovery and link-local pass between two ports of ports6, and one port taken out is closed both ways).
   const rules = (chain: string): string[] => lines.filter((l) => l.startsWith(`add rule bridge volt ${chain} `)).map((l) => l.slice(`add rule bridge volt ${chain} `.length));
   t.deepEqual(rules('volt-forward'), [
+    // RA guard first: no workload advertises routes or redirects to its neighbours.
+    'iifname "vh*" icmpv6 type { nd-router-advert, nd-redirect } drop comment "router advertisements come only from the bridge"',
+    'iifname "tap-*" icmpv6 type { nd-router-advert, nd-redirect } drop comment "router advertisements come only from the bridge"',
     'iifname "vh*" iifname != @ports6 jump ipv6-closed',
     'iifname "tap-*" iifname != @ports6 jump ipv6-closed',
     'oifname "vh*" oifname != @ports6 jump ipv6-closed',

@@ -216,6 +216,8 @@ const BRIDGE_LISTING = `{"nftables":[
   {"chain":{"family":"bridge","table":"volt","name":"volt-input","handle":3,"type":"filter","hook":"input","prio":-200,"policy":"accept"}},
   {"chain":{"family":"bridge","table":"volt","name":"volt-output","handle":4,"type":"filter","hook":"output","prio":-200,"policy":"accept"}},
   {"chain":{"family":"bridge","table":"volt","name":"ipv6-closed","handle":5}},
+  {"rule":{"family":"bridge","table":"volt","chain":"volt-forward","handle":6,"comment":"router advertisements come only from the bridge","expr":[{"match":{"op":"==","left":{"meta":{"key":"iifname"}},"right":"vh*"}},{"match":{"op":"==","left":{"payload":{"protocol":"icmpv6","field":"type"}},"right":{"set":["nd-router-advert","nd-redirect"]}}},{"drop":null}]}},
+  {"rule":{"family":"bridge","table":"volt","chain":"volt-forward","handle":7,"comment":"router advertisements come only from the bridge","expr":[{"match":{"op":"==","left":{"meta":{"key":"iifname"}},"right":"tap-*"}},{"match":{"op":"==","left":{"payload":{"protocol":"icmpv6","field":"type"}},"right":{"set":["nd-router-advert","nd-redirect"]}}},{"drop":null}]}},
   {"rule":{"family":"bridge","table":"volt","chain":"volt-forward","handle":8,"expr":[{"match":{"op":"==","left":{"meta":{"key":"iifname"}},"right":"vh*"}},{"match":{"op":"!=","left":{"meta":{"key":"iifname"}},"right":"@ports6"}},{"jump":{"target":"ipv6-closed"}}]}},
   {"rule":{"family":"bridge","table":"volt","chain":"volt-forward","handle":9,"expr":[{"match":{"op":"==","left":{"meta":{"key":"iifname"}},"right":"tap-*"}},{"match":{"op":"!=","left":{"meta":{"key":"iifname"}},"right":"@ports6"}},{"jump":{"target":"ipv6-closed"}}]}},
   {"rule":{"family":"bridge","table":"volt","chain":"volt-forward","handle":10,"expr":[{"match":{"op":"==","left":{"meta":{"key":"oifname"}},"right":"vh*"}},{"match":{"op":"!=","left":{"meta":{"key":"oifname"}},"right":"@ports6"}},{"jump":{"target":"ipv6-closed"}}]}},
@@ -245,7 +247,7 @@ test('bridge table: the listing renders back to the model; a missing table, rule
   const cut = structuredClone(have!);
   cut.chains.find((c) => c.name === 'ipv6-closed')!.rules.splice(1, 1);
   cut.chains = cut.chains.filter((c) => c.name !== 'volt-output');
-  cut.chains.find((c) => c.name === 'volt-forward')!.rules.splice(0, 1);
+  cut.chains.find((c) => c.name === 'volt-forward')!.rules.splice(2, 1);
   t.deepEqual(describeDrift(bridgeTableModel(PORTS6), cut, BRIDGE_TABLE), [
     `base chain "volt-forward" of table bridge volt differs from what volt generates: missing rule 'iifname "vh*" iifname != @ports6 jump ipv6-closed'`,
     'base chain "volt-output" of table bridge volt is missing',

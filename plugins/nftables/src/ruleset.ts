@@ -306,6 +306,16 @@ export const IPV6_FRAMES: readonly string[] = [
   `ether type 8021ad vlan type 8021q vlan type ip6 drop ${V4_ONLY}`,
 ];
 
+/**
+ * RA guard (RFC 6105): router advertisements and redirects between workloads are dropped, so a
+ * container or guest cannot make itself the router of its neighbours (a VM guest takes RAs;
+ * only the bridge, volt's gateway, sends them). Workload to host is the bridge's own concern
+ * (it takes no RAs, accept_ra 0).
+ */
+export const RA_GUARD: readonly string[] = WORKLOAD_PORTS.map(
+  (p) => `iifname ${quote(p)} icmpv6 type { nd-router-advert, nd-redirect } drop comment "router advertisements come only from the bridge"`,
+);
+
 const BRIDGE_HOOK = (hook: 'forward' | 'input' | 'output'): BaseHook => ({ type: 'filter', hook, priority: 'filter', prio: -200, policy: 'accept' });
 
 /**
@@ -322,7 +332,7 @@ export function bridgeTableModel(ports6: readonly string[] = []): TableModel {
   const closed = (dir: 'iifname' | 'oifname'): string[] => WORKLOAD_PORTS.map((p) => `${dir} ${quote(p)} ${dir} != @${PORTS6_SET} jump ${BRIDGE_CHAIN.ipv6}`);
   return {
     chains: [
-      { name: BRIDGE_CHAIN.forward, hook: BRIDGE_HOOK('forward'), rules: [...closed('iifname'), ...closed('oifname')] },
+      { name: BRIDGE_CHAIN.forward, hook: BRIDGE_HOOK('forward'), rules: [...RA_GUARD, ...closed('iifname'), ...closed('oifname')] },
       { name: BRIDGE_CHAIN.input, hook: BRIDGE_HOOK('input'), rules: [...closed('iifname')] },
       { name: BRIDGE_CHAIN.output, hook: BRIDGE_HOOK('output'), rules: [...closed('oifname')] },
       { name: BRIDGE_CHAIN.ipv6, rules: [...IPV6_FRAMES] },
