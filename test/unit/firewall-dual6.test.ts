@@ -99,6 +99,11 @@ test('ports6: the bridge table opens IPv6 for dual-stack ports only; a change is
     // RA guard first: no workload advertises routes or redirects to its neighbours.
     'iifname "vh*" icmpv6 type { nd-router-advert, nd-redirect } drop comment "router advertisements come only from the bridge"',
     'iifname "tap-*" icmpv6 type { nd-router-advert, nd-redirect } drop comment "router advertisements come only from the bridge"',
+    // DHCP guard: server replies come only from the bridge.
+    'iifname "vh*" udp sport 67 udp dport 68 drop comment "DHCP is served only from the bridge"',
+    'iifname "vh*" udp sport 547 udp dport 546 drop comment "DHCP is served only from the bridge"',
+    'iifname "tap-*" udp sport 67 udp dport 68 drop comment "DHCP is served only from the bridge"',
+    'iifname "tap-*" udp sport 547 udp dport 546 drop comment "DHCP is served only from the bridge"',
     'iifname "vh*" iifname != @ports6 jump ipv6-closed',
     'iifname "tap-*" iifname != @ports6 jump ipv6-closed',
     'oifname "vh*" oifname != @ports6 jump ipv6-closed',

@@ -316,6 +316,17 @@ export const RA_GUARD: readonly string[] = WORKLOAD_PORTS.map(
   (p) => `iifname ${quote(p)} icmpv6 type { nd-router-advert, nd-redirect } drop comment "router advertisements come only from the bridge"`,
 );
 
+/**
+ * DHCP guard: DHCP and DHCPv6 server replies between workloads are dropped (the "DHCP snooping"
+ * of switches), so a container or guest cannot answer its neighbours' DHCP requests before
+ * volt's own DHCP server, which serves from the bridge (the host), not from a workload port.
+ * Clients' requests pass.
+ */
+export const DHCP_GUARD: readonly string[] = WORKLOAD_PORTS.flatMap((p) => [
+  `iifname ${quote(p)} udp sport 67 udp dport 68 drop comment "DHCP is served only from the bridge"`,
+  `iifname ${quote(p)} udp sport 547 udp dport 546 drop comment "DHCP is served only from the bridge"`,
+]);
+
 const BRIDGE_HOOK = (hook: 'forward' | 'input' | 'output'): BaseHook => ({ type: 'filter', hook, priority: 'filter', prio: -200, policy: 'accept' });
 
 /**
@@ -332,7 +343,7 @@ export function bridgeTableModel(ports6: readonly string[] = []): TableModel {
   const closed = (dir: 'iifname' | 'oifname'): string[] => WORKLOAD_PORTS.map((p) => `${dir} ${quote(p)} ${dir} != @${PORTS6_SET} jump ${BRIDGE_CHAIN.ipv6}`);
   return {
     chains: [
-      { name: BRIDGE_CHAIN.forward, hook: BRIDGE_HOOK('forward'), rules: [...RA_GUARD, ...closed('iifname'), ...closed('oifname')] },
+      { name: BRIDGE_CHAIN.forward, hook: BRIDGE_HOOK('forward'), rules: [...RA_GUARD, ...DHCP_GUARD, ...closed('iifname'), ...closed('oifname')] },
       { name: BRIDGE_CHAIN.input, hook: BRIDGE_HOOK('input'), rules: [...closed('iifname')] },
       { name: BRIDGE_CHAIN.output, hook: BRIDGE_HOOK('output'), rules: [...closed('oifname')] },
       { name: BRIDGE_CHAIN.ipv6, rules: [...IPV6_FRAMES] },
