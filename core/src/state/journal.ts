@@ -15,6 +15,7 @@ import type { AttachmentRecord, NetworkRecord, PendingOp, PendingRecord, VoltSta
 /** Every journaled operation and its step names, in order: stable (tests and VOLT_FAULT use them). */
 export const OPERATION_STEPS: Readonly<Record<PendingOp, readonly string[]>> = {
   connect: ['veth', 'address'],
+  'connect-batch': ['veths', 'addresses'],
   disconnect: ['unplug'],
   'net-create': ['firewall-base', 'bridge', 'firewall'],
   'net-delete': ['uplinks', 'firewall', 'bridge', 'firewall-base'],
@@ -29,6 +30,7 @@ export const OPERATION_STEPS: Readonly<Record<PendingOp, readonly string[]>> = {
 /** How a pending record of each operation is settled. */
 export const SETTLE_RULE: Readonly<Record<PendingOp, 'roll-back-unless-done' | 'roll-forward'>> = {
   connect: 'roll-back-unless-done',
+  'connect-batch': 'roll-back-unless-done',
   disconnect: 'roll-forward',
   'net-create': 'roll-back-unless-done',
   'net-delete': 'roll-forward',
@@ -141,7 +143,13 @@ export function removePending(state: VoltState, id: string): void {
 /** Addresses and MACs reserved by pending connects: IPAM and the MAC check count them as taken. */
 export function pendingAttachments(state: VoltState): AttachmentRecord[] {
   return (state.pending ?? []).flatMap((p) =>
-    (p.op === 'connect' || p.op === 'vm-connect') && p.attachment ? [p.attachment] : p.op === 'vm-start' ? (p.attachments ?? []) : [],
+    (p.op === 'connect' || p.op === 'vm-connect') && p.attachment
+      ? [p.attachment]
+      : p.op === 'vm-start'
+        ? (p.attachments ?? [])
+        : p.op === 'connect-batch'
+          ? (p.connects ?? []).map((c) => c.attachment)
+          : [],
   );
 }
 

@@ -37,10 +37,7 @@ export function hostEndLines(spec: ContainerPortSpec): string[] {
 export async function setupVethPort(spec: ContainerPortSpec): Promise<void> {
   const step = `${what(spec)}: create veth ${spec.hostIfname}`;
   try {
-    await ipBatch(step, [
-      `link add name ${spec.hostIfname} mtu ${spec.mtu} type veth peer name ${spec.ifname} address ${spec.mac} mtu ${spec.mtu} netns ${spec.netns}`,
-      ...hostEndLines(spec),
-    ]);
+    await ipBatch(step, [linkAddLine(spec), ...hostEndLines(spec)]);
   } catch (e: unknown) {
     // Only on failure: is it there already (idempotent set-up), and a veth?
     const link = await getLink(spec.hostIfname).catch(() => undefined);
@@ -91,4 +88,106 @@ export async function teardownVethPort(spec: Pick<ContainerPortSpec, 'hostIfname
 /** iproute2's words for "no such link" (the link is already gone). */
 export function isLinkGone(stderr: string): boolean {
   return /Cannot find device|does not exist/i.test(stderr);
+}
+
+/*
+ * Batches (`volt net connect NET W1 … WN`): the same kernel work as the calls above for N
+ * ports, with as few processes as iproute2 allows — one `ip -batch` for every host end, and
+ * one process per namespace for the peers (ip cannot change namespace inside a batch).
+ */
+
+/** A batch call that failed at one port: `index` is its position in the batch (0-based). */
+export class ContainerPortBatchError extends DriverError {
+  constructor(
+    message: string,
+    readonly index: number,
+  ) {
+    super(message, { code: 'E_KERNEL' });
+  }
+}
+
+/** The position of the port a batch error names, when it names one (duck-typed: plugins bundle their own SDK). */
+export function batchErrorIndex(e: unknown): number | undefined {
+  const i = (e as { index?: unknown } | undefined)?.index;
+  return typeof i === 'number' && Number.isInteger(i) && i >= 0 ? i : undefined;
+}
+
+function linkAddLine(spec: ContainerPortSpec): string {
+  return `link add name ${spec.hostIfname} mtu ${spec.mtu} type veth peer name ${spec.ifname} address ${spec.mac} mtu ${spec.mtu} netns ${spec.netns}`;
+}
+
+/**
+ * setupVethPort for every spec in one `ip -batch`: all pairs created (peers straight into their
+ * namespaces), all host ends on the bridge. ip stops at the first failing line ("Command failed
+ * -:LINE"): when that is a pair whose host end exists already as a veth (a set-up run again),
+ * its host-end settings are converged and the batch goes on after it, as setupVethPort does;
+ * any other failure is a ContainerPortBatchError naming the port.
+ */
+export async function setupVethPorts(specs: readonly ContainerPortSpec[]): Promise<void> {
+  let from = 0;
+  while (from < specs.length) {
+    const part = specs.slice(from);
+    const lines: string[] = [];
+    const owner: { index: number; add: boolean }[] = [];
+    for (const [i, s] of part.entries()) {
+      lines.push(linkAddLine(s));
+      owner.push({ index: from + i, add: true });
+      for (const l of hostEndLines(s)) {
+        lines.push(l);
+        owner.push({ index: from + i, add: false });
+      }
+    }
+    const r = await runCommand('ip', ['-batch', '-'], { input: lines.join('\n') + '\n' });
+    if (r.code === 0) return;
+    const m = /Command failed -:(\d+)/.exec(r.stderr);
+    const at = m ? owner[Number(m[1]) - 1] : undefined;
+    const failed = at?.index ?? from;
+    const spec = specs[failed]!;
+    const step = `${what(spec)}: create veth ${spec.hostIfname}`;
+    const reason = r.stderr.replace(/Command failed -:\d+\s*/g, '').trim() || `ip exited with ${r.code}`;
+    if (!at?.add) throw new ContainerPortBatchError(`${step}: ${reason}`, failed);
+    const link = await getLink(spec.hostIfname).catch(() => undefined);
+    if (link?.kind !== 'veth') throw new ContainerPortBatchError(`${step}: ${reason}`, failed);
+    try {
+      await ipBatch(step, hostEndLines(spec));
+    } catch (e: unknown) {
+      throw new ContainerPortBatchError(e instanceof Error ? e.message : String(e), failed);
+    }
+    from = failed + 1;
+  }
+}
+
+/**
+ * configureVethPeer for every spec: one process per namespace, `parallel` at a time. The first
+ * failure (lowest position) is thrown as a ContainerPortBatchError once the running ones end;
+ * no new one starts after a failure.
+ */
+export async function configureVethPeers(specs: readonly ContainerPortSpec[], parallel = 4): Promise<void> {
+  let next = 0;
+  const failures: { index: number; message: string }[] = [];
+  const worker = async (): Promise<void> => {
+    while (failures.length === 0 && next < specs.length) {
+      const i = next++;
+      try {
+        await configureVethPeer(specs[i]!);
+      } catch (e: unknown) {
+        failures.push({ index: i, message: e instanceof Error ? e.message : String(e) });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, specs.length)) }, worker));
+  const first = failures.sort((x, y) => x.index - y.index)[0];
+  if (first) throw new ContainerPortBatchError(first.message, first.index);
+}
+
+/** teardownVethPort for every spec in one `ip -force -batch`; pairs already gone are success. */
+export async function teardownVethPorts(specs: readonly Pick<ContainerPortSpec, 'hostIfname'>[]): Promise<void> {
+  if (specs.length === 0) return;
+  const r = await runCommand('ip', ['-force', '-batch', '-'], { input: specs.map((s) => `link del dev ${s.hostIfname}`).join('\n') + '\n' });
+  if (r.code === 0) return;
+  const other = r.stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^Command failed -:\d+$/.test(l) && !isLinkGone(l));
+  if (other.length > 0) throw new DriverError(`remove veth ${specs.map((s) => s.hostIfname).join(', ')}: ${other.join('; ')}`, { code: 'E_KERNEL' });
 }

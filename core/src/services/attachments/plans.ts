@@ -10,7 +10,7 @@ import { removePending, settleAction, type PendingIntent, type PlanStep } from '
 import { prefixOf } from '../network/network-plan';
 import { bridgeSpec, firewallNetwork } from '../network/network-service';
 import { detachUplinkSteps } from '../network/vlan-service';
-import { containerPorts, type AttachmentListener, type VmPorts } from './attach-exec';
+import { containerPortBatch, containerPorts, type AttachmentListener, type VmPorts } from './attach-exec';
 import type { KernelProbes } from './attach-probes';
 import { applyFirewallResult, firewallPlanSteps } from '../firewall/plans-firewall';
 
@@ -43,6 +43,8 @@ export function planSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): Pl
   switch (rec.op) {
     case 'connect':
       return connectSteps(rec, d);
+    case 'connect-batch':
+      return connectBatchSteps(rec, d);
     case 'disconnect':
       return disconnectSteps(rec, d);
     case 'vm-connect':
@@ -73,6 +75,13 @@ export function applyResult(rec: PendingIntent, state: VoltState): void {
       if (!state.attachments.some((x) => x.workload === a.workload && x.network === a.network)) state.attachments.push(a);
       return;
     }
+    case 'connect-batch':
+      for (const c of rec.connects ?? []) {
+        const a = c.attachment;
+        if (!state.workloads[a.workload]) state.workloads[a.workload] = c.workload;
+        if (!state.attachments.some((x) => x.workload === a.workload && x.network === a.network)) state.attachments.push(a);
+      }
+      return;
     case 'disconnect': {
       const gone = rec.attachments ?? [];
       state.attachments = state.attachments.filter((a) => !gone.some((g) => g.workload === a.workload && g.network === a.network));
@@ -194,6 +203,32 @@ function connectSteps(rec: PendingIntent, d: PlanDeps): PlanStep[] {
       name: 'address',
       what: `configure ${a.ifname} inside "${a.workload}"`,
       apply: async () => (await ports()).configureContainerPort(spec),
+    },
+  ];
+}
+
+/**
+ * `volt net connect NET W1 … WN`: the single connect's two steps, each for every container at
+ * once — `veths` (every pair created, host ends on the bridge: one `ip -batch` with the Linux
+ * helpers), `addresses` (every peer configured inside its namespace). The undo of `veths`
+ * removes every host end of the batch (peers go with them); ports already gone are success.
+ */
+function connectBatchSteps(rec: PendingIntent, d: PlanDeps): PlanStep[] {
+  const net = rec.networks![0]!;
+  const specs = (rec.connects ?? []).map((c) => portSpec(c.attachment, net, c.nsFile, c.defaultRoute));
+  const ports = async () => containerPortBatch(await d.bridge());
+  const n = specs.length;
+  return [
+    {
+      name: 'veths',
+      what: `create ${n} veth${n === 1 ? '' : 's'} on ${net.bridge}`,
+      apply: async () => (await ports()).setupContainerPorts(specs),
+      undo: async () => (await ports()).teardownContainerPorts(specs),
+    },
+    {
+      name: 'addresses',
+      what: `configure ${n} container${n === 1 ? '' : 's'} on ${net.name}`,
+      apply: async () => (await ports()).configureContainerPorts(specs),
     },
   ];
 }
@@ -509,7 +544,12 @@ export async function settlePending(store: StateStore, state: VoltState, d: Plan
       }
       removePending(state, rec.id);
       store.checkpoint();
-      const released = (rec.op === 'connect' || rec.op === 'vm-connect') && !forward ? `; released ${rec.attachment?.ip}` : '';
+      const released =
+        (rec.op === 'connect' || rec.op === 'vm-connect') && !forward
+          ? `; released ${rec.attachment?.ip}`
+          : rec.op === 'connect-batch' && !forward
+            ? `; released ${(rec.connects ?? []).map((c) => c.attachment.ip).join(', ')}`
+            : '';
       out.push({
         op: rec.op,
         object: rec.object,
@@ -529,7 +569,9 @@ async function notifySettled(rec: PendingRecord, state: VoltState, d: PlanDeps):
   const change =
     rec.op === 'connect' || rec.op === 'vm-connect'
       ? { added: rec.attachment ? [rec.attachment] : [], removed: [] }
-      : rec.op === 'vm-start'
+      : rec.op === 'connect-batch'
+        ? { added: (rec.connects ?? []).map((c) => c.attachment), removed: [] }
+        : rec.op === 'vm-start'
         ? { added: rec.attachments ?? [], removed: [] }
         : rec.op === 'disconnect' || rec.op === 'vm-disconnect' || rec.op === 'vm-delete'
           ? { added: [], removed: rec.attachments ?? [] }
