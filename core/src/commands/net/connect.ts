@@ -29,8 +29,9 @@ Addresses come from the network's subnet: VMs from the low range, containers fro
   };
 
   async run(): Promise<void> {
-    const { args, argv, flags } = await this.parse(NetConnect);
-    const workloads = (argv as string[]).slice(1);
+    const { args, raw, flags } = await this.parse(NetConnect);
+    // The tokens in the order given (oclif's argv moves a repeated name next to its first occurrence).
+    const workloads = raw.flatMap((t) => (t.type === 'arg' ? [t.input] : [])).slice(1);
     if (workloads.length > 1) {
       const given = (['ip', 'ip6', 'mac'] as const).filter((f) => flags[f] !== undefined);
       if (given.length > 0) {

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { errorMessage } from '@volt/sdk';
+import { batchErrorIndex } from '@volt/sdk/kernel';
 import type { BridgeDriver } from '@volt/sdk';
 import type { FirewallDriver, FirewallRuleSet, HostInputPolicy } from '@volt/sdk';
 import type { VoltConfig } from '../../config/defaults';
@@ -222,7 +223,24 @@ function connectBatchSteps(rec: PendingIntent, d: PlanDeps): PlanStep[] {
     {
       name: 'veths',
       what: `create ${n} veth${n === 1 ? '' : 's'} on ${net.bridge}`,
-      apply: async () => (await ports()).setupContainerPorts(specs),
+      // A failure part way leaves the ports before it: the step is not done, so it cleans up
+      // itself — the ports before the one that failed, and that one only if it is a veth (its
+      // name may be taken by a link that is not volt's: that is why it failed).
+      apply: async () => {
+        const p = await ports();
+        try {
+          await p.setupContainerPorts(specs);
+        } catch (e: unknown) {
+          const k = batchErrorIndex(e);
+          const made: ContainerPortSpec[] = [];
+          for (const [i, s] of specs.entries()) {
+            if (k !== undefined && i < k) made.push(s);
+            else if ((k === undefined || i === k) && (await d.probes.linkKind(s.hostIfname)) === 'veth') made.push(s);
+          }
+          await p.teardownContainerPorts(made).catch((u: unknown) => d.warn(`undo "create ${n} veths" after a failure: ${errorMessage(u)}`));
+          throw e;
+        }
+      },
       undo: async () => (await ports()).teardownContainerPorts(specs),
     },
     {
