@@ -148,7 +148,8 @@ function dump(c: Calls, fd: number, type: number, header: Buffer, seq: number, e
   req.writeUInt32LE(seq, 8);
   header.copy(req, 16);
   if (c.sendto(fd, req, req.length, 0, KERNEL, KERNEL.length) < 0) fail('sendto(netlink)');
-  const buf = Buffer.alloc(RECV_SIZE);
+  // Not zero-filled: recv writes the first n bytes, and only those are read (a dump per container namespace in a batch connect).
+  const buf = Buffer.allocUnsafe(RECV_SIZE);
   for (;;) {
     // MSG_TRUNC: the return value is the message's real length, so a truncated one is seen.
     const n = c.recv(fd, buf, buf.length, MSG_TRUNC);

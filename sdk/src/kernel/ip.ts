@@ -85,6 +85,18 @@ export function fdbKnows(bridge: string, mac: string): boolean | undefined {
   return lib.fdb().some((e) => e.mac === want && (e.master === br.index || e.index === br.index));
 }
 
+/**
+ * Every MAC the bridge's forwarding database knows (fdbKnows for all MACs at once: one dump
+ * for a batch connect instead of one per workload). Undefined when it cannot be read in-process.
+ */
+export function fdbMacs(bridge: string): Set<string> | undefined {
+  const lib = netlinkReader();
+  if (!lib) return undefined;
+  const br = lib.dump().links.find((l) => l.ifname === bridge);
+  if (!br) return new Set();
+  return new Set(lib.fdb().flatMap((e) => (e.master === br.index || e.index === br.index ? [e.mac] : [])));
+}
+
 /** The same IpLink values `ip -j -d addr show` gives, from one rtnetlink dump. */
 function linksFromNetlink(lib: NetlinkLibrary): IpLink[] {
   const { links, addresses } = lib.dump();

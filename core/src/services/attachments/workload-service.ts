@@ -162,6 +162,8 @@ export class WorkloadService {
       await this.d.executor.ensureBridge(net, notes);
       // Plan one after the other against the state plus the ones planned before: distinct addresses and MACs.
       const connects: BatchConnect[] = [];
+      // The bridge's MACs once for all (not one fdb read per workload); the batch's own MACs are in `view`.
+      const bridgeMacs = await this.d.probes.bridgeMacs?.(net.bridge);
       const view: VoltState = { ...state, attachments: [...state.attachments] };
       for (const [k, it] of items.entries()) {
         const what = whatOf(k);
@@ -178,7 +180,7 @@ export class WorkloadService {
             suggestions: [`\`volt net disconnect ${w.name} ${net.name}\` first to change its address, or leave it out`],
           });
         }
-        const plan = await this.planner.container(view, w, net, it, what, notes);
+        const plan = await this.planner.container(view, w, net, it, what, notes, { bridgeMacs });
         const twin = connects.findIndex((c) => c.nsFile === plan.nsFile);
         if (twin >= 0) {
           throw new UserInputError(`${what}: its network namespace ${plan.nsFile} is the one of workload ${twin + 1} ("${connects[twin]!.workload.name}")`, {
