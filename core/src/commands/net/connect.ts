@@ -16,7 +16,9 @@ Addresses come from the network's subnet: VMs from the low range, containers fro
     '<%= config.bin %> net connect backend web --ip6 fd00:30::80',
     '<%= config.bin %> net connect backend cache --mac 02:aa:bb:cc:dd:ee -o json',
   ];
+  // Several workloads may follow the first (not strict); oclif would print every argument with "...".
   static override strict = false;
+  static override usage = 'net connect NETWORK WORKLOAD [WORKLOAD...] [--ip <value>] [--ip6 <value>] [--mac <value>] [-o table|json|yaml]';
   static override args = {
     network: Args.string({ description: 'Network name.', required: true }),
     workload: Args.string({ description: 'Container or VM name; several containers may follow.', required: true }),
