@@ -23,9 +23,9 @@ import { useNetlinkLibrary } from '@volt/sdk/kernel';
 useNetlinkLibrary(() => {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { netlinkDump, netlinkFdb } = require('@volt/native') as typeof import('@volt/native');
+    const { netlinkConfigurePeer, netlinkDump, netlinkFdb } = require('@volt/native') as typeof import('@volt/native');
     netlinkDump();
-    return { dump: (nsPath) => netlinkDump(nsPath), fdb: () => netlinkFdb() };
+    return { dump: (nsPath) => netlinkDump(nsPath), fdb: () => netlinkFdb(), configurePeer: (nsPath, peer) => netlinkConfigurePeer(nsPath, peer) };
   } catch (e: unknown) {
     return { failed: e instanceof Error ? e.message : String(e) };
   }

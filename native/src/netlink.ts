@@ -284,3 +284,126 @@ export function probeNetlink(): { ok: true } | { ok: false; reason: string } {
     return { ok: false, reason: e instanceof Error ? e.message : String(e) };
   }
 }
+
+/*
+ * rtnetlink writes for a container's end of a veth (a batch connect configures many
+ * namespaces; one process per namespace is what `ip` would cost). Each request is acked
+ * (NLM_F_ACK) and checked before the next.
+ */
+const NLM_F_ACK = 0x4;
+const NLM_F_REPLACE = 0x100;
+const NLM_F_CREATE = 0x400;
+const RTM_NEWROUTE = 24;
+const IFLA_IFALIAS = 20;
+const RTA_OIF = 4;
+const RTA_GATEWAY = 5;
+const RT_TABLE_MAIN = 254;
+const RTPROT_BOOT = 3;
+const RTN_UNICAST = 1;
+
+function rtattr(type: number, payload: Buffer): Buffer {
+  const out = Buffer.alloc((4 + payload.length + 3) & ~3);
+  out.writeUInt16LE(4 + payload.length, 0);
+  out.writeUInt16LE(type, 2);
+  payload.copy(out, 4);
+  return out;
+}
+
+function ipv4Bytes(text: string): Buffer {
+  const parts = text.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new Error(`"${text}" is not an IPv4 address`);
+  return Buffer.from(parts);
+}
+
+/** One request; the answer is its ack (or, for RTM_GETLINK, the link). Returns the answer message's payload. */
+function request(c: Calls, fd: number, type: number, flags: number, body: Buffer, what: string): Buffer | undefined {
+  const seq = ++seqNo;
+  const req = Buffer.alloc(16 + body.length);
+  req.writeUInt32LE(req.length, 0);
+  req.writeUInt16LE(type, 4);
+  req.writeUInt16LE(NLM_F_REQUEST | flags, 6);
+  req.writeUInt32LE(seq, 8);
+  body.copy(req, 16);
+  if (c.sendto(fd, req, req.length, 0, KERNEL, KERNEL.length) < 0) fail('sendto(netlink)');
+  const buf = Buffer.allocUnsafe(1 << 16);
+  for (;;) {
+    const n = c.recv(fd, buf, buf.length, MSG_TRUNC);
+    if (n < 0) {
+      if (errno() === 4) continue;
+      fail('recv(netlink)');
+    }
+    if (n > buf.length) throw new SyscallError('recv(netlink)', 90, 'message truncated');
+    for (let off = 0; off + 16 <= n; ) {
+      const len = buf.readUInt32LE(off);
+      if (len < 16 || off + len > n) throw new SyscallError('recv(netlink)', 74, 'malformed message');
+      if (buf.readUInt32LE(off + 8) === seq) {
+        if (buf.readUInt16LE(off + 4) === NLMSG_ERROR) {
+          const code = -buf.readInt32LE(off + 16);
+          if (code !== 0) throw new SyscallError(what, code, '');
+          return undefined;
+        }
+        return Buffer.from(buf.subarray(off + 16, off + len));
+      }
+      off += (len + 3) & ~3;
+    }
+  }
+}
+
+/** ifinfomsg for a link named by IFLA_IFNAME (index 0: the kernel looks the name up), with flags to change. */
+function linkMessage(index: number, up: boolean, attrs: Buffer[]): Buffer {
+  const ifi = Buffer.alloc(16);
+  ifi.writeInt32LE(index, 4);
+  ifi.writeUInt32LE(up ? IFF_UP : 0, 8);
+  ifi.writeUInt32LE(up ? IFF_UP : 0, 12);
+  return Buffer.concat([ifi, ...attrs]);
+}
+
+const cname = (s: string): Buffer => Buffer.from(`${s}\0`, 'utf8');
+
+/** What a container's end of a veth gets: as `ip -batch` lines lo up, addr replace, alias, up, route replace default. */
+export interface NetlinkPeer {
+  ifname: string;
+  /** IPv4 address and prefix length. */
+  address: string;
+  prefixlen: number;
+  alias: string;
+  /** The default route goes via this gateway on `ifname`; absent: no route is set. */
+  gateway?: string;
+}
+
+/**
+ * Configure a veth peer inside the namespace at `nsPath`, on one netlink socket made there:
+ * lo up, the address (replaced if present), alias and link up, the default route (replaced).
+ * Idempotent like the `ip` lines it stands for. Throws SyscallError naming the request.
+ */
+export function netlinkConfigurePeer(nsPath: string, peer: NetlinkPeer): void {
+  const c = bind();
+  const local = ipv4Bytes(peer.address);
+  const gateway = peer.gateway === undefined ? undefined : ipv4Bytes(peer.gateway);
+  const fd = openSocket(c, nsPath);
+  try {
+    request(c, fd, RTM_NEWLINK, NLM_F_ACK, linkMessage(0, true, [rtattr(IFLA_IFNAME, cname('lo'))]), 'set lo up');
+    const link = request(c, fd, RTM_GETLINK, 0, linkMessage(0, false, [rtattr(IFLA_IFNAME, cname(peer.ifname))]), `find ${peer.ifname}`);
+    if (!link || link.length < 16) throw new SyscallError(`find ${peer.ifname}`, 19, '');
+    const index = link.readInt32LE(4);
+    const ifa = Buffer.alloc(8);
+    ifa.writeUInt8(AF_INET, 0);
+    ifa.writeUInt8(peer.prefixlen, 1);
+    ifa.writeUInt32LE(index, 4);
+    request(c, fd, RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, Buffer.concat([ifa, rtattr(IFA_LOCAL, local), rtattr(IFA_ADDRESS, local)]), `add address ${peer.address}/${peer.prefixlen} to ${peer.ifname}`);
+    request(c, fd, RTM_NEWLINK, NLM_F_ACK, linkMessage(index, true, [rtattr(IFLA_IFALIAS, Buffer.from(peer.alias, 'utf8'))]), `set ${peer.ifname} up`);
+    if (gateway) {
+      const rtm = Buffer.alloc(12);
+      rtm.writeUInt8(AF_INET, 0);
+      rtm.writeUInt8(RT_TABLE_MAIN, 4);
+      rtm.writeUInt8(RTPROT_BOOT, 5);
+      rtm.writeUInt8(0, 6); // RT_SCOPE_UNIVERSE
+      rtm.writeUInt8(RTN_UNICAST, 7);
+      const oif = Buffer.alloc(4);
+      oif.writeUInt32LE(index, 0);
+      request(c, fd, RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, Buffer.concat([rtm, rtattr(RTA_GATEWAY, gateway), rtattr(RTA_OIF, oif)]), `set the default route via ${peer.gateway}`);
+    }
+  } finally {
+    c.close(fd);
+  }
+}

@@ -15,6 +15,18 @@ export interface NetlinkLibrary {
   };
   /** The bridge forwarding database (`bridge fdb show`): port index, MAC, bridge index. */
   fdb(): { index: number; mac: string; master?: number }[];
+  /**
+   * A writer, for the batch connect: configure a veth peer inside the namespace at `nsPath` —
+   * lo up, the IPv4 address (replaced), alias and up, the default route (replaced) — on one
+   * netlink socket, as configureVethPeer's `ip -batch` lines do. Optional.
+   */
+  configurePeer?(nsPath: string, peer: { ifname: string; address: string; prefixlen: number; alias: string; gateway?: string }): void;
+}
+
+/** The in-process peer writer (NetlinkLibrary.configurePeer); undefined with VOLT_KERNEL_ACCESS=process or without the library. */
+export function netlinkPeerWriter(): NonNullable<NetlinkLibrary['configurePeer']> | undefined {
+  const lib = netlinkReader();
+  return lib?.configurePeer ? lib.configurePeer.bind(lib) : undefined;
 }
 
 /**

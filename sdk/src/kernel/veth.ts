@@ -1,7 +1,7 @@
 import type { ContainerPortSpec } from '../drivers/bridge';
 import { DriverError } from '../errors';
 import { runChecked, runCommand } from './exec';
-import { getLink, ipBatch } from './ip';
+import { getLink, ipBatch, netlinkPeerWriter } from './ip';
 import { ipBatchIn } from './netns';
 
 /*
@@ -157,6 +157,13 @@ export async function setupVethPorts(specs: readonly ContainerPortSpec[]): Promi
   }
 }
 
+/** The peer as the netlink writer takes it; undefined when the address is not plain a.b.c.d/len. */
+function netlinkPeer(spec: ContainerPortSpec): { ifname: string; address: string; prefixlen: number; alias: string; gateway?: string } | undefined {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(spec.address);
+  if (!m || Number(m[2]) > 32) return undefined;
+  return { ifname: spec.ifname, address: m[1]!, prefixlen: Number(m[2]), alias: portAlias(spec), ...(spec.defaultGateway !== undefined ? { gateway: spec.defaultGateway } : {}) };
+}
+
 /** A word for sh, single-quoted. */
 function shWord(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
@@ -196,8 +203,24 @@ function peerScript(specs: readonly { spec: ContainerPortSpec; index: number }[]
  */
 export async function configureVethPeers(specs: readonly ContainerPortSpec[], parallel = 4): Promise<void> {
   if (specs.length === 0) return;
-  const workers = Math.max(1, Math.min(parallel, specs.length));
-  const stripes = Array.from({ length: workers }, (_, w) => specs.flatMap((spec, index) => (index % workers === w ? [{ spec, index }] : [])));
+  // In-process where it can be (an IPv4-only peer, the netlink library loaded): no process at all.
+  const writer = netlinkPeerWriter();
+  const rest: { spec: ContainerPortSpec; index: number }[] = [];
+  for (const [index, spec] of specs.entries()) {
+    const peer = writer && spec.address6 === undefined ? netlinkPeer(spec) : undefined;
+    if (!peer) {
+      rest.push({ spec, index });
+      continue;
+    }
+    try {
+      writer!(spec.netns, peer);
+    } catch (e: unknown) {
+      throw new ContainerPortBatchError(`${what(spec)}: configure ${spec.ifname} inside the container: ${e instanceof Error ? e.message : String(e)}`, index);
+    }
+  }
+  if (rest.length === 0) return;
+  const workers = Math.max(1, Math.min(parallel, rest.length));
+  const stripes = Array.from({ length: workers }, (_, w) => rest.filter((_x, i) => i % workers === w));
   const results = await Promise.all(stripes.map((stripe) => runCommand('sh', ['-s'], { input: peerScript(stripe) })));
   const failures: { index: number; message: string }[] = [];
   for (const [w, r] of results.entries()) {
