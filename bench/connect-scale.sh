@@ -8,8 +8,11 @@
 #    default route; nsenter measured cheaper than `ip -n`, which also remounts /sys), BATCH_PAR
 #    of those at a time — the same lines volt sends, the same parallelism volt uses (4), and no
 #    process volt could save: ip cannot change namespace inside a batch, so one process per
-#    container is the floor of the process path. Volt pays on top: node start-up, the state lock
-#    and files, the journal, IPAM and MAC checks, the resolv.conf of every container. Wall clock
+#    container is the floor of the process path. Volt sends the same host lines through one
+#    `ip -batch` but configures IPv4 peers over rtnetlink in its own process (one socket per
+#    namespace, no process; VOLT_KERNEL_ACCESS=process: the same nsenter + ip as the floor, from
+#    four shells). Volt pays on top: node start-up, the state lock and files, the journal (three
+#    fsync'd writes), IPAM and MAC checks, the resolv.conf of every container. Wall clock
 #    of the whole command over N = per-connect cost; each run in a fresh sandbox host namespace
 #    with fresh containers and a fresh VOLT_ROOT, median of RUNS. Goal: volt ≤ 1.5 × the floor.
 #

@@ -146,3 +146,21 @@ for (const point of faultPoints('connect-batch')) {
     if (forward) t.regex(fs.readFileSync(path.join(host.root, 'etc/netns', cs[3]!.netns, 'resolv.conf'), 'utf8'), /nameserver 10\.30\.0\.1/, 'rolled forward: the listeners ran');
   });
 }
+
+test('a dual-stack batch: every container gets its IPv6 address, the v6 default route and no RAs; ping6 between them', async (t) => {
+  const host = await SandboxHost.create(t, { uplink: false });
+  await host.voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24', '--subnet6', 'fd00:30::/64']);
+  const cs = await containers(host, 3);
+  const list = await host.voltJson<(Attachment & { ip6?: string })[]>(['net', 'connect', 'backend', ...cs.map((c) => c.netns), '-o', 'json']);
+  t.deepEqual(list.map((a) => a.ip6), ['fd00:30::64', 'fd00:30::65', 'fd00:30::66']);
+  for (const [i, c] of cs.entries()) {
+    const v6 = (await c.execJson<{ addr_info: { local: string; scope: string }[] }[]>('ip', ['-j', '-6', 'addr', 'show', 'dev', 'eth0']))[0]!.addr_info;
+    t.true(v6.some((a) => a.local === list[i]!.ip6 && a.scope === 'global'), `v6 address in ${c.netns}`);
+    const r6 = await c.execJson<{ gateway?: string; dev: string }[]>('ip', ['-j', '-6', 'route', 'show', 'default']);
+    t.deepEqual(r6.map((r) => [r.gateway, r.dev]), [['fd00:30::1', 'eth0']]);
+    t.is((await c.exec('sysctl', ['-n', 'net.ipv6.conf.eth0.accept_ra'])).stdout.trim(), '0');
+  }
+  t.true(await ping(cs[0]!, 'fd00:30::66', { count: 2 }), 'ping6 container → container');
+  t.true(await ping(cs[2]!, '10.30.0.100'), 'and IPv4');
+  await assertConsistent(t, host, cs);
+});
