@@ -23,9 +23,16 @@ import { useNetlinkLibrary } from '@volt/sdk/kernel';
 useNetlinkLibrary(() => {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { netlinkConfigurePeer, netlinkDump, netlinkFdb } = require('@volt/native') as typeof import('@volt/native');
-    netlinkDump();
-    return { dump: (nsPath) => netlinkDump(nsPath), fdb: () => netlinkFdb(), configurePeer: (nsPath, peer) => netlinkConfigurePeer(nsPath, peer) };
+    const { netlinkConfigurePeer, netlinkDump, netlinkFdb, netlinkFdbHas, netlinkLink } = require('@volt/native') as typeof import('@volt/native');
+    // Does it work here? One request (lo), not a dump of every link: with 1,000 ports that dump was most of a connect.
+    netlinkLink('lo');
+    return {
+      dump: (nsPath) => netlinkDump(nsPath),
+      fdb: () => netlinkFdb(),
+      configurePeer: (nsPath, peer) => netlinkConfigurePeer(nsPath, peer),
+      link: (ifname) => netlinkLink(ifname),
+      fdbHas: (bridge, mac) => netlinkFdbHas(bridge, mac),
+    };
   } catch (e: unknown) {
     return { failed: e instanceof Error ? e.message : String(e) };
   }

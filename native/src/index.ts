@@ -54,5 +54,5 @@ export {
 export type { UdpBatchOptions, UdpBatchStats, UdpSocketOptions } from './udp-batch';
 export { openLibnftables } from './nftables';
 export type { Libnftables, LibnftablesCall, LibnftablesResult } from './nftables';
-export { netlinkConfigurePeer, netlinkDump, netlinkFdb, probeNetlink } from './netlink';
+export { netlinkConfigurePeer, netlinkDump, netlinkFdb, netlinkFdbHas, netlinkLink, probeNetlink } from './netlink';
 export type { NetlinkAddress, NetlinkFdbEntry, NetlinkLink, NetlinkPeer } from './netlink';

@@ -407,3 +407,55 @@ export function netlinkConfigurePeer(nsPath: string, peer: NetlinkPeer): void {
     c.close(fd);
   }
 }
+
+/** One link by name, without dumping the others: its index and kind; undefined when there is none. */
+export function netlinkLink(ifname: string, nsPath?: string): { index: number; kind?: string } | undefined {
+  const c = bind();
+  const fd = openSocket(c, nsPath);
+  try {
+    return linkByName(c, fd, ifname);
+  } finally {
+    c.close(fd);
+  }
+}
+
+function linkByName(c: Calls, fd: number, ifname: string): { index: number; kind?: string } | undefined {
+  let msg: Buffer | undefined;
+  try {
+    msg = request(c, fd, RTM_GETLINK, 0, linkMessage(0, false, [rtattr(IFLA_IFNAME, cname(ifname))]), `find ${ifname}`);
+  } catch (e: unknown) {
+    if (e instanceof SyscallError && e.errno === 19) return undefined; // ENODEV
+    throw e;
+  }
+  if (!msg || msg.length < 16) return undefined;
+  const info = attributes(msg, 16).get(IFLA_LINKINFO);
+  const kind = info ? attributes(info, 0).get(IFLA_INFO_KIND) : undefined;
+  return { index: msg.readInt32LE(4), ...(kind ? { kind: cstring(kind) } : {}) };
+}
+
+/**
+ * Does the bridge's forwarding database have this MAC (`bridge fdb get MAC br BRIDGE`: learned
+ * behind a port, or a port's or the bridge's own)? Two requests whatever the bridge's size.
+ */
+export function netlinkFdbHas(bridge: string, mac: string): boolean {
+  const c = bind();
+  const fd = openSocket(c);
+  try {
+    const br = linkByName(c, fd, bridge);
+    if (!br) return false;
+    const ndm = Buffer.alloc(12);
+    ndm.writeUInt8(AF_BRIDGE, 0);
+    const master = Buffer.alloc(4);
+    master.writeUInt32LE(br.index, 0);
+    const lladdr = Buffer.from(mac.split(':').map((x) => parseInt(x, 16)));
+    if (lladdr.length !== 6 || [...lladdr].some((x) => Number.isNaN(x))) throw new Error(`"${mac}" is not a MAC address`);
+    try {
+      return request(c, fd, RTM_GETNEIGH, 0, Buffer.concat([ndm, rtattr(NDA_LLADDR, lladdr), rtattr(NDA_MASTER, master)]), `fdb get ${mac}`) !== undefined;
+    } catch (e: unknown) {
+      if (e instanceof SyscallError && e.errno === 2) return false; // ENOENT: not known
+      throw e;
+    }
+  } finally {
+    c.close(fd);
+  }
+}

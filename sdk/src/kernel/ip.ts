@@ -21,6 +21,28 @@ export interface NetlinkLibrary {
    * netlink socket, as configureVethPeer's `ip -batch` lines do. Optional.
    */
   configurePeer?(nsPath: string, peer: { ifname: string; address: string; prefixlen: number; alias: string; gateway?: string }): void;
+  /** One link by name (no dump of the others): its kind; undefined when absent. Optional. */
+  link?(ifname: string): { index: number; kind?: string } | undefined;
+  /** `bridge fdb get MAC br BRIDGE` in-process: a cost that does not grow with the bridge. Optional. */
+  fdbHas?(bridge: string, mac: string): boolean;
+}
+
+/**
+ * The kind of one host link ("bridge", "veth"…, "" for a plain device), undefined when there is
+ * no such link: one request when the library can, else getLink (a dump or `ip -j`).
+ */
+export async function linkKindOf(ifname: string): Promise<string | undefined> {
+  const lib = netlinkReader();
+  if (lib?.link) {
+    try {
+      const l = lib.link(ifname);
+      return l === undefined ? undefined : (l.kind ?? '');
+    } catch {
+      /* the long way below */
+    }
+  }
+  const link = await getLink(ifname).catch(() => undefined);
+  return link === undefined ? undefined : (link.kind ?? '');
 }
 
 /** The in-process peer writer (NetlinkLibrary.configurePeer); undefined with VOLT_KERNEL_ACCESS=process or without the library. */
@@ -91,6 +113,13 @@ export async function linkNamesIn(path: string): Promise<string[] | undefined> {
 export function fdbKnows(bridge: string, mac: string): boolean | undefined {
   const lib = netlinkReader();
   if (!lib) return undefined;
+  if (lib.fdbHas) {
+    try {
+      return lib.fdbHas(bridge, mac.toLowerCase());
+    } catch {
+      /* the whole table below */
+    }
+  }
   const br = lib.dump().links.find((l) => l.ifname === bridge);
   if (!br) return false;
   const want = mac.toLowerCase();

@@ -1,6 +1,6 @@
 import { token } from '@volt/sdk';
 import { runCommand } from '@volt/sdk/kernel';
-import { fdbKnows, fdbMacs, getLink, linkNamesIn, linksOfMaster, listRoutes4, type IpRoute } from '@volt/sdk/kernel';
+import { fdbKnows, fdbMacs, linkKindOf, linkNamesIn, linksOfMaster, listRoutes4, type IpRoute } from '@volt/sdk/kernel';
 import { nsAlive, nspawnLeader } from '../../kernel/netns';
 
 /**
@@ -39,10 +39,7 @@ export const kernelProbes: KernelProbes = {
   async linkNamesIn(netns: string): Promise<string[]> {
     return (await linkNamesIn(netns)) ?? [];
   },
-  async linkKind(ifname: string): Promise<string | undefined> {
-    const link = await getLink(ifname).catch(() => undefined);
-    return link === undefined ? undefined : (link.kind ?? '');
-  },
+  linkKind: linkKindOf,
   macOnBridge,
   bridgeMacs: async (bridge) => fdbMacs(bridge),
   hostRoutes: listRoutes4,
