@@ -8,10 +8,11 @@
 #    default route; nsenter measured cheaper than `ip -n`, which also remounts /sys), BATCH_PAR
 #    of those at a time — the same lines volt sends, the same parallelism volt uses (4), and no
 #    process volt could save: ip cannot change namespace inside a batch, so one process per
-#    container is the floor of the process path. Volt sends the same host lines through one
-#    `ip -batch` but configures IPv4 peers over rtnetlink in its own process (one socket per
-#    namespace, no process; VOLT_KERNEL_ACCESS=process: the same nsenter + ip as the floor, from
-#    four shells). Volt pays on top: node start-up, the state lock and files, the journal (three
+#    container is the floor of the process path. Volt does the same kernel work over rtnetlink
+#    in its own process (no program at all; VOLT_KERNEL_ACCESS=process: one `ip -batch` for the
+#    host ends and one nsenter per namespace from four shells), and also announces every peer
+#    once its bridge port forwards (one shared wait). Volt pays on top: node start-up, the state
+#    lock and files, the journal (three
 #    fsync'd writes), IPAM and MAC checks, the resolv.conf of every container. Wall clock
 #    of the whole command over N = per-connect cost; each run in a fresh sandbox host namespace
 #    with fresh containers and a fresh VOLT_ROOT, median of RUNS. Goal: volt ≤ 1.5 × the floor.
@@ -74,8 +75,9 @@ if [[ " $PARTS " == *" batch "* ]]; then
       c=${fc[$((i - 1))]}; h=$(printf 'vf%010x' "$i"); mac=$(printf '02:42:00:00:%02x:%02x' $((i / 256)) $((i % 256)))
       printf 'link add name %s mtu 1500 type veth peer name eth0 address %s mtu 1500 netns /run/netns/%s\nlink set dev %s addrgenmode none\nlink set dev %s alias volt:floor/%s\nlink set dev %s master floorbr up\n' \
         "$h" "$mac" "$c" "$h" "$h" "$c" "$h" >> "$work/host$r.batch"
-      printf 'link set dev lo up\naddr replace 10.73.0.%d/24 dev eth0\nlink set dev eth0 alias volt:floor/%s\nlink set dev eth0 up\nroute replace default via 10.73.0.1 dev eth0\n' \
-        $((i + 99)) "$c" > "$work/peer$r-$i.batch"
+      # …and the announcement (the MAC set to itself), without volt's arp_notify sysctl or its wait for the port: a floor in the floor's favour.
+      printf 'link set dev lo up\naddr replace 10.73.0.%d/24 dev eth0\nlink set dev eth0 alias volt:floor/%s\nlink set dev eth0 up\nroute replace default via 10.73.0.1 dev eth0\nlink set dev eth0 address %s\n' \
+        $((i + 99)) "$c" "$mac" > "$work/peer$r-$i.batch"
     done
     # Node's own start-up, for reading the figures (not part of any ratio).
     s=$(now_ns); ip netns exec "$H" node -e 0; e=$(now_ns); echo $(( (e - s) / 1000 )) >> "$work/node.ms"

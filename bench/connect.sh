@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Connect + disconnect of one container, side by side in one run (hyperfine medians):
 #   volt net connect / disconnect           (IPAM, MAC, state, veth, address, route)
+#   the same on a dual-stack network         (--subnet6: a v6 address, route, ports6 element too)
 #   CNI bridge plugin + host-local IPAM      ADD / DEL (Debian's containernetworking-plugins)
 #   netavark setup / teardown                (Debian's netavark, iptables firewall driver)
 #   node -e 0                                (what any Node CLI pays before doing anything)
 # on equivalent networks (a bridge with gateway and NAT per tool). Issue goal:
-# (volt connect − node -e 0) ≤ 1.0 × netavark setup.
+# (volt connect − node -e 0) ≤ 1.0 × netavark setup. Issue 14: dual-stack connect ≤ 1.2 × the
+# IPv4-only connect (medians, same run).
 source "$(dirname "$0")/lib.sh"
 CNI=/usr/lib/cni
 NETAVARK=${NETAVARK:-/usr/lib/podman/netavark}
@@ -20,6 +22,8 @@ RUNS=${RUNS:-20}
 
 # volt: its own network; the container is the named namespace.
 in_ns $VOLT net create --name bench --subnet 10.77.0.0/24 >/dev/null
+# The same container on a dual-stack network (one network at a time: each prepare disconnects it first).
+in_ns $VOLT net create --name bench6 --subnet 10.76.0.0/24 --subnet6 fd00:76::/64 >/dev/null
 VC="VOLT_ROOT=$BENCH_ROOT node $REPO/core/bin/run.js"
 
 # CNI: bridge + host-local, gateway and masquerade like volt's network.
@@ -49,6 +53,11 @@ na_teardown_p="sh -c '$NETAVARK --config $work/netavark teardown /run/netns/$C_N
 
 # Sanity: each tool really connects the container once before measuring.
 in_ns sh -c "$VC net connect bench $C_NS >/dev/null && $VC net disconnect $C_NS >/dev/null"
+# The dual-stack connect really gives the container an IPv6 address of the prefix.
+in_ns sh -c "$VC net connect bench6 $C_NS >/dev/null"
+addrs6=$(ip -n "$C_NS" -6 addr show) # not piped into grep -q: with pipefail, ip's SIGPIPE would fail the check
+[[ "$addrs6" == *"inet6 fd00:76::"* ]] || { echo "bench: dual-stack connect gave no IPv6 address: $addrs6"; exit 1; }
+in_ns sh -c "$VC net disconnect $C_NS >/dev/null"
 in_ns sh -c "$CNI_ENV CNI_COMMAND=ADD $CNI/bridge < $work/cni.json >/dev/null && $CNI_ENV CNI_COMMAND=DEL $CNI/bridge < $work/cni.json >/dev/null"
 in_ns sh -c "$NETAVARK --config $work/netavark setup /run/netns/$C_NS < $work/netavark.json >/dev/null && $NETAVARK --config $work/netavark teardown /run/netns/$C_NS < $work/netavark.json >/dev/null"
 
@@ -58,20 +67,24 @@ hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$out" \
   -n 'node -e 0' --prepare true "$X node -e 0" \
   -n 'volt net connect' --prepare "$X sh -c '$VC net disconnect $C_NS >/dev/null 2>&1 || true'" "$X sh -c '$VC net connect bench $C_NS >/dev/null'" \
   -n 'volt net disconnect' --prepare "$X sh -c '$VC net connect bench $C_NS >/dev/null 2>&1 || true'" "$X sh -c '$VC net disconnect $C_NS >/dev/null'" \
+  -n 'volt connect dual-stack' --prepare "$X sh -c '$VC net disconnect $C_NS >/dev/null 2>&1 || true'" "$X sh -c '$VC net connect bench6 $C_NS >/dev/null'" \
+  -n 'volt disconnect dual-stack' --prepare "$X sh -c '$VC net connect bench6 $C_NS >/dev/null 2>&1 || true'" "$X sh -c '$VC net disconnect $C_NS >/dev/null'" \
   -n 'CNI bridge+host-local ADD' --prepare "$X $cni_del_p" "$X $cni_add" \
   -n 'CNI bridge+host-local DEL' --prepare "$X $cni_add_p" "$X $cni_del" \
   -n 'netavark setup' --prepare "$X $na_teardown_p" "$X $na_setup" \
   -n 'netavark teardown' --prepare "$X $na_setup_p" "$X $na_teardown" >/dev/null
 # `ip netns exec` + `sh -c` wrap every command alike; the node baseline pays the same wrapper.
-names=('node -e 0' 'volt net connect' 'volt net disconnect' 'CNI bridge+host-local ADD' 'CNI bridge+host-local DEL' 'netavark setup' 'netavark teardown')
+names=('node -e 0' 'volt net connect' 'volt net disconnect' 'volt connect dual-stack' 'volt disconnect dual-stack' 'CNI bridge+host-local ADD' 'CNI bridge+host-local DEL' 'netavark setup' 'netavark teardown')
 declare -a m
 for i in "${!names[@]}"; do m[$i]=$(median_ms "$out" "$i"); done
 printf '%-30s %10s\n' "operation (median of $RUNS)" "ms"
 for i in "${!names[@]}"; do printf '%-30s %10s\n' "${names[$i]}" "${m[$i]}"; done
 node -e "
-const [node, vc, vd, ca, cd, ns, nt] = process.argv.slice(1).map(Number);
+const [node, vc, vd, vc6, vd6, ca, cd, ns, nt] = process.argv.slice(1).map(Number);
 console.log('');
 console.log('volt connect − node -e 0     ' + (vc - node).toFixed(1).padStart(10) + '   = ' + ((vc - node) / ns).toFixed(2) + ' × netavark setup (goal ≤ 1.00)');
 console.log('volt disconnect − node -e 0  ' + (vd - node).toFixed(1).padStart(10) + '   = ' + ((vd - node) / nt).toFixed(2) + ' × netavark teardown');
 console.log('volt connect / CNI ADD       ' + (vc / ca).toFixed(2).padStart(10));
+console.log('dual-stack / v4-only connect ' + (vc6 / vc).toFixed(2).padStart(10) + ' × (goal ≤ 1.20; less node -e 0: ' + ((vc6 - node) / (vc - node)).toFixed(2) + ' ×)');
+console.log('dual-stack / v4-only discon. ' + (vd6 / vd).toFixed(2).padStart(10) + ' ×');
 " "${m[@]}"

@@ -19,17 +19,18 @@ import type { PlanDeps } from './services/attachments/plans';
 import { kernelProbes, type KernelProbes } from './services/attachments/attach-probes';
 import { useNetlinkLibrary } from '@volt/sdk/kernel';
 
-// Link reads through rtnetlink in-process (VOLT_KERNEL_ACCESS=process: `ip -j`), opened on first use.
+// Link reads and container-port writes through rtnetlink in-process (VOLT_KERNEL_ACCESS=process:
+// `ip -j`, `ip -batch`), opened on first use.
 useNetlinkLibrary(() => {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { netlinkConfigurePeer, netlinkDump, netlinkFdb, netlinkFdbHas, netlinkLink } = require('@volt/native') as typeof import('@volt/native');
+    const { netlinkApply, netlinkDump, netlinkFdb, netlinkFdbHas, netlinkLink } = require('@volt/native') as typeof import('@volt/native');
     // Does it work here? One request (lo), not a dump of every link: with 1,000 ports that dump was most of a connect.
     netlinkLink('lo');
     return {
       dump: (nsPath) => netlinkDump(nsPath),
       fdb: () => netlinkFdb(),
-      configurePeer: (nsPath, peer) => netlinkConfigurePeer(nsPath, peer),
+      apply: (nsPath, requests) => netlinkApply(nsPath, requests),
       link: (ifname) => netlinkLink(ifname),
       fdbHas: (bridge, mac) => netlinkFdbHas(bridge, mac),
     };
@@ -116,7 +117,12 @@ export class VoltApp {
   }
 
   async firewall(): Promise<FirewallDriver> {
-    return (await this.registry()).get('firewall');
+    const registry = await this.registry();
+    const fw = registry.get('firewall');
+    // A bridge driver that switches frames itself enforces the policies inside its networks (switched-policies.ts).
+    const { switchedPoliciesOf, firewallWithSwitchedPolicies } = await import('./services/firewall/switched-policies');
+    const switched = switchedPoliciesOf(await this.bridge().catch(() => undefined));
+    return switched ? firewallWithSwitchedPolicies(await fw, switched, this.opts.warn) : fw;
   }
 
   async dns(): Promise<DnsDriver> {
@@ -209,7 +215,12 @@ export class VoltApp {
       },
       unfilteredBridgeDriver: async () => {
         const b = await this.bridge().catch(() => undefined);
-        return b?.filtersSwitchedTraffic === false ? b.name : undefined;
+        const { switchedPoliciesOf } = await import('./services/firewall/switched-policies');
+        return b?.filtersSwitchedTraffic === false && !switchedPoliciesOf(b) ? b.name : undefined;
+      },
+      switchedPolicyDriver: async () => {
+        const { switchedPoliciesOf } = await import('./services/firewall/switched-policies');
+        return switchedPoliciesOf(await this.bridge().catch(() => undefined))?.name;
       },
     });
   }

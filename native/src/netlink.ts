@@ -81,7 +81,7 @@ type SetnsFn = (fd: number, nstype: number) => number;
 type CloseFn = (fd: number) => number;
 type NtopFn = (af: number, src: Buffer, dst: Buffer, size: number) => string | null;
 
-interface Calls {
+export interface Calls {
   socket: SocketFn;
   sendto: SendtoFn;
   recv: RecvFn;
@@ -91,7 +91,8 @@ interface Calls {
 }
 let calls: Calls | undefined;
 
-function bind(): Calls {
+/** libc's socket calls, bound once (shared with netlink-write.ts). */
+export function bind(): Calls {
   if (calls) return calls;
   const l = libc();
   calls = {
@@ -110,7 +111,7 @@ function fail(what: string): never {
 }
 
 /** A NETLINK_ROUTE socket in the namespace at `nsPath` (/run/netns/NAME, /proc/PID/ns/net), or in this thread's. */
-function openSocket(c: Calls, nsPath?: string): number {
+export function openSocket(c: Calls, nsPath?: string): number {
   if (nsPath === undefined) {
     const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0) fail('socket(AF_NETLINK)');
@@ -134,7 +135,7 @@ function openSocket(c: Calls, nsPath?: string): number {
   }
 }
 
-const KERNEL = Buffer.alloc(12); // struct sockaddr_nl: nl_family, pid 0 (the kernel), groups 0
+export const KERNEL = Buffer.alloc(12); // struct sockaddr_nl: nl_family, pid 0 (the kernel), groups 0
 KERNEL.writeUInt16LE(AF_NETLINK, 0);
 const RECV_SIZE = 1 << 18;
 const MSG_TRUNC = 0x20;
@@ -177,7 +178,7 @@ function dump(c: Calls, fd: number, type: number, header: Buffer, seq: number, e
 }
 
 /** The attributes of a message after its fixed header: type (nested flag cleared) → payload. */
-function attributes(msg: Buffer, from: number): Map<number, Buffer> {
+export function attributes(msg: Buffer, from: number): Map<number, Buffer> {
   const out = new Map<number, Buffer>();
   for (let off = from; off + 4 <= msg.length; ) {
     const len = msg.readUInt16LE(off);
@@ -286,21 +287,9 @@ export function probeNetlink(): { ok: true } | { ok: false; reason: string } {
 }
 
 /*
- * rtnetlink writes for a container's end of a veth (a batch connect configures many
- * namespaces; one process per namespace is what `ip` would cost). Each request is acked
- * (NLM_F_ACK) and checked before the next.
+ * Single-object requests (not dumps): one link by name, one fdb entry. A connect asks about
+ * one bridge and one MAC; a dump of every link and the whole fdb grew with the bridge.
  */
-const NLM_F_ACK = 0x4;
-const NLM_F_REPLACE = 0x100;
-const NLM_F_CREATE = 0x400;
-const RTM_NEWROUTE = 24;
-const IFLA_IFALIAS = 20;
-const RTA_OIF = 4;
-const RTA_GATEWAY = 5;
-const RT_TABLE_MAIN = 254;
-const RTPROT_BOOT = 3;
-const RTN_UNICAST = 1;
-
 function rtattr(type: number, payload: Buffer): Buffer {
   const out = Buffer.alloc((4 + payload.length + 3) & ~3);
   out.writeUInt16LE(4 + payload.length, 0);
@@ -309,13 +298,7 @@ function rtattr(type: number, payload: Buffer): Buffer {
   return out;
 }
 
-function ipv4Bytes(text: string): Buffer {
-  const parts = text.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new Error(`"${text}" is not an IPv4 address`);
-  return Buffer.from(parts);
-}
-
-/** One request; the answer is its ack (or, for RTM_GETLINK, the link). Returns the answer message's payload. */
+/** One request (not a dump): the answer message's payload, or undefined for a bare ack; a refusal throws SyscallError. */
 function request(c: Calls, fd: number, type: number, flags: number, body: Buffer, what: string): Buffer | undefined {
   const seq = ++seqNo;
   const req = Buffer.alloc(16 + body.length);
@@ -359,54 +342,6 @@ function linkMessage(index: number, up: boolean, attrs: Buffer[]): Buffer {
 }
 
 const cname = (s: string): Buffer => Buffer.from(`${s}\0`, 'utf8');
-
-/** What a container's end of a veth gets: as `ip -batch` lines lo up, addr replace, alias, up, route replace default. */
-export interface NetlinkPeer {
-  ifname: string;
-  /** IPv4 address and prefix length. */
-  address: string;
-  prefixlen: number;
-  alias: string;
-  /** The default route goes via this gateway on `ifname`; absent: no route is set. */
-  gateway?: string;
-}
-
-/**
- * Configure a veth peer inside the namespace at `nsPath`, on one netlink socket made there:
- * lo up, the address (replaced if present), alias and link up, the default route (replaced).
- * Idempotent like the `ip` lines it stands for. Throws SyscallError naming the request.
- */
-export function netlinkConfigurePeer(nsPath: string, peer: NetlinkPeer): void {
-  const c = bind();
-  const local = ipv4Bytes(peer.address);
-  const gateway = peer.gateway === undefined ? undefined : ipv4Bytes(peer.gateway);
-  const fd = openSocket(c, nsPath);
-  try {
-    request(c, fd, RTM_NEWLINK, NLM_F_ACK, linkMessage(0, true, [rtattr(IFLA_IFNAME, cname('lo'))]), 'set lo up');
-    const link = request(c, fd, RTM_GETLINK, 0, linkMessage(0, false, [rtattr(IFLA_IFNAME, cname(peer.ifname))]), `find ${peer.ifname}`);
-    if (!link || link.length < 16) throw new SyscallError(`find ${peer.ifname}`, 19, '');
-    const index = link.readInt32LE(4);
-    const ifa = Buffer.alloc(8);
-    ifa.writeUInt8(AF_INET, 0);
-    ifa.writeUInt8(peer.prefixlen, 1);
-    ifa.writeUInt32LE(index, 4);
-    request(c, fd, RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, Buffer.concat([ifa, rtattr(IFA_LOCAL, local), rtattr(IFA_ADDRESS, local)]), `add address ${peer.address}/${peer.prefixlen} to ${peer.ifname}`);
-    request(c, fd, RTM_NEWLINK, NLM_F_ACK, linkMessage(index, true, [rtattr(IFLA_IFALIAS, Buffer.from(peer.alias, 'utf8'))]), `set ${peer.ifname} up`);
-    if (gateway) {
-      const rtm = Buffer.alloc(12);
-      rtm.writeUInt8(AF_INET, 0);
-      rtm.writeUInt8(RT_TABLE_MAIN, 4);
-      rtm.writeUInt8(RTPROT_BOOT, 5);
-      rtm.writeUInt8(0, 6); // RT_SCOPE_UNIVERSE
-      rtm.writeUInt8(RTN_UNICAST, 7);
-      const oif = Buffer.alloc(4);
-      oif.writeUInt32LE(index, 0);
-      request(c, fd, RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, Buffer.concat([rtm, rtattr(RTA_GATEWAY, gateway), rtattr(RTA_OIF, oif)]), `set the default route via ${peer.gateway}`);
-    }
-  } finally {
-    c.close(fd);
-  }
-}
 
 /** One link by name, without dumping the others: its index and kind; undefined when there is none. */
 export function netlinkLink(ifname: string, nsPath?: string): { index: number; kind?: string } | undefined {

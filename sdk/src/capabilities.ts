@@ -16,6 +16,8 @@ export const CAPABILITIES = {
     'container-port-batch': ['setupContainerPorts', 'configureContainerPorts', 'teardownContainerPorts'],
     /** VM TAPs plugged in by the bridge driver (BridgeTapPorts), for bridges that are not Linux bridges. */
     'tap-ports': ['attachTap', 'detachTap', 'tapBridge'],
+    /** Workload policies enforced in the driver's own switch (BridgeSwitchedPolicies), for bridges netfilter does not see. */
+    'switched-policies': ['applySwitchedPolicies', 'checkSwitchedPolicies'],
   },
   firewall: {
     /** User rules, port forwards and policies in one rule set. */

@@ -3,7 +3,7 @@
  * The major changes when a contract, token or helper changes incompatibly: a plugin built for
  * another major is refused at load (see `checkPluginSdk`).
  */
-export const SDK_VERSION = '1.0.0';
+export const SDK_VERSION = '1.1.0';
 
 export const SDK_MAJOR = Number(SDK_VERSION.split('.')[0]);
 

@@ -1,10 +1,13 @@
 /**
- * A third-party bridge driver for real: examples/ovs (Open vSwitch), packed with `npm pack` against
- * the packed SDK, installed with `volt plugins install` from the tarball into a fresh volt data dir
+ * A third-party bridge driver for real: examples/ovs (Open vSwitch), built from its sources outside
+ * the repository against the packed SDK (docs/drivers.md's walk-through), packed with `npm pack`,
+ * checked with the conformance kit, installed with `volt plugins install` from the tarball into a fresh volt data dir
  * with no registry reachable, selected with `volt driver use bridge ovs`, then the workload
  * scenario on it: two containers and a QEMU guest as L2 peers on an OVS bridge, DNS by name, NAT
- * to the sandbox's internet, the IPv6 gate (an OpenFlow drop the driver installs), TAP drift, and
- * a policy, which volt refuses on this driver because OVS switches without netfilter.
+ * to the sandbox's internet, the IPv6 gate (an OpenFlow drop the driver installs), TAP drift,
+ * policies between workloads enforced by the driver in the switch (OpenFlow + conntrack,
+ * capability switched-policies) and agreeing with `volt net policy test`, their drift and repair,
+ * and a dual-stack network, which the driver refuses with nothing changed.
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
@@ -12,7 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
-import { GuestConsole, REPO_ROOT, SandboxHost, UPLINK, guestConfig, guestShell, ping, receiveOnce, waitFor, type ContainerNs } from '../harness';
+import { GUEST_SHELL_PORT, GuestConsole, REPO_ROOT, SandboxHost, UPLINK, guestConfig, guestShell, ping, receiveOnce, tcpProbe, waitFor, type ContainerNs } from '../harness';
 import { snapshot } from './kernel-snapshot';
 import { dig, serve } from './500-dns-lib';
 import { inspectVm, writeConfig, type Attachment } from './300-vm-scenario';
@@ -43,23 +46,29 @@ interface DriverJson {
 /** No registry: every npm call here and in `volt plugins install` must work from local files. */
 const OFFLINE = { npm_config_offline: 'true', npm_config_registry: 'http://127.0.0.1:9/', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
 
-/** `npm pack` the SDK, build the example's package against it the way docs/drivers.md says, `npm pack` that. */
+/**
+ * docs/drivers.md's walk-through, as an outside author does it: `npm pack` the SDK, copy the
+ * example's sources out of the repository, install the packed SDK into the copy, build, `npm pack`.
+ * One difference, to stay offline: the compiler and Node's types (devDependencies, from the
+ * registry in the walk-through) are the repository's own.
+ */
 function packPlugin(dir: string): string {
   const env = { ...process.env, ...OFFLINE };
   const npm = (cwd: string, args: string[]): string => execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   const sdkTgz = path.join(dir, npm(path.join(REPO_ROOT, 'sdk'), ['pack', '--silent', '--pack-destination', dir]).split('\n').pop()!);
-  // A copy outside the repository: the package files and the compiled dist/ (the repository build compiles it).
   const src = path.join(dir, 'volt-driver-ovs');
   fs.mkdirSync(src);
-  for (const f of ['package.json', 'README.md', 'dist']) fs.cpSync(path.join(REPO_ROOT, 'examples/ovs', f), path.join(src, f), { recursive: true });
-  fs.rmSync(path.join(src, 'dist', 'tsconfig.tsbuildinfo'), { force: true });
-  // dist/ is compiled already, so the compiler (devDependencies, from the registry) is not needed;
-  // npm resolves devDependencies even with --omit=dev, so they go, to keep this offline.
+  for (const f of ['package.json', 'README.md', 'tsconfig.json', 'src']) fs.cpSync(path.join(REPO_ROOT, 'examples/ovs', f), path.join(src, f), { recursive: true });
   const pkgFile = path.join(src, 'package.json');
   const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as { devDependencies?: unknown };
   delete pkg.devDependencies;
   fs.writeFileSync(pkgFile, JSON.stringify(pkg, null, 2));
   npm(src, ['install', '--no-save', sdkTgz]);
+  execFileSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--typeRoots', path.join(REPO_ROOT, 'node_modules/@types')], {
+    cwd: src,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return path.join(src, npm(src, ['pack', '--silent']).split('\n').pop()!);
 }
 
@@ -86,7 +95,7 @@ async function ping6LinkLocal(from: ContainerNs, to: ContainerNs): Promise<boole
 }
 
 (missing.length > 0 ? test.skip : test)(
-  `Open vSwitch bridge driver from an npm-pack tarball: containers and a VM as L2 peers, DNS, NAT, IPv6 gate, policy refused${missing.length > 0 ? ` (skipped: Open vSwitch not installed, missing ${missing.join(', ')}; scripts/setup.sh installs openvswitch-switch)` : ''}`,
+  `Open vSwitch bridge driver from an npm-pack tarball: containers and a VM as L2 peers, DNS, NAT, IPv6 gate, policies in the switch, dual-stack refused${missing.length > 0 ? ` (skipped: Open vSwitch not installed, missing ${missing.join(', ')}; scripts/setup.sh installs openvswitch-switch)` : ''}`,
   async (t) => {
     // Two npm packs, an install, a guest boot: longer than ava's default on a loaded machine.
     t.timeout(15 * 60_000);
@@ -113,6 +122,13 @@ async function ping6LinkLocal(from: ContainerNs, to: ContainerNs): Promise<boole
     t.is(installed.code, 0, installed.stderr);
     // oclif colours the version when CI=true, even into a pipe.
     t.regex(stripVTControlCharacters((await voltOk(['plugins'])).stdout), /volt-driver-ovs 0\.1\.0/);
+    t.regex(listing, /^package\/dist\/ovs-bridge\.d\.ts$/m, 'built from the sources here, declarations included');
+
+    // The conformance kit against the installed driver, in a namespace of its own (inside the sandbox).
+    const kit = await host.volt(['driver', 'test', 'bridge', 'ovs'], { env, timeoutMs: 10 * 60_000 });
+    t.is(kit.code, 0, kit.stdout + kit.stderr);
+    t.regex(kit.stdout, /\nbridge ovs: 10 passed, 0 failed, 0 skipped\n$/);
+    t.regex(kit.stdout, /^✓ switched-policies \(capability\)/m);
 
     const use = await voltJson<{ interface: string; driver: string; previous: string | null; changed: boolean }>(['driver', 'use', 'bridge', 'ovs', '-o', 'json']);
     t.deepEqual([use.interface, use.driver, use.previous, use.changed], ['bridge', 'ovs', null, true]);
@@ -121,7 +137,7 @@ async function ping6LinkLocal(from: ContainerNs, to: ContainerNs): Promise<boole
     const bridge = drivers.find((d) => d.interface === 'bridge')!;
     t.is(bridge.active, 'ovs');
     t.is(bridge.why, 'configured (drivers.bridge)');
-    t.deepEqual(bridge.drivers.find((d) => d.name === 'ovs')?.capabilities, ['container-ports', 'tap-ports']);
+    t.deepEqual(bridge.drivers.find((d) => d.name === 'ovs')?.capabilities, ['container-ports', 'tap-ports', 'switched-policies']);
 
     // The network is an OVS bridge (userspace datapath), its internal port the gateway.
     await voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24']);
@@ -201,12 +217,80 @@ async function ping6LinkLocal(from: ContainerNs, to: ContainerNs): Promise<boole
     t.true(await ping(api, '10.30.0.2'), 'and the VM answers again');
     t.is((await volt(['net', 'check'])).code, 0);
 
-    // A policy cannot be enforced between ports of an OVS bridge: refused, nothing changed.
-    const before = await snapshot(host);
-    const policy = await volt(['net', 'policy', 'create', '--name', 'no-api-web', '--from', a.workload, '--to', w.workload, '--port', '80', '--action', 'deny']);
-    t.is(policy.code, 5, policy.stderr);
-    t.regex(policy.stderr, /create policy "no-api-web": the bridge driver "ovs" switches traffic between the ports of a network without netfilter/);
-    t.deepEqual(await snapshot(host), before);
+    // A dual-stack network: the driver has no IPv6, so it refuses, and nothing is made.
+    const beforeDual = await snapshot(host);
+    const dual = await volt(['net', 'create', '--name', 'dual', '--subnet', '10.31.0.0/24', '--subnet6', 'fd00:31::/64']);
+    t.is(dual.code, 5, dual.stderr);
+    t.regex(dual.stderr, /the Open vSwitch driver does not support dual-stack networks/);
+    t.deepEqual(await snapshot(host), beforeDual, 'the refused network left nothing in the kernel');
+    t.deepEqual((await voltJson<{ name: string }[]>(['net', 'list', '-o', 'json'])).map((n) => n.name).filter((n) => n === 'dual'), [], 'nor in state');
+    t.false((await ovs(host, ['list-br'])).stdout.split('\n').includes('volt-dual'), 'nor in Open vSwitch');
+
+    // Policies between workloads of the OVS network, enforced by the driver in the switch.
+    // web accepts TCP 8080 from api only, and 7002 from the VM; the VM's guest shell only from api.
+    // `net policy test` exits 1 when the connection is denied; its JSON says the verdict either way.
+    const testPolicy = async (from: string, to: string, port: number): Promise<string> =>
+      (JSON.parse((await volt(['net', 'policy', 'test', '--from', from, '--to', to, '--port', String(port), '-o', 'json'])).stdout) as { verdict: string }).verdict;
+    // Before any policy: nothing is isolated, and the switch has no policy flows.
+    t.true(await tcpProbe(web, api, '10.30.0.101', { port: 8081 }), 'api → web:8081 before any policy');
+    t.is(await testPolicy(a.workload, w.workload, 8081), 'ALLOWED');
+    await voltOk(['net', 'policy', 'create', '--name', 'web-http', '--from', a.workload, '--to', w.workload, '--port', '8080', '--action', 'allow']);
+    await voltOk(['net', 'policy', 'create', '--name', 'web-from-db', '--from', 'db-primary', '--to', w.workload, '--port', '7002', '--action', 'allow']);
+    await voltOk(['net', 'policy', 'create', '--name', 'db-shell', '--from', a.workload, '--to', 'db-primary', '--port', String(GUEST_SHELL_PORT), '--action', 'allow']);
+    const flows = (await ofctl(host, ['dump-flows', 'volt-backend', 'table=1'])).stdout;
+    t.regex(flows, /tcp,nw_src=10\.30\.0\.100,nw_dst=10\.30\.0\.101,tp_dst=8080 actions=ct\(commit,zone=1\),NORMAL/, 'the allow policy is a flow of the bridge');
+    t.regex(flows, /priority=110,ip,nw_dst=10\.30\.0\.101 actions=drop/, 'web is isolated in the switch');
+
+    // Container ↔ container: real TCP agrees with `net policy test`.
+    t.is(await testPolicy(a.workload, w.workload, 8080), 'ALLOWED');
+    t.true(await tcpProbe(web, api, '10.30.0.101', { port: 8080 }), 'api → web:8080 allowed by web-http');
+    t.is(await testPolicy(a.workload, w.workload, 8081), 'DENIED');
+    t.false(await tcpProbe(web, api, '10.30.0.101', { port: 8081, timeoutMs: 2000 }), 'api → web:8081 denied: web is isolated');
+    t.false(await ping(api, '10.30.0.101'), 'nor does ping (icmp) reach an isolated workload');
+    t.is(await testPolicy(w.workload, a.workload, 8080), 'ALLOWED');
+    t.true(await tcpProbe(api, web, '10.30.0.100', { port: 8080 }), 'web → api: api is not isolated (the default: same network allowed)');
+    t.true(await ping(api, '10.30.0.1'), 'the gateway stays reachable (routed traffic is nftables\' part)');
+
+    // VM → container.
+    t.is(await testPolicy('db-primary', w.workload, 7002), 'ALLOWED');
+    const viaPolicy = await receiveOnce(web, 7002, () => guestShell(api, '10.30.0.2', 'echo allowed | nc 10.30.0.101 7002'));
+    t.deepEqual(viaPolicy, { peer: '10.30.0.2', payload: 'allowed\n' }, 'VM → web:7002 allowed by web-from-db');
+    t.is(await testPolicy('db-primary', w.workload, 8080), 'DENIED');
+    await t.throwsAsync(
+      receiveOnce(web, 8080, () => guestShell(api, '10.30.0.2', 'echo denied | nc -w 2 10.30.0.101 8080; true'), 4000),
+      { message: /nothing arrived on port 8080/ },
+      'VM → web:8080 denied: web-http allows api only',
+    );
+    // Container → VM: the guest shell is allowed from api, not from web.
+    t.is(await testPolicy(a.workload, 'db-primary', GUEST_SHELL_PORT), 'ALLOWED');
+    t.regex(await guestShell(api, '10.30.0.2', 'echo SHELL-OK'), /SHELL-OK/, 'api → VM guest shell allowed by db-shell');
+    t.is(await testPolicy(w.workload, 'db-primary', GUEST_SHELL_PORT), 'DENIED');
+    await t.throwsAsync(guestShell(web, '10.30.0.2', 'echo SHELL-OK', 3000), undefined, 'web → VM guest shell denied');
+
+    // A policy flow deleted behind volt: drift naming the policy, traffic denied, `net up` repairs.
+    t.is((await ofctl(host, ['del-flows', 'volt-backend', 'table=1,tcp,nw_src=10.30.0.100,nw_dst=10.30.0.101,tp_dst=8080'])).code, 0);
+    t.false(await tcpProbe(web, api, '10.30.0.101', { port: 8080, timeoutMs: 2000 }), 'without its flow the allow policy does not apply');
+    const flowDrift = await volt(['net', 'check']);
+    t.is(flowDrift.code, 6, flowDrift.stderr);
+    t.regex(flowDrift.stderr, /Open vSwitch bridge volt-backend lacks a flow of policy "web-http" that volt installs/);
+    await voltOk(['net', 'up']);
+    t.true(await tcpProbe(web, api, '10.30.0.101', { port: 8080 }), '`net up` put the flow back');
+    t.is((await volt(['net', 'check'])).code, 0);
+
+    // Attachments change the policy set: web's address leaves the switch with web, and comes back with it.
+    await voltOk(['net', 'disconnect', web.netns, 'backend']);
+    t.notRegex((await ofctl(host, ['dump-flows', 'volt-backend', 'table=1'])).stdout, /nw_dst=10\.30\.0\.101\b/, 'no flow names the address web gave back');
+    const w2 = await voltJson<Attachment>(['net', 'connect', 'backend', web.netns, '-o', 'json']);
+    t.regex((await ofctl(host, ['dump-flows', 'volt-backend', 'table=1'])).stdout, new RegExp(`priority=110,ip,nw_dst=${w2.ip.replace(/\./g, '\\.')} actions=drop`));
+    t.true(await tcpProbe(web, api, w2.ip, { port: 8080 }), 'api → web:8080 after web reconnected');
+    t.false(await tcpProbe(web, api, w2.ip, { port: 8081, timeoutMs: 2000 }), 'and web is isolated again');
+    t.is((await volt(['net', 'check'])).code, 0);
+
+    // Deleting the policies opens web again; the switch is back to its plain table.
+    for (const name of ['web-http', 'web-from-db', 'db-shell']) await voltOk(['net', 'policy', 'delete', '--name', name]);
+    t.true(await tcpProbe(web, api, w2.ip, { port: 8081 }), 'no policy: api → web:8081 again');
+    t.notRegex((await ofctl(host, ['dump-flows', 'volt-backend'])).stdout, /table=1/, 'no flows left in table 1');
+    t.is((await volt(['net', 'check'])).code, 0);
 
     // Disconnect and teardown: ports leave OVS; the last network gone stops the private daemons.
     await voltOk(['net', 'disconnect', 'db-primary', 'backend']);
@@ -214,7 +298,7 @@ async function ping6LinkLocal(from: ContainerNs, to: ContainerNs): Promise<boole
     await voltOk(['vm', 'stop', 'db-primary']);
     await voltOk(['vm', 'delete', 'db-primary']);
     await voltOk(['net', 'disconnect', api.netns, 'backend']);
-    t.deepEqual(await ovsPorts(host, 'volt-backend'), [w.hostIfname]);
+    t.deepEqual(await ovsPorts(host, 'volt-backend'), [w2.hostIfname]);
     await voltOk(['net', 'disconnect', web.netns, 'backend']);
     await voltOk(['net', 'delete', 'backend']);
     const nets = await voltJson<{ name: string }[]>(['net', 'list', '-o', 'json']);

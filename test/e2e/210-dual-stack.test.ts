@@ -79,6 +79,7 @@ for (const driver of ['direct', 'networkd'] as const) {
     t.true(await ping(web, 'fd00:30::64', { count: 2 }), 'ping6 container → container (back)');
     t.true(await ping(api, 'fd00:30::1', { count: 2 }), 'ping6 container → gateway');
     t.true(await ping(host, 'fd00:30::2a', { count: 2 }), 'ping6 host → container');
+    t.true(await ping(api, cw.ip, { count: 1 }), 'ping container → container (IPv4)');
     // Still exactly one global v6 address: the RAs the bridge sends (networkd) made no SLAAC address.
     t.deepEqual((await v6Addresses(api, 'eth0')).filter((x) => x.endsWith('global')), ['fd00:30::64/64 global']);
 
@@ -95,12 +96,23 @@ for (const driver of ['direct', 'networkd'] as const) {
     await host.voltOk(['net', 'disconnect', web.netns, 'backend']);
     t.is((await web.exec('ip', ['link', 'show', 'dev', 'eth0'])).code, 1);
     t.false(await ping(api, 'fd00:30::2a', { timeoutS: 1 }));
-    const again = await host.voltJson<Attachment>(['net', 'connect', 'backend', old.netns, '--ip6', 'fd00:30::2a', '-o', 'json']);
+    const again = await host.voltJson<Attachment>(['net', 'connect', 'backend', old.netns, '--ip', cw.ip, '--ip6', 'fd00:30::2a', '-o', 'json']);
     t.is(again.ip6, 'fd00:30::2a', 'released and reusable');
+    t.is(again.ip, cw.ip);
     t.deepEqual(await v6DefaultRoutes(old), [], 'no v6 default route on a second network (it goes with the first network)');
-    // api still has web's MAC for this address in its neighbour cache (STALE): Neighbour Unreachability
-    // Detection moves it to the new holder within seconds, as ARP does for a reused IPv4 address.
-    t.true(await waitFor(() => ping(api, 'fd00:30::2a', { count: 1, timeoutS: 1 }), { timeoutMs: 30_000, intervalMs: 500 }), 'the new holder answers');
+    // api cached web's MAC for this address as REACHABLE (the pings above), which the kernel trusts
+    // for up to 45 s without asking again. The new holder announces itself when its link comes up
+    // (an unsolicited Neighbour Advertisement with override, ndisc_notify), so api's cache follows
+    // it at once instead of black-holing the address until the entry times out.
+    const oldMac = (await old.execJson<{ address: string }[]>('ip', ['-j', 'link', 'show', 'dev', again.ifname]))[0]!.address;
+    t.is(oldMac, again.mac.toLowerCase());
+    // The same for IPv4: a gratuitous ARP (arp_notify).
+    const cached = async (addr: string): Promise<string | undefined> =>
+      (await api.execJson<{ lladdr?: string }[]>('ip', ['-j', 'neigh', 'show', addr, 'dev', 'eth0']))[0]?.lladdr;
+    for (const addr of ['fd00:30::2a', cw.ip]) {
+      t.true(await waitFor(async () => (await cached(addr)) === oldMac, { timeoutMs: 10_000, intervalMs: 200 }), `the announcement moved api's neighbour entry for ${addr} to the new holder`);
+      t.true(await ping(api, addr, { count: 1, timeoutS: 2 }), `the new holder answers on ${addr}`);
+    }
   });
 }
 

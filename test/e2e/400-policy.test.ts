@@ -1,7 +1,7 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SandboxHost } from '../harness';
+import { SandboxHost, ping } from '../harness';
 import { probe, probeMany, serve, workload, type Workload } from './400-lib';
 
 interface TestJson {
@@ -108,7 +108,11 @@ interface Round {
   rules: Record<string, unknown>[];
 }
 
-function randomRound(r: () => number, ws: Workload[], subnets: Record<string, string>): Round {
+/**
+ * `subnets6`: the networks are dual-stack; a rule then picks its address family first (a rule with both an
+ * IPv4 and an IPv6 address is refused) and may name IPv6 addresses and prefixes. Names and `any` cover both.
+ */
+function randomRound(r: () => number, ws: Workload[], subnets: Record<string, string>, subnets6?: Record<string, string>): Round {
   const names = ws.map((w) => w.name);
   const seen = new Set<string>();
   const policies: Record<string, unknown>[] = [];
@@ -128,14 +132,16 @@ function randomRound(r: () => number, ws: Workload[], subnets: Record<string, st
   }
   const rules: Record<string, unknown>[] = [];
   const nRules = Math.floor(r() * 6);
+  let v6 = false;
   const endpoint = (): string => {
     const x = r();
     if (x < 0.3) return pick(r, names);
-    if (x < 0.5) return pick(r, ws).ip;
-    if (x < 0.7) return pick(r, Object.values(subnets));
+    if (x < 0.5) return v6 ? pick(r, ws).ip6! : pick(r, ws).ip;
+    if (x < 0.7) return pick(r, Object.values(v6 ? subnets6! : subnets));
     return 'any';
   };
   for (let i = 0; i < nRules; i++) {
+    v6 = subnets6 !== undefined && r() < 0.5;
     const ports = r() < 0.3 ? undefined : r() < 0.3 ? '7002-7004' : subset(r, PORTS, 2).join(',');
     const rule = {
       source: endpoint(),
@@ -153,42 +159,77 @@ function randomRound(r: () => number, ws: Workload[], subnets: Record<string, st
   return { policies, rules };
 }
 
-test('property: policy test agrees with real TCP connections for random policies and rules (>= 500 cases)', async (t) => {
+type Family = 4 | 6;
+
+/**
+ * One property run: 4 rounds of random policies and rules, each checked against real TCP connections
+ * between every pair of the six workloads on every port (IPv4, and with `dual` IPv6 too) and, with `dual`,
+ * against real ping and ping6 between every pair (`policy test --proto icmp`).
+ */
+async function property(t: ExecutionContext, dual: boolean): Promise<void> {
   const host = await SandboxHost.create(t, { uplink: false });
-  const subnets = { n1: '10.41.0.0/24', n2: '10.42.0.0/24' };
-  for (const [name, subnet] of Object.entries(subnets)) await host.voltOk(['net', 'create', '--name', name, '--subnet', subnet]);
+  const subnets = dual ? { n1: '10.43.0.0/24', n2: '10.44.0.0/24' } : { n1: '10.41.0.0/24', n2: '10.42.0.0/24' };
+  const subnets6 = dual ? { n1: 'fd00:43::/64', n2: 'fd00:44::/64' } : undefined;
+  for (const [name, subnet] of Object.entries(subnets)) {
+    await host.voltOk(['net', 'create', '--name', name, '--subnet', subnet, ...(subnets6 ? ['--subnet6', subnets6[name as 'n1' | 'n2']] : [])]);
+  }
   const ws: Workload[] = [];
   for (const [name, net] of [['a1', 'n1'], ['a2', 'n1'], ['a3', 'n1'], ['b1', 'n2'], ['b2', 'n2'], ['b3', 'n2']] as const) ws.push(await workload(host, name, net));
-  await Promise.all(ws.map((w) => serve(w.ns, PORTS)));
+  if (dual) t.true(ws.every((w) => w.ip6 !== undefined), 'every workload has an IPv6 address');
+  await Promise.all(ws.map((w) => serve(w.ns, PORTS, [], 'udp', dual)));
   const seed = Number(process.env.VOLT_PROPERTY_SEED ?? Date.now() % 1_000_000);
   t.log(`seed ${seed} (VOLT_PROPERTY_SEED=${seed} reproduces this run)`);
   const r = rng(seed);
   const names = ws.map((w) => w.name).join(',');
   const policyFile = path.join(host.root, 'policies.json');
   const ruleFile = path.join(host.root, 'rules.json');
+  const families: Family[] = dual ? [4, 6] : [4];
+  const addr = (w: Workload, f: Family): string => (f === 6 ? w.ip6! : w.ip);
+  const verdicts = async (f: Family, proto: 'tcp' | 'icmp'): Promise<Map<string, TestJson>> => {
+    const args = ['net', 'policy', 'test', '--from', names, '--to', names, ...(proto === 'tcp' ? ['--port', '7001-7005'] : ['--proto', 'icmp']), ...(f === 6 ? ['--ipv6'] : []), '-o', 'json'];
+    const res = await host.volt(args); // exits 1 when a verdict is DENIED
+    if (res.code !== 0 && res.code !== 1) throw new Error(`volt ${args.join(' ')}: exit ${res.code}: ${res.stderr}`);
+    return new Map((JSON.parse(res.stdout) as TestJson[]).filter((v) => v.from !== v.to).map((v) => [`${v.from}>${v.to}:${v.port ?? 'icmp'}`, v]));
+  };
 
-  let cases = 0;
+  const cases: Record<string, number> = {};
   const mismatches: string[] = [];
   for (let round = 0; round < 4; round++) {
-    const { policies, rules } = randomRound(r, ws, subnets);
+    const { policies, rules } = randomRound(r, ws, subnets, subnets6);
     fs.writeFileSync(policyFile, JSON.stringify({ policies }));
     fs.writeFileSync(ruleFile, JSON.stringify({ rules }));
     await host.voltOk(['net', 'policy', 'apply', '-f', policyFile]);
     await host.voltOk(['net', 'firewall', 'apply', '-f', ruleFile]);
-    const verdicts = JSON.parse((await host.volt(['net', 'policy', 'test', '--from', names, '--to', names, '--port', '7001-7005', '-o', 'json'])).stdout) as TestJson[];
-    const predicted = new Map(verdicts.filter((v) => v.from !== v.to).map((v) => [`${v.from}>${v.to}:${v.port}`, v]));
-    const observed = await Promise.all(
-      ws.map(async (from) => {
-        const targets = ws.filter((w) => w !== from).flatMap((to) => PORTS.map((port) => ({ host: to.ip, port })));
-        const results = await probeMany(from.ns, targets, 1000);
-        return results.map((res) => ({ from: from.name, to: ws.find((w) => w.ip === res.host)!.name, port: res.port, connected: res.connected, detail: res.detail }));
-      }),
-    );
-    for (const o of observed.flat()) {
-      cases++;
-      const p = predicted.get(`${o.from}>${o.to}:${o.port}`);
-      if (!p || (p.verdict === 'ALLOWED') !== o.connected) {
-        mismatches.push(`round ${round}: ${p?.line ?? `${o.from} → ${o.to}:${o.port}: no verdict`} but the connection ${o.connected ? 'succeeded' : `failed (${o.detail})`}`);
+    for (const f of families) {
+      const kind = `IPv${f} TCP`;
+      const predicted = await verdicts(f, 'tcp');
+      const observed = await Promise.all(
+        ws.map(async (from) => {
+          const targets = ws.filter((w) => w !== from).flatMap((to) => PORTS.map((port) => ({ host: addr(to, f), port })));
+          const results = await probeMany(from.ns, targets, 1000);
+          return results.map((res) => ({ from: from.name, to: ws.find((w) => addr(w, f) === res.host)!.name, port: res.port, connected: res.connected, detail: res.detail }));
+        }),
+      );
+      for (const o of observed.flat()) {
+        cases[kind] = (cases[kind] ?? 0) + 1;
+        const p = predicted.get(`${o.from}>${o.to}:${o.port}`);
+        if (!p || (p.verdict === 'ALLOWED') !== o.connected) {
+          mismatches.push(`round ${round}, ${kind}: ${p?.line ?? `${o.from} → ${o.to}:${o.port}: no verdict`} but the connection ${o.connected ? 'succeeded' : `failed (${o.detail})`}`);
+        }
+      }
+      if (!dual) continue;
+      // ping / ping6 between every pair, at once.
+      const kindIcmp = f === 6 ? 'ping6' : 'ping';
+      const predictedIcmp = await verdicts(f, 'icmp');
+      const pings = await Promise.all(
+        ws.flatMap((from) => ws.filter((w) => w !== from).map(async (to) => ({ from: from.name, to: to.name, ok: await ping(from.ns, addr(to, f), { timeoutS: 1 }) }))),
+      );
+      for (const o of pings) {
+        cases[kindIcmp] = (cases[kindIcmp] ?? 0) + 1;
+        const p = predictedIcmp.get(`${o.from}>${o.to}:icmp`);
+        if (!p || (p.verdict === 'ALLOWED') !== o.ok) {
+          mismatches.push(`round ${round}, ${kindIcmp}: ${p?.line ?? `${o.from} → ${o.to} icmp: no verdict`} but the ${kindIcmp} ${o.ok ? 'was answered' : 'was not answered'}`);
+        }
       }
     }
     if (mismatches.length > 0) {
@@ -198,7 +239,17 @@ test('property: policy test agrees with real TCP connections for random policies
     }
   }
   t.deepEqual(mismatches, [], mismatches.slice(0, 10).join('\n'));
-  t.true(cases >= 500, `${cases} cases`);
-  t.log(`${cases} cases, 100% agreement`);
+  for (const f of families) t.true((cases[`IPv${f} TCP`] ?? 0) >= 500, `${JSON.stringify(cases)} cases`);
+  if (dual) t.true((cases['ping6'] ?? 0) >= 100 && (cases['ping'] ?? 0) >= 100, `${JSON.stringify(cases)} cases`);
+  t.log(`${JSON.stringify(cases)} cases, 100% agreement`);
   t.is((await host.volt(['net', 'check'])).code, 0);
+}
+
+test('property: policy test agrees with real TCP connections for random policies and rules (>= 500 cases)', async (t) => {
+  await property(t, false);
+});
+
+/** Issue 14: the same over dual-stack networks, IPv4 and IPv6 (`policy test --ipv6`), TCP and ping/ping6; rules may name v6 addresses and prefixes. */
+test('property, dual-stack: policy test agrees with real TCP over IPv4 and IPv6 and with ping/ping6 (>= 500 TCP cases a family)', async (t) => {
+  await property(t, true);
 });

@@ -187,6 +187,32 @@ test('rules and policies over IPv6: a workload name covers both addresses, v6 so
   t.like(await verdict('app', 5433), { verdict: 'DENIED' });
   t.like(await verdict('web', 5432), { verdict: 'DENIED' });
   t.is((await host.volt(['net', 'check'])).code, 0);
+
+  // The isolated db still resolves its neighbours and connects out over both families (policy test: allowed).
+  // Neighbour solicitations and advertisements are not conntrack-related: without the base rule that accepts
+  // them before the policy, the advertisement answering db's solicitation was dropped (db is isolated), so db
+  // reached nobody over IPv6 while IPv4 (ARP) worked. The control deletes that rule by hand.
+  await serve(app.ns, [7100], [], 'udp', true);
+  const out = async (): Promise<[boolean, boolean]> => {
+    for (const w of [app, db]) await w.ns.execOk('ip', ['-6', 'neigh', 'flush', 'all']);
+    const r = await probeMany(db.ns, [
+      { host: app.ip, port: 7100 },
+      { host: app.ip6, port: 7100 },
+    ]);
+    return [r[0]!.connected, r[1]!.connected];
+  };
+  t.deepEqual(await out(), [true, true], 'the isolated db connects out over IPv4 and IPv6');
+  const fwd = (await host.execOk('nft', ['-a', 'list', 'chain', 'inet', 'volt', 'volt-forward'])).stdout;
+  const nd = /icmpv6 type \{ nd-neighbor-solicit, nd-neighbor-advert \} ip6 hoplimit 255 accept comment "neighbour discovery on dual-stack networks" # handle (\d+)/.exec(fwd)?.[1];
+  t.truthy(nd, fwd);
+  await host.execOk('nft', ['delete', 'rule', 'inet', 'volt', 'volt-forward', 'handle', nd ?? '0']);
+  t.deepEqual(await out(), [true, false], 'control: without the neighbour-discovery rule the isolated db loses IPv6 only');
+  const ndDrift = await host.volt(['net', 'check']);
+  t.is(ndDrift.code, 6, ndDrift.stdout + ndDrift.stderr);
+  t.regex(ndDrift.stdout + ndDrift.stderr, /missing rule 'iifname @bridges6 icmpv6 type/);
+  await host.voltOk(['net', 'up']);
+  t.deepEqual(await out(), [true, true], 'net up puts it back');
+  t.is((await host.volt(['net', 'check'])).code, 0);
   // The per-bridge IPv6 hand-over to the filter (nf_call_ip6tables) is on while policies need it.
   t.is((await host.execOk('cat', ['/sys/class/net/volt-backend/bridge/nf_call_ip6tables'])).stdout.trim(), '1');
 });

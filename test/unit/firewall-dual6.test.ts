@@ -92,7 +92,18 @@ test('ports6: the bridge table opens IPv6 for dual-stack ports only; a change is
   const lines = bridgeTableLines(['vh00000000aa', 'tap-00000000bb']);
   t.true(lines.includes('add set bridge volt ports6 { type ifname; }'));
   t.true(lines.includes('add element bridge volt ports6 { "tap-00000000bb", "vh00000000aa" }'));
-  t.true(lines.indexOf('add rule bridge volt volt-forward iifname @ports6 accept') < lines.indexOf('add rule bridge volt volt-forward iifname "vh*" jump ipv6-closed'));
+  // Each side on its own: a workload port outside ports6 jumps to ipv6-closed, whatever the other side is
+  // (so neighbour discovery and link-local pass between two ports of ports6, and one port taken out is closed both ways).
+  const rules = (chain: string): string[] => lines.filter((l) => l.startsWith(`add rule bridge volt ${chain} `)).map((l) => l.slice(`add rule bridge volt ${chain} `.length));
+  t.deepEqual(rules('volt-forward'), [
+    'iifname "vh*" iifname != @ports6 jump ipv6-closed',
+    'iifname "tap-*" iifname != @ports6 jump ipv6-closed',
+    'oifname "vh*" oifname != @ports6 jump ipv6-closed',
+    'oifname "tap-*" oifname != @ports6 jump ipv6-closed',
+  ]);
+  t.deepEqual(rules('volt-input'), ['iifname "vh*" iifname != @ports6 jump ipv6-closed', 'iifname "tap-*" iifname != @ports6 jump ipv6-closed']);
+  t.deepEqual(rules('volt-output'), ['oifname "vh*" oifname != @ports6 jump ipv6-closed', 'oifname "tap-*" oifname != @ports6 jump ipv6-closed']);
+  t.false(lines.some((l) => / accept$/.test(l) && l.includes('bridge volt')), 'no rule of table bridge volt accepts early: every frame is checked on both sides');
   t.deepEqual(ports6DiffLines(['vh00000000aa'], ['vh00000000cc']), ['add element bridge volt ports6 { "vh00000000cc" }', 'delete element bridge volt ports6 { "vh00000000aa" }']);
   t.deepEqual(ports6DiffLines(['a'], ['a']), []);
   t.throws(() => validateRuleSet(set({ ports6: ['vh" accept'] }), 'x'), { message: /is not an interface name/ });
@@ -177,4 +188,24 @@ test('input: IPv6 endpoints canonical, typos explained, mixed families refused; 
   t.is(parseIpFlag('[FD00::1]', '--host-ip', 'x'), 'fd00::1');
   t.is(parseIpFlag('10.0.0.1', '--host-ip', 'x'), '10.0.0.1');
   t.throws(() => parseIpFlag('fd00::g', '--host-ip', 'x'), { message: /not a valid IPv6 address/ });
+});
+
+test('neighbour discovery of dual-stack networks is accepted before user rules and policies, after the IPv4-only gate', (t) => {
+  for (const hooks of [false, true]) {
+    const m = tableModel(POLICY, [DUAL], hooks ? set() : undefined);
+    for (const name of ['volt-input', 'volt-forward']) {
+      const rules = m.chains.find((c) => c.name === name)!.rules;
+      const nd = rules.findIndex((r) => r.includes('icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert }'));
+      t.true(nd > 0, `${name}: ${rules.join(' | ')}`);
+      t.is(rules[nd], 'iifname @bridges6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept comment "neighbour discovery on dual-stack networks"');
+      // The gate first: IPv6 from a bridge outside bridges6 (an IPv4-only network) is dropped before this accept.
+      t.true(rules.findIndex((r) => r.startsWith('iifname @bridges iifname != @bridges6 meta nfproto ipv6 drop')) < nd, name);
+      // Then the overlay (user rules, policies): a policy isolating a workload never sees its NS/NA.
+      if (hooks) {
+        const overlay = rules.findIndex((r) => r.startsWith('jump volt-fw-'));
+        t.true(overlay > nd, `${name}: the overlay after neighbour discovery`);
+        if (name === 'volt-forward') t.true(rules.indexOf('iifname @bridges jump volt-policy') > nd);
+      }
+    }
+  }
 });

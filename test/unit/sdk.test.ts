@@ -119,3 +119,12 @@ test('the test kit hands a driver a host context under a temporary root', (t) =>
   host.cleanup();
   t.false(fs.existsSync(host.paths.root));
 });
+
+test('one interface-name and MAC rule: isIfname / isMac (sdk/kernel/names.ts)', async (t) => {
+  const { isIfname, isMac } = await import('@volt/sdk/kernel');
+  for (const ok of ['eth0', 'volt-backend', 'vh0123456789', 'a', 'br_0.100', 'x'.repeat(15)]) t.true(isIfname(ok), ok);
+  for (const bad of ['', '.', '..', 'x'.repeat(16), 'eth0\nlink del lo', 'a b', 'a/b', 'a:b', 'é', 'eth0;']) t.false(isIfname(bad), JSON.stringify(bad));
+  t.true(isMac('02:53:0b:84:40:24'));
+  t.true(isMac('02:53:0B:84:40:24'));
+  for (const bad of ['', '02:53:0b:84:40', '02:53:0b:84:40:24:00', '0253.0b84.4024', '02:53:0b:84:40:2g', '02:53:0b:84:40:24\n']) t.false(isMac(bad), JSON.stringify(bad));
+});

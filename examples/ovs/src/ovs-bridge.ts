@@ -1,17 +1,21 @@
 import { promises as fs } from 'node:fs';
-import type { Availability, BridgeDriver, BridgeObservation, BridgeSpec, ContainerPortSpec, HostContext, TapPortSpec } from '@volt/sdk';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Availability, BridgeDriver, BridgeObservation, BridgeSpec, BridgeSwitchedPolicies, ContainerPortSpec, HostContext, SwitchedPolicySet, TapPortSpec } from '@volt/sdk';
 import { DriverError, errorMessage } from '@volt/sdk';
 import { checkBridgeSpec, configureVethPeer, getLink, ipBatch, observeBridges, okOrGone, portAlias, runCommand, type IpLink } from '@volt/sdk/kernel';
 import { Ovs } from './ovs';
+import { IPV6_GATE_FLOW, cookieOf, describeFlowDiff, flowTable } from './policy-flows';
 
-/** Marks the flows this driver installs (`ovs-ofctl dump-flows BR cookie=…/-1`). */
-export const FLOW_COOKIE = '0x766f6c74'; // "volt"
+/** Marks the flows this driver installs (`ovs-ofctl dump-flows BR cookie=…/-1`); policy flows carry more bits above it. */
+export const FLOW_COOKIE = cookieOf(); // "volt"
 /**
  * volt's rule for networks without IPv6: no IPv6 crosses the bridge to or from workloads. On a
  * Linux bridge nftables' `table bridge volt` does it; Open vSwitch never hands its frames to
  * netfilter, so the driver drops them in the switch itself.
  */
-export const IPV6_GATE_FLOW = `cookie=${FLOW_COOKIE},priority=100,ipv6,actions=drop`;
+export { IPV6_GATE_FLOW };
 
 /**
  * Networks as Open vSwitch bridges; container veths and VM TAPs as their ports. The kernel side
@@ -19,9 +23,11 @@ export const IPV6_GATE_FLOW = `cookie=${FLOW_COOKIE},priority=100,ipv6,actions=d
  * iproute2 through @volt/sdk/kernel, as for a Linux bridge. NAT and the firewall stay with the
  * firewall driver (nftables): routed traffic leaves through the internal port and meets its
  * chains as usual. Frames switched between two ports never reach netfilter, which the driver
- * says (`filtersSwitchedTraffic: false`): volt then refuses workload policies.
+ * says (`filtersSwitchedTraffic: false`), so it enforces workload policies between its ports
+ * itself (capability `switched-policies`): OpenFlow flows with Open vSwitch conntrack,
+ * policy-flows.ts.
  */
-export class OvsBridge implements BridgeDriver {
+export class OvsBridge implements BridgeDriver, BridgeSwitchedPolicies {
   readonly name = 'ovs';
   /** Above the fallback (direct), below networkd: detected when Open vSwitch is installed, unless `drivers.bridge` pins another. */
   readonly preference = 5;
@@ -45,11 +51,25 @@ export class OvsBridge implements BridgeDriver {
   async setupBridge(spec: BridgeSpec): Promise<void> {
     checkBridgeSpec(spec);
     const what = `set up Open vSwitch bridge "${spec.ifname}" for network "${spec.network}"`;
+    if (spec.address6 !== undefined) {
+      // Refused before anything is made: the switch drops IPv6 (the gate), and neither router
+      // advertisements, neighbour discovery on the ports nor IPv6 policies exist in this driver.
+      throw new DriverError(`${what}: the Open vSwitch driver does not support dual-stack networks (IPv6 ${spec.address6})`, {
+        code: 'E_DRIVER_UNSUPPORTED',
+        suggestions: ['create the network without --subnet6', 'or use a bridge driver with IPv6 (drivers.bridge: direct or networkd) for dual-stack networks'],
+      });
+    }
     await this.ovs.ensureRunning(what);
     const known = await this.isOvsBridge(spec.ifname);
+    let keep: { port: string; owner: string }[] = [];
     if (!known) {
       const link = await readLink(what, spec.ifname);
       if (link) throw nameTaken(what, link);
+    } else if (!(await readLink(what, spec.ifname))) {
+      // The internal port was deleted behind the driver (`ip link del`): ovs-vswitchd does not make
+      // it again, so the bridge is made again, with the ports it had (veths and TAPs still exist).
+      keep = await this.portsWithOwners(spec.ifname);
+      await this.ovs.vsctl(what, ['--if-exists', 'del-br', spec.ifname]);
     }
     try {
       await this.ovs.vsctl(what, [
@@ -68,6 +88,7 @@ export class OvsBridge implements BridgeDriver {
         `link set dev ${spec.ifname} up`,
       ]);
       await ensureIpv4Forwarding(what);
+      for (const k of keep) await this.plug(what, spec.ifname, k.port, k.owner);
     } catch (e: unknown) {
       if (!known) await this.removeCreated(spec.ifname);
       throw e;
@@ -120,6 +141,52 @@ export class OvsBridge implements BridgeDriver {
     const r = await this.ovs.run('ovs-ofctl', ['dump-flows', bridge, `cookie=${FLOW_COOKIE}/-1`]);
     if (r.code !== 0) return [`Open vSwitch bridge ${bridge}: its flows cannot be read (${r.stderr.trim()})`];
     return /priority=100,ipv6 actions=drop/.test(r.stdout) ? [] : [`Open vSwitch bridge ${bridge} lacks the flow that keeps IPv6 off the network (${IPV6_GATE_FLOW})`];
+  }
+
+  // Policies between ports (capability switched-policies): the bridge's whole flow table, one bundle.
+  async applySwitchedPolicies(sets: readonly SwitchedPolicySet[]): Promise<void> {
+    if (!(await this.ovs.running())) return;
+    const byBridge = new Map(sets.map((s) => [s.bridge, s]));
+    for (const bridge of await this.voltBridges()) {
+      const set = byBridge.get(bridge);
+      const what = `enforce the policies of network "${set?.network ?? bridge}" on Open vSwitch bridge ${bridge}`;
+      // replace-flows: ovs-ofctl reads the table, then changes only the difference, in one bundle (atomic).
+      await this.ovs.ofctl(what, ['--bundle', 'replace-flows', bridge, '-'], `${flowTable(set).join('\n')}\n`);
+    }
+  }
+
+  async checkSwitchedPolicies(sets: readonly SwitchedPolicySet[]): Promise<string[]> {
+    if (!(await this.ovs.running())) return [];
+    const byBridge = new Map(sets.map((s) => [s.bridge, s]));
+    const out: string[] = [];
+    const dir = mkdtempSync(join(tmpdir(), 'volt-ovs-'));
+    try {
+      for (const bridge of await this.voltBridges()) {
+        const set = byBridge.get(bridge);
+        const file = join(dir, `${bridge}.flows`);
+        writeFileSync(file, `${flowTable(set).join('\n')}\n`);
+        const r = await this.ovs.run('ovs-ofctl', ['diff-flows', bridge, file]);
+        // 0: the same; 2: differences (printed); anything else: the switch could not be read.
+        if (r.code !== 0 && r.code !== 2) {
+          out.push(`Open vSwitch bridge ${bridge}: its flows cannot be read (${(r.stderr || r.stdout).trim()})`);
+          continue;
+        }
+        out.push(...describeFlowDiff(bridge, set, r.stdout));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return out;
+  }
+
+  /** The Open vSwitch bridges volt made (external_ids:volt-network), by name. */
+  private async voltBridges(): Promise<string[]> {
+    const out = await this.ovs.vsctl('list Open vSwitch bridges', ['--format=json', '--', '--columns=name,external_ids', 'list', 'bridge']);
+    const doc = JSON.parse(out) as { data: unknown[][] };
+    return doc.data
+      .filter((row) => JSON.stringify(row[1]).includes('"volt-network"'))
+      .map((row) => String(row[0]))
+      .sort();
   }
 
   // Container ports: a veth pair, the host end an OVS port.
@@ -178,6 +245,18 @@ export class OvsBridge implements BridgeDriver {
     if (!(await this.ovs.running())) return undefined;
     const r = await this.ovs.vsctlRaw(['port-to-br', ifname]);
     return r.code === 0 ? r.stdout.trim() || undefined : undefined;
+  }
+
+  /** The ports of a bridge with the owner mark plug() gave them. */
+  private async portsWithOwners(bridge: string): Promise<{ port: string; owner: string }[]> {
+    const ports = (await this.ovs.vsctl(`list the ports of ${bridge}`, ['list-ports', bridge])).split('\n').filter((l) => l !== '');
+    if (ports.length === 0) return [];
+    const out = await this.ovs.vsctl(`list the ports of ${bridge}`, ['--format=json', '--columns=name,external_ids', 'list', 'interface', ...ports]);
+    const doc = JSON.parse(out) as { data: unknown[][] };
+    return doc.data.map((row) => {
+      const ids = Array.isArray(row[1]) && row[1][0] === 'map' ? (row[1][1] as [string, string][]) : [];
+      return { port: String(row[0]), owner: ids.find(([k]) => k === 'volt-owner')?.[1] ?? '' };
+    });
   }
 
   /** Make `port` a port of `bridge` (moving it off another bridge first), marked with its owner. */

@@ -70,8 +70,8 @@ export class Ovs {
     return missing;
   }
 
-  run(cmd: string, args: readonly string[]): Promise<RunResult> {
-    return runCommand(cmd, args, { env: this.env(), timeoutMs: 30_000 });
+  run(cmd: string, args: readonly string[], input?: string): Promise<RunResult> {
+    return runCommand(cmd, args, { env: this.env(), timeoutMs: 30_000, ...(input === undefined ? {} : { input }) });
   }
 
   /** ovs-vsctl against our ovsdb; never throws (read the result). */
@@ -86,8 +86,8 @@ export class Ovs {
     return r.stdout;
   }
 
-  async ofctl(what: string, args: readonly string[]): Promise<string> {
-    const r = await this.run('ovs-ofctl', args);
+  async ofctl(what: string, args: readonly string[], input?: string): Promise<string> {
+    const r = await this.run('ovs-ofctl', args, input);
     if (r.code !== 0) throw toolError(what, 'ovs-ofctl', r);
     return r.stdout;
   }

@@ -5,7 +5,7 @@ import type { Availability } from '@volt/sdk';
 import { E_NIC_UNAVAILABLE, type VmNicDriver, type VmNicHandle, type VmNicSpec } from '@volt/sdk';
 import { DriverError, errorMessage } from '@volt/sdk';
 import { linkGone, okOrGone, runCommand } from '@volt/sdk/kernel';
-import { getLink, type IpLink } from '@volt/sdk/kernel';
+import { getLink, isIfname, type IpLink } from '@volt/sdk/kernel';
 import { networkctl } from './networkctl';
 import { NetworkdBridge } from './networkd-bridge';
 import { removeUnits, restoreUnits, writeChangedUnits } from './unit-files';
@@ -148,10 +148,9 @@ export class NetworkdTap implements VmNicDriver {
 }
 
 function checkTapSpec(spec: VmNicSpec): void {
-  const name = /^[A-Za-z0-9_.-]{1,15}$/;
   const ok =
-    name.test(spec.ifname) &&
-    (spec.bridge === undefined || name.test(spec.bridge)) &&
+    isIfname(spec.ifname) &&
+    (spec.bridge === undefined || isIfname(spec.bridge)) &&
     /^[0-9a-f-]{36}$/.test(spec.vmUuid) &&
     /^[A-Za-z][A-Za-z0-9_-]{0,14}$/.test(spec.nicId) &&
     !/[\u0000-\u001f\u007f]/.test(spec.vm) &&

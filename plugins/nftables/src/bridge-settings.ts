@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { runCommand } from '@volt/sdk/kernel';
+import { isIfname, runCommand } from '@volt/sdk/kernel';
 import type { BridgeFiltering } from '@volt/sdk';
 
 /**
@@ -65,7 +65,7 @@ function igmpIndexes(): Map<string, string> | undefined {
  * milliseconds from a process with a large heap; undefined means "ask netlink".
  */
 function readFromSys(bridge: string, indexes: Map<string, string> | undefined): BridgeSettings | undefined {
-  if (!indexes || !/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) return undefined;
+  if (!indexes || !isIfname(bridge)) return undefined;
   const index = indexes.get(bridge);
   if (index === undefined) return undefined;
   try {
@@ -102,7 +102,7 @@ export async function readBridgeSettings(bridges: readonly string[]): Promise<Br
       exists: true,
       nfCallIptables: nf === undefined ? undefined : nf === 1,
       nfCallIp6tables: nf6 === undefined ? undefined : nf6 === 1,
-      routeLocalnet: /^[A-Za-z0-9_.-]{1,15}$/.test(bridge) ? readFlag(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`) : undefined,
+      routeLocalnet: isIfname(bridge) ? readFlag(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`) : undefined,
     };
   });
 }

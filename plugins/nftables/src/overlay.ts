@@ -9,6 +9,7 @@ import type {
   FirewallUserRule,
 } from '@volt/sdk';
 import type { ChainModel, ElementModel, SetModel } from './ruleset';
+import { formatCidr, networkAddress, parseCidr, parseIPv4 } from '@volt/sdk/net';
 import { isCidr6, isIpv6, normCidr6 } from './ip6';
 
 /**
@@ -152,16 +153,13 @@ function invalid(what: string, why: string): UserInputError {
   return new UserInputError(`${what}: ${why}`, { code: 'E_FIREWALL_INPUT' });
 }
 
-const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
-const IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
-const CIDR = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}(?:/(?:3[0-2]|[12]?[0-9]))?$`);
-
 function ipv4(text: unknown): boolean {
-  return typeof text === 'string' && IPV4.test(text);
+  return typeof text === 'string' && parseIPv4(text) !== undefined;
 }
 
+/** An IPv4 address, or an IPv4 address with a prefix length 0-32. */
 function cidr(text: unknown): boolean {
-  return typeof text === 'string' && CIDR.test(text);
+  return typeof text === 'string' && (parseIPv4(text) !== undefined || parseCidr(text) !== undefined);
 }
 
 /** 4, 6, or undefined when the text is neither family's address. */
@@ -289,13 +287,9 @@ function normCidr(text: string): string {
 
 function normCidrFresh(text: string): string {
   if (text.includes(':')) return normCidr6(text);
-  const [a, p] = text.split('/');
-  if (p === undefined || p === '32') return a as string;
-  const prefix = Number(p);
-  const n = (a as string).split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
-  const size = 2 ** (32 - prefix);
-  const net = n - (n % size);
-  return `${[24, 16, 8, 0].map((s) => Math.floor(net / 2 ** s) % 256).join('.')}/${prefix}`;
+  const c = parseCidr(text);
+  if (c === undefined || c.prefix === 32) return text.split('/')[0] as string;
+  return formatCidr(networkAddress(c), c.prefix);
 }
 
 function matchText(field: 'saddr' | 'daddr', m: FirewallAddressMatch, fam: Fam): string | undefined {

@@ -1,5 +1,7 @@
 import { UserInputError } from '@volt/sdk';
 import type { FirewallNetwork, FirewallRuleSet, HostInputPolicy } from '@volt/sdk';
+import { isIfname } from '@volt/sdk/kernel';
+import { formatIPv4, parseIPv4 } from '@volt/sdk/net';
 import { isCidr6, isIpv6 } from './ip6';
 import { BASE_HOOKS, NAT_OUT_HOOK, OVERLAY_CHAIN, overlayModel, replaceOverlay, validateRuleSet, type OverlayListing } from './overlay';
 
@@ -125,28 +127,10 @@ const HOOKS: Record<keyof typeof BASE_CHAIN, BaseHook> = {
 // from outside can change the meaning of the script text.
 
 const NETWORK_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-const IFNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 const ALLOW_ENTRY = /^(tcp|udp)\/(\d{1,5})(?:-(\d{1,5}))?$/;
 
 function invalid(what: string, why: string): UserInputError {
   return new UserInputError(`${what}: ${why}`, { code: 'E_FIREWALL_INPUT' });
-}
-
-function parseIpv4(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let value = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    value = value * 256 + n;
-  }
-  return value;
-}
-
-function formatIpv4(value: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
 }
 
 interface Cidr {
@@ -157,7 +141,7 @@ interface Cidr {
 function parseCidr(text: string): Cidr | undefined {
   const m = /^([0-9.]+)\/(\d{1,2})$/.exec(text);
   if (!m) return undefined;
-  const addr = parseIpv4(m[1] ?? '');
+  const addr = parseIPv4(m[1] ?? '');
   const prefix = Number(m[2]);
   if (addr === undefined || prefix < 1 || prefix > 30) return undefined;
   const size = 2 ** (32 - prefix);
@@ -169,12 +153,12 @@ export function validateNetwork(net: FirewallNetwork, what = `firewall for netwo
   if (typeof net.name !== 'string' || !NETWORK_NAME.test(net.name)) {
     throw invalid(what, `network name "${String(net.name)}" must be 1-32 characters of a-z, 0-9, "_" and "-", starting with a letter or digit`);
   }
-  if (typeof net.bridge !== 'string' || !IFNAME.test(net.bridge)) {
+  if (typeof net.bridge !== 'string' || !isIfname(net.bridge)) {
     throw invalid(what, `bridge name "${String(net.bridge)}" must be 1-15 characters of A-Z, a-z, 0-9, "_", "." and "-"`);
   }
   const cidr = typeof net.subnet === 'string' ? parseCidr(net.subnet) : undefined;
   if (!cidr) throw invalid(what, `subnet "${String(net.subnet)}" is not an IPv4 network with a prefix of /1 to /30`);
-  const gw = typeof net.gateway === 'string' ? parseIpv4(net.gateway) : undefined;
+  const gw = typeof net.gateway === 'string' ? parseIPv4(net.gateway) : undefined;
   const size = 2 ** (32 - cidr.prefix);
   if (gw === undefined) throw invalid(what, `gateway "${String(net.gateway)}" is not an IPv4 address`);
   if (gw < cidr.network || gw >= cidr.network + size) {
@@ -193,8 +177,8 @@ export function validateNetwork(net: FirewallNetwork, what = `firewall for netwo
   return {
     name: net.name,
     bridge: net.bridge,
-    subnet: `${formatIpv4(cidr.network)}/${cidr.prefix}`,
-    gateway: formatIpv4(gw),
+    subnet: `${formatIPv4(cidr.network)}/${cidr.prefix}`,
+    gateway: formatIPv4(gw),
     nat: net.nat,
     ...v6,
   };
@@ -267,6 +251,20 @@ export const IPV6_CLOSED = {
 } as const;
 
 /**
+ * Neighbour discovery between the workloads of a dual-stack network, and
+ * with its gateway, before user rules and policies. Where br_netfilter hands
+ * bridged IPv6 to these hooks (on while policies or rules need it), NS and NA
+ * between two ports of one bridge pass `volt-forward`; they are not
+ * conntrack-related, so without this an isolating policy or a rule dropping
+ * a workload's traffic would drop its neighbour advertisements too: the
+ * workload resolves no neighbour and every IPv6 connection it makes fails,
+ * where IPv4 (ARP is not IP) still works. Hop limit 255: neighbour discovery
+ * is never routed (RFC 4861 receivers drop anything else). After
+ * IPV6_CLOSED, so IPv4-only networks stay closed.
+ */
+export const ND6_OPEN = `iifname @${SET_NAME.bridges6} icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept comment "neighbour discovery on dual-stack networks"`;
+
+/**
  * IPv6 closed at layer 2, independent of br_netfilter: `table bridge volt`.
  * Frames switched between two ports of a bridge, or between a port and the
  * host, pass the bridge family's hooks whatever
@@ -312,18 +310,21 @@ const BRIDGE_HOOK = (hook: 'forward' | 'input' | 'output'): BaseHook => ({ type:
 
 /**
  * The chains of `table bridge volt`; they do not change with networks or
- * workloads. Ports of dual-stack networks (`ports6`, from the rule set) are
- * accepted before the jumps: a frame between two ports of one bridge has both
- * on the same network, a frame to or from the host has one workload port.
+ * workloads. Each side of a frame is checked on its own: a workload port that
+ * is not in `ports6` (the ports of dual-stack networks, from the rule set)
+ * sends and receives no IPv6, whatever the other side is. So a frame between
+ * two ports of one dual-stack bridge (neighbour discovery and link-local
+ * included) passes, a port taken out of `ports6` is closed both ways, and a
+ * frame between a dual-stack port and a non-workload port (a VLAN uplink, the
+ * host) passes on the workload's side alone.
  */
 export function bridgeTableModel(ports6: readonly string[] = []): TableModel {
-  const jump = (dir: 'iifname' | 'oifname'): string[] => WORKLOAD_PORTS.map((p) => `${dir} ${quote(p)} jump ${BRIDGE_CHAIN.ipv6}`);
-  const open = (dir: 'iifname' | 'oifname'): string => `${dir} @${PORTS6_SET} accept`;
+  const closed = (dir: 'iifname' | 'oifname'): string[] => WORKLOAD_PORTS.map((p) => `${dir} ${quote(p)} ${dir} != @${PORTS6_SET} jump ${BRIDGE_CHAIN.ipv6}`);
   return {
     chains: [
-      { name: BRIDGE_CHAIN.forward, hook: BRIDGE_HOOK('forward'), rules: [open('iifname'), open('oifname'), ...jump('iifname'), ...jump('oifname')] },
-      { name: BRIDGE_CHAIN.input, hook: BRIDGE_HOOK('input'), rules: [open('iifname'), ...jump('iifname')] },
-      { name: BRIDGE_CHAIN.output, hook: BRIDGE_HOOK('output'), rules: [open('oifname'), ...jump('oifname')] },
+      { name: BRIDGE_CHAIN.forward, hook: BRIDGE_HOOK('forward'), rules: [...closed('iifname'), ...closed('oifname')] },
+      { name: BRIDGE_CHAIN.input, hook: BRIDGE_HOOK('input'), rules: [...closed('iifname')] },
+      { name: BRIDGE_CHAIN.output, hook: BRIDGE_HOOK('output'), rules: [...closed('oifname')] },
       { name: BRIDGE_CHAIN.ipv6, rules: [...IPV6_FRAMES] },
     ],
     sets: [{ kind: 'set', name: PORTS6_SET, type: 'ifname', flags: [], owner: 'rules', label: 'dual-stack workload ports' }],
@@ -378,6 +379,7 @@ export function baseChains(policy: HostInputPolicy, hooks = false): ChainModel[]
     'ct state established,related accept',
     'iif "lo" accept',
     IPV6_CLOSED.from,
+    ND6_OPEN,
     ...(hooks ? BASE_HOOKS.input : []),
     // Traffic from a volt bridge is judged by its network's chain and never
     // reaches the host policy; a bridge without a map entry is dropped.
@@ -401,6 +403,7 @@ export function baseChains(policy: HostInputPolicy, hooks = false): ChainModel[]
     'ct state established,related accept',
     IPV6_CLOSED.from,
     IPV6_CLOSED.to,
+    ND6_OPEN,
     ...(hooks ? BASE_HOOKS.forward : []),
     `iifname vmap @${SET_NAME.forwardFrom}`,
     `iifname @${SET_NAME.bridges} drop`,

@@ -1,5 +1,6 @@
 import { token } from '../di/token';
 import type { Availability, Driver } from './driver';
+import type { FirewallProto } from './firewall';
 
 export interface BridgeSpec {
   /** Network name in volt's state ("backend"). */
@@ -45,12 +46,19 @@ export interface BridgeObservation {
 }
 
 /** Creates and removes the Linux bridge behind a managed network (and, optionally, its VLAN uplinks and container ports). */
-export interface BridgeDriver extends Driver, Partial<BridgeVlans>, Partial<BridgeContainerPorts>, Partial<BridgeContainerPortBatch>, Partial<BridgeTapPorts> {
+export interface BridgeDriver
+  extends Driver,
+    Partial<BridgeVlans>,
+    Partial<BridgeContainerPorts>,
+    Partial<BridgeContainerPortBatch>,
+    Partial<BridgeTapPorts>,
+    Partial<BridgeSwitchedPolicies> {
   /**
    * Whether frames switched between two ports of this driver's bridges can be judged by netfilter
    * (the IPv4 forward hook through br_netfilter, and `table bridge volt`). Absent means yes (Linux
    * bridges). A driver whose switch bypasses netfilter (Open vSwitch) says false: volt then refuses
-   * workload policies (`E_DRIVER_UNSUPPORTED`), which it could not enforce inside a network.
+   * workload policies (`E_DRIVER_UNSUPPORTED`), which it could not enforce inside a network, unless
+   * the driver enforces them in its switch itself (capability `switched-policies`).
    */
   readonly filtersSwitchedTraffic?: boolean;
   /** Create or converge the bridge (idempotent). */
@@ -197,4 +205,62 @@ export interface BridgeTapPorts {
   detachTap(spec: Pick<TapPortSpec, 'vm' | 'nicId' | 'ifname'>): Promise<void>;
   /** The bridge the TAP is a port of right now; undefined when it is on none. */
   tapBridge(ifname: string): Promise<string | undefined>;
+}
+
+/** One policy as it applies inside one network: addresses resolved, only this network's destinations. */
+export interface SwitchedPolicy {
+  /** The policy's name (for drift messages and flow comments). */
+  name: string;
+  action: 'allow' | 'deny';
+  /** Source addresses (IPv4 here; IPv6 too on dual-stack networks); undefined: any source. */
+  from?: string[];
+  /** Destination addresses on this network that the policy protects; never empty. */
+  to: string[];
+  /** tcp, udp, icmp, or any (every IP protocol when `ports` is empty; tcp and udp with ports). */
+  proto: FirewallProto;
+  /** Destination ports (tcp/udp); empty: every port. Ranges are expanded. */
+  ports: number[];
+}
+
+/**
+ * The compiled policies of one network, for a bridge driver that switches frames itself
+ * (capability `switched-policies`). volt's semantics, which the driver must reproduce exactly
+ * (so `volt net policy test` agrees with the traffic), for a packet between two workload ports
+ * of the bridge (traffic through the bridge's own gateway port is routed and is the firewall
+ * driver's):
+ *   1. packets of established or related connections pass;
+ *   2. a new connection to an address in `isolated`: dropped when a deny policy matches, else
+ *      passed when an allow policy matches, else dropped;
+ *   3. a new connection to any other address: `default` ("allow": workloads on one network reach
+ *      each other).
+ * A policy matches when the destination is in `to`, the source in `from` (or `from` is absent)
+ * and the protocol and destination port match. A passed new connection is committed to the
+ * connection tracker, so its replies are "established".
+ */
+export interface SwitchedPolicySet {
+  network: string;
+  bridge: string;
+  /** "10.30.0.0/24" */
+  subnet: string;
+  /** The gateway (the bridge's own address): its traffic is routed, never judged here. */
+  gateway: string;
+  /** What happens to a new connection between two workloads of this network that no policy targets. */
+  default: 'allow';
+  /** Destination addresses that at least one policy targets, sorted. */
+  isolated: string[];
+  /** The policies with a destination on this network, in name order (deny wins over allow whatever the order). */
+  policies: SwitchedPolicy[];
+}
+
+/**
+ * Policies enforced by the bridge driver (capability `switched-policies`), for a switch whose
+ * frames never reach netfilter (Open vSwitch). volt hands over the complete set, one entry per
+ * network that has workloads, whenever policies or attachments change and on `volt net up`; a
+ * bridge of the driver that the list does not name gets no policy (its workloads reach each other).
+ */
+export interface BridgeSwitchedPolicies {
+  /** Make the switches enforce exactly `sets` (idempotent; atomic per bridge; a bridge that does not exist yet is skipped). */
+  applySwitchedPolicies(sets: readonly SwitchedPolicySet[]): Promise<void>;
+  /** Differences between `sets` and what the switches enforce, one sentence each (`volt net check`); changes nothing. */
+  checkSwitchedPolicies(sets: readonly SwitchedPolicySet[]): Promise<string[]>;
 }

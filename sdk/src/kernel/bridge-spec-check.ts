@@ -1,5 +1,6 @@
 import type { BridgeSpec } from '../drivers/bridge';
 import { DriverError } from '../errors';
+import { isIfname, isMac } from './names';
 
 /**
  * A bridge spec comes from core, already validated; drivers still check it
@@ -12,10 +13,10 @@ export function checkBridgeSpec(spec: BridgeSpec): void {
   if (spec.network.length === 0 || /[\u0000-\u001f\u007f]/.test(spec.network)) {
     problems.push(`network name ${JSON.stringify(spec.network)} is empty or has control characters`);
   }
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(spec.ifname) || spec.ifname === '.' || spec.ifname === '..') {
+  if (!isIfname(spec.ifname)) {
     problems.push(`interface name ${JSON.stringify(spec.ifname)} is not a valid Linux name (1–15 of A-Z a-z 0-9 _ . -)`);
   }
-  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(spec.mac)) {
+  if (!isMac(spec.mac)) {
     problems.push(`MAC ${JSON.stringify(spec.mac)} is not xx:xx:xx:xx:xx:xx`);
   }
   if (!/^[0-9a-fA-F.:]+\/[0-9]{1,3}$/.test(spec.address)) {

@@ -7,3 +7,4 @@ export * from './netns';
 export * from './link-gone';
 export * from './veth';
 export * from './nft';
+export * from './names';

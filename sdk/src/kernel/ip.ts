@@ -16,15 +16,34 @@ export interface NetlinkLibrary {
   /** The bridge forwarding database (`bridge fdb show`): port index, MAC, bridge index. */
   fdb(): { index: number; mac: string; master?: number }[];
   /**
-   * A writer, for the batch connect: configure a veth peer inside the namespace at `nsPath` —
-   * lo up, the IPv4 address (replaced), alias and up, the default route (replaced) — on one
-   * netlink socket, as configureVethPeer's `ip -batch` lines do. Optional.
+   * rtnetlink writes (volt's is `netlinkApply` in @volt/native): the requests in order, in the
+   * namespace at `nsPath` (default: this process's). Throws an error named "NetlinkError" with
+   * `ip`'s words when the kernel refuses one (the earlier ones stay applied), any other error
+   * when nothing could be applied. Without it, writes run `ip -batch`.
    */
-  configurePeer?(nsPath: string, peer: { ifname: string; address: string; prefixlen: number; alias: string; gateway?: string }): void;
+  apply?(nsPath: string | undefined, requests: readonly NetlinkRequest[]): void;
   /** One link by name (no dump of the others): its kind; undefined when absent. Optional. */
   link?(ifname: string): { index: number; kind?: string } | undefined;
   /** `bridge fdb get MAC br BRIDGE` in-process: a cost that does not grow with the bridge. Optional. */
   fdbHas?(bridge: string, mac: string): boolean;
+}
+
+/** One rtnetlink write, typed: what one `ip` line of a container port's set-up does. */
+export type NetlinkRequest =
+  | { op: 'veth-add'; ifname: string; mtu: number; peer: { ifname: string; mac: string; mtu: number; netns: string } }
+  | { op: 'link-set'; ifname: string; addrGenModeNone?: boolean; alias?: string; mac?: string; master?: string; up?: boolean }
+  | { op: 'addr-replace'; ifname: string; family: 4 | 6; local: string; prefixlen: number; nodad?: boolean }
+  | { op: 'default-route'; ifname: string; family: 4 | 6; gateway: string }
+  | { op: 'link-del'; ifname: string }
+  | { op: 'sysctl'; key: string; value: string };
+
+/**
+ * The in-process writer when the kernel access path is the library and one was given; else
+ * undefined (the caller runs `ip`).
+ */
+export function netlinkWriter(): ((nsPath: string | undefined, requests: readonly NetlinkRequest[]) => void) | undefined {
+  const lib = netlinkReader();
+  return lib?.apply?.bind(lib);
 }
 
 /**
@@ -43,12 +62,6 @@ export async function linkKindOf(ifname: string): Promise<string | undefined> {
   }
   const link = await getLink(ifname).catch(() => undefined);
   return link === undefined ? undefined : (link.kind ?? '');
-}
-
-/** The in-process peer writer (NetlinkLibrary.configurePeer); undefined with VOLT_KERNEL_ACCESS=process or without the library. */
-export function netlinkPeerWriter(): NonNullable<NetlinkLibrary['configurePeer']> | undefined {
-  const lib = netlinkReader();
-  return lib?.configurePeer ? lib.configurePeer.bind(lib) : undefined;
 }
 
 /**

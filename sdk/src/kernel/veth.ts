@@ -1,13 +1,20 @@
 import type { ContainerPortSpec } from '../drivers/bridge';
 import { DriverError } from '../errors';
 import { runChecked, runCommand } from './exec';
-import { getLink, ipBatch, netlinkPeerWriter } from './ip';
-import { ipBatchIn } from './netns';
+import { linkGone, okOrGone } from './link-gone';
+import { isIfname, isMac } from './names';
+import * as fs from 'node:fs';
+import { getLink, ipBatch, netlinkWriter, type NetlinkRequest } from './ip';
 
 /*
- * Container ports on a Linux bridge with iproute2: the kernel helpers behind the bridge
- * contract's container-port methods (drivers/bridge.ts BridgeContainerPorts). Bridge drivers
- * call them (direct, networkd); core uses them for a driver that does not implement the methods.
+ * Container ports on a Linux bridge: the kernel helpers behind the bridge contract's
+ * container-port methods (drivers/bridge.ts BridgeContainerPorts). Bridge drivers call them
+ * (direct, networkd); core uses them for a driver that does not implement the methods.
+ *
+ * Two paths with the same kernel result (test/kernel/254-netlink-writes): rtnetlink requests
+ * in-process when the kernel access path is the library (the default, VOLT_KERNEL_ACCESS), or
+ * `ip -batch` through nsenter and a shell otherwise. The `ip` lines and the requests are built
+ * side by side below, one function per step, so the two cannot drift apart unnoticed.
  */
 
 /** The ownership mark on both ends of a container's veth (leftovers.ts reads it). */
@@ -36,14 +43,44 @@ export function hostEndLines(spec: ContainerPortSpec): string[] {
  */
 export async function setupVethPort(spec: ContainerPortSpec): Promise<void> {
   const step = `${what(spec)}: create veth ${spec.hostIfname}`;
+  const write = netlinkWriter();
+  if (write) {
+    checkSpec(step, spec);
+    const vethAdd: NetlinkRequest = {
+      op: 'veth-add',
+      ifname: spec.hostIfname,
+      mtu: spec.mtu,
+      peer: { ifname: spec.ifname, mac: spec.mac, mtu: spec.mtu, netns: spec.netns },
+    };
+    try {
+      inProcess(step, write, undefined, [vethAdd, ...hostEndRequests(spec)]);
+    } catch (e: unknown) {
+      const link = await getLink(spec.hostIfname).catch(() => undefined);
+      if (link?.kind !== 'veth') throw e;
+      inProcess(step, write, undefined, hostEndRequests(spec));
+    }
+    return;
+  }
   try {
-    await ipBatch(step, [linkAddLine(spec), ...hostEndLines(spec)]);
+    await ipBatch(step, [
+      `link add name ${spec.hostIfname} mtu ${spec.mtu} type veth peer name ${spec.ifname} address ${spec.mac} mtu ${spec.mtu} netns ${spec.netns}`,
+      ...hostEndLines(spec),
+    ]);
   } catch (e: unknown) {
     // Only on failure: is it there already (idempotent set-up), and a veth?
     const link = await getLink(spec.hostIfname).catch(() => undefined);
     if (link?.kind !== 'veth') throw e;
     await ipBatch(step, hostEndLines(spec));
   }
+}
+
+/** The requests of hostEndLines, in the same order (addrgenmode before the link comes up). */
+export function hostEndRequests(spec: ContainerPortSpec): NetlinkRequest[] {
+  return [
+    { op: 'link-set', ifname: spec.hostIfname, addrGenModeNone: true },
+    { op: 'link-set', ifname: spec.hostIfname, alias: portAlias(spec) },
+    { op: 'link-set', ifname: spec.hostIfname, master: spec.bridge, up: true },
+  ];
 }
 
 /** `ip -batch` lines inside the namespace: address, alias, up, default route (all idempotent). */
@@ -60,40 +97,161 @@ export function peerLines(spec: ContainerPortSpec): string[] {
 }
 
 /**
- * Configure the peer inside the namespace. With an IPv6 address the peer first stops taking
- * router advertisements (the bridge sends them for VM guests): the container keeps exactly the
- * address volt assigned, no SLAAC address and no second default route beside it.
+ * Configure the peer inside the namespace, then announce it.
+ *
+ * The announcement: a workload that takes an address another one held a moment ago is
+ * otherwise unreachable from every peer that still caches the old MAC as REACHABLE, for up to
+ * 45 s (reachable_time), before the kernel asks again. So once the host end forwards on the
+ * bridge, the peer re-sets its own MAC: the kernel's "address changed" event sends a
+ * gratuitous ARP (arp_notify) and, with IPv6, an unsolicited Neighbour Advertisement with the
+ * override flag (ndisc_notify) for its addresses, and peers' caches follow at once. The
+ * announcements the kernel makes when the link comes up are no use here: they leave before
+ * the bridge has enabled the new port (carrier reaches the bridge through linkwatch, later),
+ * and are dropped. The wait reads the port state in the host's sysfs (nsenter changes only
+ * the network namespace), without a process per poll; a switch that is not a Linux bridge
+ * (no brport) is not waited for.
+ *
+ * With an IPv6 address the peer also stops taking router advertisements (the bridge sends
+ * them for VM guests): the container keeps exactly the address volt assigned, no SLAAC
+ * address and no second default route beside it. In-process, the sysctls and the requests
+ * run in the workload's namespace over rtnetlink (no process); on the process path all of it
+ * is one nsenter: the shell writes the sysctls, runs the `ip -batch`, waits, and then becomes
+ * the `ip` that announces.
  */
 export async function configureVethPeer(spec: ContainerPortSpec): Promise<void> {
   const step = `${what(spec)}: configure ${spec.ifname} inside the container`;
-  if (spec.address6 === undefined) {
-    await ipBatchIn(spec.netns, step, peerLines(spec));
+  checkSpec(step, spec);
+  const write = netlinkWriter();
+  if (write) {
+    inProcess(step, write, spec.netns, [...peerSysctlRequests(spec), ...peerRequests(spec)]);
+    await bridgeForwards(spec.hostIfname);
+    inProcess(step, write, spec.netns, [{ op: 'link-set', ifname: spec.ifname, mac: spec.mac.toLowerCase() }]);
     return;
   }
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(spec.ifname)) throw new DriverError(`${step}: ${JSON.stringify(spec.ifname)} is not an interface name`, { code: 'E_KERNEL' });
-  // One process as without IPv6: the sysctl is written by the shell nsenter starts, which then becomes ip.
-  await runChecked(step, 'nsenter', [`--net=${spec.netns}`, 'sh', '-c', `echo 0 > /proc/sys/net/ipv6/conf/${spec.ifname}/accept_ra && exec ip -batch -`], {
+  await runChecked(step, 'nsenter', [`--net=${spec.netns}`, 'sh', '-c', peerScript(spec)], {
     input: peerLines(spec).join('\n') + '\n',
   });
 }
 
+/** How long the announcement waits for the bridge to forward on the new port (polls of 10 ms). */
+const FORWARDING_POLLS = 300;
+
+function checkSpec(step: string, spec: ContainerPortSpec): void {
+  for (const name of [spec.ifname, spec.hostIfname, spec.bridge]) {
+    if (!isIfname(name)) throw new DriverError(`${step}: ${JSON.stringify(name)} is not an interface name`, { code: 'E_KERNEL' });
+  }
+  if (!isMac(spec.mac)) throw new DriverError(`${step}: ${JSON.stringify(spec.mac)} is not a MAC address`, { code: 'E_KERNEL' });
+}
+
+/** The requests of peerLines, in the same order. */
+export function peerRequests(spec: ContainerPortSpec): NetlinkRequest[] {
+  const dev = spec.ifname;
+  const addr = (cidr: string, family: 4 | 6, nodad: boolean): NetlinkRequest => {
+    const [local, len] = cidr.split('/');
+    return { op: 'addr-replace', ifname: dev, family, local: local!, prefixlen: Number(len ?? (family === 4 ? 32 : 128)), ...(nodad ? { nodad } : {}) };
+  };
+  return [
+    { op: 'link-set', ifname: 'lo', up: true },
+    addr(spec.address, 4, false),
+    { op: 'link-set', ifname: dev, alias: portAlias(spec) },
+    ...(spec.address6 !== undefined ? [addr(spec.address6, 6, true)] : []),
+    { op: 'link-set', ifname: dev, up: true },
+    ...(spec.defaultGateway !== undefined ? [{ op: 'default-route', ifname: dev, family: 4, gateway: spec.defaultGateway } as const] : []),
+    ...(spec.address6 !== undefined && spec.defaultGateway6 !== undefined
+      ? [{ op: 'default-route', ifname: dev, family: 6, gateway: spec.defaultGateway6 } as const]
+      : []),
+  ];
+}
+
+/** The sysctls of peerScript as requests. */
+function peerSysctlRequests(spec: Pick<ContainerPortSpec, 'ifname' | 'address6'>): NetlinkRequest[] {
+  return [
+    { op: 'sysctl', key: `net/ipv4/conf/${spec.ifname}/arp_notify`, value: '1' },
+    ...(spec.address6 !== undefined
+      ? ([
+          { op: 'sysctl', key: `net/ipv6/conf/${spec.ifname}/accept_ra`, value: '0' },
+          { op: 'sysctl', key: `net/ipv6/conf/${spec.ifname}/ndisc_notify`, value: '1' },
+        ] as const)
+      : []),
+  ];
+}
+
+/** Wait (polls of 10 ms, at most FORWARDING_POLLS) until the bridge forwards on the port; no brport: no wait. */
+async function bridgeForwards(hostIfname: string): Promise<void> {
+  const file = `/sys/class/net/${hostIfname}/brport/state`;
+  for (let n = 0; n < FORWARDING_POLLS; n++) {
+    let state: string;
+    try {
+      state = fs.readFileSync(file, 'utf8').trim();
+    } catch {
+      return;
+    }
+    if (state === '3') return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Run requests in-process; the kernel's refusal becomes the DriverError `ip` would have given. */
+function inProcess(
+  step: string,
+  write: (nsPath: string | undefined, requests: readonly NetlinkRequest[]) => void,
+  nsPath: string | undefined,
+  requests: readonly NetlinkRequest[],
+): void {
+  try {
+    write(nsPath, requests);
+  } catch (e: unknown) {
+    throw new DriverError(`${step}: ${e instanceof Error ? e.message : String(e)}`, { code: 'E_KERNEL' });
+  }
+}
+
+/**
+ * The shell program of configureVethPeer (stdin: the `ip -batch` lines): the sysctls that make
+ * the kernel announce, the batch, the wait for the bridge port to forward (brport state 3),
+ * and the announcement. Names and MAC are checked by the caller.
+ */
+export function peerScript(spec: Pick<ContainerPortSpec, 'ifname' | 'hostIfname' | 'mac' | 'address6'>): string {
+  const v4 = `/proc/sys/net/ipv4/conf/${spec.ifname}`;
+  const v6 = `/proc/sys/net/ipv6/conf/${spec.ifname}`;
+  // The same sysctls as peerSysctlRequests.
+  const port = `/sys/class/net/${spec.hostIfname}/brport`;
+  return [
+    `{ [ -d ${v4} ] || { echo 'Cannot find device "${spec.ifname}"' >&2; exit 1; }; }`,
+    `echo 1 > ${v4}/arp_notify`,
+    ...(spec.address6 !== undefined ? [`echo 0 > ${v6}/accept_ra`, `echo 1 > ${v6}/ndisc_notify`] : []),
+    'ip -batch -',
+    `{ n=0; while [ -e ${port} ] && read s < ${port}/state && [ "$s" != 3 ] && [ $n -lt ${FORWARDING_POLLS} ]; do sleep 0.01; n=$((n+1)); done; }`,
+    `exec ip link set dev ${spec.ifname} address ${spec.mac.toLowerCase()}`,
+  ].join(' && ');
+}
+
 /** Deleting the host end removes both ends; a pair that is already gone is success. */
 export async function teardownVethPort(spec: Pick<ContainerPortSpec, 'hostIfname'>): Promise<void> {
+  const write = netlinkWriter();
+  if (write) {
+    try {
+      write(undefined, [{ op: 'link-del', ifname: spec.hostIfname }]);
+    } catch (e: unknown) {
+      const message = e instanceof Error ? e.message : String(e);
+      if (!linkGone(message)) throw new DriverError(`remove veth ${spec.hostIfname}: ${message}`, { code: 'E_KERNEL' });
+    }
+    return;
+  }
   const r = await runCommand('ip', ['link', 'del', 'dev', spec.hostIfname]);
-  if (r.code !== 0 && !isLinkGone(r.stderr)) {
+  if (!okOrGone(r)) {
     throw new DriverError(`remove veth ${spec.hostIfname}: ${r.stderr.trim() || `ip exited with ${r.code}`}`, { code: 'E_KERNEL' });
   }
 }
 
-/** iproute2's words for "no such link" (the link is already gone). */
-export function isLinkGone(stderr: string): boolean {
-  return /Cannot find device|does not exist/i.test(stderr);
-}
+/** @deprecated use linkGone (link-gone.ts), the one place that knows iproute2's words for "gone". */
+export const isLinkGone: (stderr: string) => boolean = linkGone;
 
 /*
- * Batches (`volt net connect NET W1 … WN`): the same kernel work as the calls above for N
- * ports, with as few processes as iproute2 allows — one `ip -batch` for every host end, and
- * one process per namespace for the peers (ip cannot change namespace inside a batch).
+ * Batches (`volt net connect NET W1 … WN`, Compose up): the same kernel work as the calls above
+ * for N ports, each failure naming its port. In-process (the library path) every port is its
+ * requests, no process at all, and the N peers wait for their bridge ports together; on the
+ * process path one `ip -batch` makes every pair and host end, and the peers are configured by
+ * a few small shells (one nsenter per namespace: ip cannot change namespace inside a batch).
  */
 
 /** A batch call that failed at one port: `index` is its position in the batch (0-based). */
@@ -112,29 +270,38 @@ export function batchErrorIndex(e: unknown): number | undefined {
   return typeof i === 'number' && Number.isInteger(i) && i >= 0 ? i : undefined;
 }
 
-function linkAddLine(spec: ContainerPortSpec): string {
-  return `link add name ${spec.hostIfname} mtu ${spec.mtu} type veth peer name ${spec.ifname} address ${spec.mac} mtu ${spec.mtu} netns ${spec.netns}`;
-}
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /**
- * setupVethPort for every spec in one `ip -batch`: all pairs created (peers straight into their
- * namespaces), all host ends on the bridge. ip stops at the first failing line ("Command failed
- * -:LINE"): when that is a pair whose host end exists already as a veth (a set-up run again),
- * its host-end settings are converged and the batch goes on after it, as setupVethPort does;
- * any other failure is a ContainerPortBatchError naming the port.
+ * setupVethPort for every spec. In-process: each port's requests in turn. Process path: one
+ * `ip -batch` for all; ip stops at the first failing line ("Command failed -:LINE"): when that
+ * is a pair whose host end exists already as a veth (a set-up run again), its host-end
+ * settings are converged and the batch goes on after it, as setupVethPort does; any other
+ * failure is a ContainerPortBatchError naming the port.
  */
 export async function setupVethPorts(specs: readonly ContainerPortSpec[]): Promise<void> {
+  if (netlinkWriter()) {
+    for (const [i, spec] of specs.entries()) {
+      try {
+        await setupVethPort(spec);
+      } catch (e: unknown) {
+        throw new ContainerPortBatchError(messageOf(e), i);
+      }
+    }
+    return;
+  }
   let from = 0;
   while (from < specs.length) {
-    const part = specs.slice(from);
     const lines: string[] = [];
     const owner: { index: number; add: boolean }[] = [];
-    for (const [i, s] of part.entries()) {
-      lines.push(linkAddLine(s));
-      owner.push({ index: from + i, add: true });
+    for (let i = from; i < specs.length; i++) {
+      const s = specs[i]!;
+      checkSpec(`${what(s)}: create veth ${s.hostIfname}`, s);
+      lines.push(`link add name ${s.hostIfname} mtu ${s.mtu} type veth peer name ${s.ifname} address ${s.mac} mtu ${s.mtu} netns ${s.netns}`);
+      owner.push({ index: i, add: true });
       for (const l of hostEndLines(s)) {
         lines.push(l);
-        owner.push({ index: from + i, add: false });
+        owner.push({ index: i, add: false });
       }
     }
     const r = await runCommand('ip', ['-batch', '-'], { input: lines.join('\n') + '\n' });
@@ -151,17 +318,10 @@ export async function setupVethPorts(specs: readonly ContainerPortSpec[]): Promi
     try {
       await ipBatch(step, hostEndLines(spec));
     } catch (e: unknown) {
-      throw new ContainerPortBatchError(e instanceof Error ? e.message : String(e), failed);
+      throw new ContainerPortBatchError(messageOf(e), failed);
     }
     from = failed + 1;
   }
-}
-
-/** The peer as the netlink writer takes it; undefined when the address is not plain a.b.c.d/len. */
-function netlinkPeer(spec: ContainerPortSpec): { ifname: string; address: string; prefixlen: number; alias: string; gateway?: string } | undefined {
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(spec.address);
-  if (!m || Number(m[2]) > 32) return undefined;
-  return { ifname: spec.ifname, address: m[1]!, prefixlen: Number(m[2]), alias: portAlias(spec), ...(spec.defaultGateway !== undefined ? { gateway: spec.defaultGateway } : {}) };
 }
 
 /** A word for sh, single-quoted. */
@@ -171,57 +331,57 @@ function shWord(s: string): string {
 
 /**
  * The sh script that configures the peers of `specs` one after the other, each exactly as
- * configureVethPeer does (one nsenter + ip -batch per namespace, its lines in a here-document;
- * the accept_ra sysctl first for IPv6): one fork of a small shell per namespace, nothing else.
- * It stops at the first failure, whose output ip has just written to stderr, and ends stderr
- * with "volt-peer-failed INDEX".
+ * configureVethPeer's process path does (one nsenter running peerScript, its `ip -batch` lines
+ * in a here-document). It stops at the first failure, whose output has just gone to stderr,
+ * and ends stderr with "volt-peer-failed INDEX".
  */
-function peerScript(specs: readonly { spec: ContainerPortSpec; index: number }[]): string {
+function peersScript(specs: readonly { spec: ContainerPortSpec; index: number }[]): string {
   const out: string[] = [];
-  const failed = (index: number): string => `{ echo 'volt-peer-failed ${index}' >&2; exit 1; }`;
   for (const { spec, index } of specs) {
-    if (spec.address6 !== undefined && !/^[A-Za-z0-9_.-]{1,15}$/.test(spec.ifname)) {
-      out.push(`echo ${shWord(`${JSON.stringify(spec.ifname)} is not an interface name`)} >&2; ${failed(index)}`);
-      break;
-    }
-    const ip =
-      spec.address6 === undefined
-        ? `nsenter --net=${shWord(spec.netns)} ip -batch -`
-        : `nsenter --net=${shWord(spec.netns)} sh -c ${shWord(`echo 0 > /proc/sys/net/ipv6/conf/${spec.ifname}/accept_ra && exec ip -batch -`)}`;
     // No line of peerLines is "VOLT_PEER_END": each starts with an ip object (link, addr, route).
-    out.push(`${ip} <<'VOLT_PEER_END' || ${failed(index)}`, ...peerLines(spec), 'VOLT_PEER_END');
+    out.push(
+      `nsenter --net=${shWord(spec.netns)} sh -c ${shWord(peerScript(spec))} <<'VOLT_PEER_END' || { echo 'volt-peer-failed ${index}' >&2; exit 1; }`,
+      ...peerLines(spec),
+      'VOLT_PEER_END',
+    );
   }
   return out.join('\n') + '\n';
 }
 
 /**
- * configureVethPeer for every spec: still one nsenter + ip per namespace (ip cannot change
- * namespace inside a batch), but started by `parallel` small sh processes, each taking every
- * `parallel`-th spec, rather than by node (a spawn from node costs a fork of its whole address
- * space: most of a batch's time before this). The first failure (lowest position) is thrown as
- * a ContainerPortBatchError once the shells end; a shell stops at its first failure.
+ * configureVethPeer for every spec. In-process: every peer's sysctls and requests, then one
+ * wait for all their bridge ports to forward, then every announcement (not N waits one after
+ * the other). Process path: `parallel` small sh processes, each taking every `parallel`-th spec,
+ * rather than one spawn from node per namespace (a spawn from node costs a fork of its whole
+ * address space). The first failure (lowest position) is a ContainerPortBatchError.
  */
 export async function configureVethPeers(specs: readonly ContainerPortSpec[], parallel = 4): Promise<void> {
   if (specs.length === 0) return;
-  // In-process where it can be (an IPv4-only peer, the netlink library loaded): no process at all.
-  const writer = netlinkPeerWriter();
-  const rest: { spec: ContainerPortSpec; index: number }[] = [];
-  for (const [index, spec] of specs.entries()) {
-    const peer = writer && spec.address6 === undefined ? netlinkPeer(spec) : undefined;
-    if (!peer) {
-      rest.push({ spec, index });
-      continue;
-    }
+  for (const [i, spec] of specs.entries()) {
     try {
-      writer!(spec.netns, peer);
+      checkSpec(`${what(spec)}: configure ${spec.ifname} inside the container`, spec);
     } catch (e: unknown) {
-      throw new ContainerPortBatchError(`${what(spec)}: configure ${spec.ifname} inside the container: ${e instanceof Error ? e.message : String(e)}`, index);
+      throw new ContainerPortBatchError(messageOf(e), i);
     }
   }
-  if (rest.length === 0) return;
-  const workers = Math.max(1, Math.min(parallel, rest.length));
-  const stripes = Array.from({ length: workers }, (_, w) => rest.filter((_x, i) => i % workers === w));
-  const results = await Promise.all(stripes.map((stripe) => runCommand('sh', ['-s'], { input: peerScript(stripe) })));
+  const write = netlinkWriter();
+  if (write) {
+    const each = (i: number, requests: (s: ContainerPortSpec) => NetlinkRequest[]): void => {
+      const spec = specs[i]!;
+      try {
+        inProcess(`${what(spec)}: configure ${spec.ifname} inside the container`, write, spec.netns, requests(spec));
+      } catch (e: unknown) {
+        throw new ContainerPortBatchError(messageOf(e), i);
+      }
+    };
+    for (let i = 0; i < specs.length; i++) each(i, (s) => [...peerSysctlRequests(s), ...peerRequests(s)]);
+    await bridgesForward(specs.map((s) => s.hostIfname));
+    for (let i = 0; i < specs.length; i++) each(i, (s) => [{ op: 'link-set', ifname: s.ifname, mac: s.mac.toLowerCase() }]);
+    return;
+  }
+  const workers = Math.max(1, Math.min(parallel, specs.length));
+  const stripes = Array.from({ length: workers }, (_, w) => specs.flatMap((spec, index) => (index % workers === w ? [{ spec, index }] : [])));
+  const results = await Promise.all(stripes.map((stripe) => runCommand('sh', ['-s'], { input: peersScript(stripe) })));
   const failures: { index: number; message: string }[] = [];
   for (const [w, r] of results.entries()) {
     if (r.code === 0) continue;
@@ -235,14 +395,41 @@ export async function configureVethPeers(specs: readonly ContainerPortSpec[], pa
   if (first) throw new ContainerPortBatchError(first.message, first.index);
 }
 
-/** teardownVethPort for every spec in one `ip -force -batch`; pairs already gone are success. */
+/** bridgeForwards for several ports at once: one poll loop (10 ms, at most FORWARDING_POLLS) until each forwards or has no brport. */
+async function bridgesForward(hostIfnames: readonly string[]): Promise<void> {
+  let waiting = [...hostIfnames];
+  for (let n = 0; n < FORWARDING_POLLS && waiting.length > 0; n++) {
+    waiting = waiting.filter((h) => {
+      try {
+        return fs.readFileSync(`/sys/class/net/${h}/brport/state`, 'utf8').trim() !== '3';
+      } catch {
+        return false;
+      }
+    });
+    if (waiting.length > 0) await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** teardownVethPort for every spec (in-process, or one `ip -force -batch`); pairs already gone are success. */
 export async function teardownVethPorts(specs: readonly Pick<ContainerPortSpec, 'hostIfname'>[]): Promise<void> {
   if (specs.length === 0) return;
+  if (netlinkWriter()) {
+    const failures: string[] = [];
+    for (const s of specs) {
+      try {
+        await teardownVethPort(s);
+      } catch (e: unknown) {
+        failures.push(messageOf(e));
+      }
+    }
+    if (failures.length > 0) throw new DriverError(failures.join('; '), { code: 'E_KERNEL' });
+    return;
+  }
   const r = await runCommand('ip', ['-force', '-batch', '-'], { input: specs.map((s) => `link del dev ${s.hostIfname}`).join('\n') + '\n' });
   if (r.code === 0) return;
   const other = r.stderr
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l !== '' && !/^Command failed -:\d+$/.test(l) && !isLinkGone(l));
+    .filter((l) => l !== '' && !/^Command failed -:\d+$/.test(l) && !linkGone(l));
   if (other.length > 0) throw new DriverError(`remove veth ${specs.map((s) => s.hostIfname).join(', ')}: ${other.join('; ')}`, { code: 'E_KERNEL' });
 }

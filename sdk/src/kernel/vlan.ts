@@ -4,6 +4,7 @@ import type { VlanObservation, VlanSpec } from '../drivers/bridge';
 import type { Availability } from '../drivers/driver';
 import { DriverError, errorMessage } from '../errors';
 import { runChecked } from './exec';
+import { isIfname } from './names';
 
 /**
  * 802.1Q links as the kernel reports them, and whether the kernel can make
@@ -106,14 +107,13 @@ export function isVlanUnsupportedError(stderr: string): boolean {
  * pasting its values into an `ip -batch` script or a networkd unit.
  */
 export function checkVlanSpec(spec: VlanSpec): void {
-  const name = /^[A-Za-z0-9_.-]{1,15}$/;
   const problems: string[] = [];
   for (const [what, v] of [
     ['interface name', spec.ifname],
     ['parent', spec.parent],
     ...(spec.bridge === undefined ? [] : [['bridge', spec.bridge] as const]),
   ] as const) {
-    if (!name.test(v) || v === '.' || v === '..') problems.push(`${what} ${JSON.stringify(v)} is not a valid Linux interface name`);
+    if (!isIfname(v)) problems.push(`${what} ${JSON.stringify(v)} is not a valid Linux interface name`);
   }
   if (!Number.isInteger(spec.id) || spec.id < 1 || spec.id > 4094) problems.push(`VLAN id ${String(spec.id)} is not 1–4094`);
   if (spec.network !== undefined && /[\u0000-\u001f\u007f]/.test(spec.network)) problems.push('network name has control characters');

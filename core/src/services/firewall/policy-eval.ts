@@ -13,6 +13,8 @@ import { contains6, parseCidr6, parseIPv6 } from '../../net/ipv6';
  *   2. policies: a destination that any policy targets is isolated; a
  *      matching deny drops, else a matching allow accepts, else it is dropped;
  *   3. the default: same network allowed, different networks denied.
+ * On a bridge whose driver enforces policies in its own switch (switched-policies: Open
+ * vSwitch), traffic between two workloads of one network meets 2 and 3 only.
  * Traffic between two workloads on the same bridge passes that path only when
  * the bridge hands it to the IPv4 hooks (br_netfilter); otherwise nothing
  * filters it.
@@ -30,6 +32,12 @@ export interface Flow {
   /** For same-network flows: does the bridge pass its traffic to the IPv4 forward hook? */
   bridgeFiltered: boolean;
   bridgeFilterReason?: string;
+  /**
+   * For same-network flows: the bridge driver that enforces policies in its own switch
+   * (capability switched-policies). Firewall rules do not see such traffic; policies and the
+   * default apply as below.
+   */
+  switchedBy?: string;
 }
 
 export type Decider =
@@ -87,7 +95,7 @@ export function evaluate(rs: FirewallRuleSet, flow: Flow): Verdict {
   if (flow.sameNetwork && !flow.bridgeFiltered) {
     return { allowed: true, decidedBy: { kind: 'unfiltered', reason: flow.bridgeFilterReason ?? 'the bridge does not pass its traffic to the IPv4 hooks' } };
   }
-  const rules = rs.rules.filter((r) => r.chain === 'forward').sort((a, b) => a.order - b.order);
+  const rules = flow.switchedBy !== undefined ? [] : rs.rules.filter((r) => r.chain === 'forward').sort((a, b) => a.order - b.order);
   for (const r of rules) {
     if (ruleMatches(r, flow, rs.groups)) return { allowed: r.action === 'accept', decidedBy: { kind: 'rule', name: r.name, action: r.action } };
   }

@@ -61,6 +61,8 @@ export interface PolicyDeps extends FirewallDeps {
   bridgeFiltering?(bridges: string[]): Promise<BridgeFiltering[]>;
   /** The active bridge driver's name when its switch bypasses netfilter (BridgeDriver.filtersSwitchedTraffic false). */
   unfilteredBridgeDriver?(): Promise<string | undefined>;
+  /** The active bridge driver's name when it enforces the policies inside its networks itself (capability switched-policies). */
+  switchedPolicyDriver?(): Promise<string | undefined>;
 }
 
 const ACTIONS = ['allow', 'deny'] as const;
@@ -196,7 +198,9 @@ export class PolicyService {
     const rs = compileRuleSet(state);
     const byWorkload = attachmentsByWorkload(state);
     const bridges = [...new Set(state.attachments.map((a) => state.networks[a.network]?.bridge).filter((b): b is string => b !== undefined))];
-    const filtering = new Map((this.d.bridgeFiltering ? await this.d.bridgeFiltering(bridges) : []).map((f) => [f.bridge, f]));
+    const switchedBy = this.d.switchedPolicyDriver ? await this.d.switchedPolicyDriver() : undefined;
+    // A switch that enforces policies itself: netfilter's view of its bridges does not matter.
+    const filtering = new Map((this.d.bridgeFiltering && switchedBy === undefined ? await this.d.bridgeFiltering(bridges) : []).map((f) => [f.bridge, f]));
     const out: TestResult[] = [];
     const ports: (number | undefined)[] = req.proto === 'icmp' ? [undefined] : req.ports;
     const family = req.family ?? 4;
@@ -223,6 +227,7 @@ export class PolicyService {
             // Without a probe (a driver that cannot tell), assume the hooks see the traffic.
             bridgeFiltered: (family === 6 ? f?.filtered6 : f?.filtered) ?? true,
             bridgeFilterReason: family === 6 ? f?.reason6 : f?.reason,
+            ...(switchedBy !== undefined && path.sameNetwork ? { switchedBy } : {}),
           };
           const v = evaluate(rs, flow);
           out.push({

@@ -1,6 +1,6 @@
 import type { VlanObservation, VlanSpec } from '@volt/sdk';
 import { ConflictError, NotFoundError, UserInputError } from '@volt/sdk';
-import type { HostLink } from '@volt/sdk/kernel';
+import { isIfname, type HostLink } from '@volt/sdk/kernel';
 import type { VlanRecord, VoltState } from '../../state/types';
 
 /** `volt net vlan create` as given on the command line (strings: parsed here, once). */
@@ -18,8 +18,6 @@ export interface VlanPlanContext {
   now: string;
 }
 
-/** Linux interface names: 1–15 bytes, no "/", no whitespace; volt keeps to the portable set. */
-const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
 /**
  * Validate a create request against state and the kernel, and return the record to
@@ -118,7 +116,7 @@ export function parseVlanId(what: string, raw: string | number): number {
 }
 
 function checkIfname(what: string, label: string, v: string, code: string): string {
-  if (!IFNAME.test(v) || v === '.' || v === '..') {
+  if (!isIfname(v)) {
     throw new UserInputError(`${what}: ${label} ${JSON.stringify(v)} is not a valid interface name (1–15 of A-Z a-z 0-9 _ . -)`, { code });
   }
   return v;
