@@ -25,6 +25,8 @@ in_ns $VOLT net create --name bench --subnet 10.77.0.0/24 >/dev/null
 # The same container on a dual-stack network (one network at a time: each prepare disconnects it first).
 in_ns $VOLT net create --name bench6 --subnet 10.76.0.0/24 --subnet6 fd00:76::/64 >/dev/null
 VC="VOLT_ROOT=$BENCH_ROOT node $REPO/core/bin/run.js"
+# The same volt on the process path (ip, nft, nsenter programs instead of rtnetlink/libnftables in-process).
+VP="VOLT_KERNEL_ACCESS=process $VC"
 
 # CNI: bridge + host-local, gateway and masquerade like volt's network.
 cat > "$work/cni.json" <<JSON
@@ -69,22 +71,24 @@ hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$out" \
   -n 'volt net disconnect' --prepare "$X sh -c '$VC net connect bench $C_NS >/dev/null 2>&1 || true'" "$X sh -c '$VC net disconnect $C_NS >/dev/null'" \
   -n 'volt connect dual-stack' --prepare "$X sh -c '$VC net disconnect $C_NS >/dev/null 2>&1 || true'" "$X sh -c '$VC net connect bench6 $C_NS >/dev/null'" \
   -n 'volt disconnect dual-stack' --prepare "$X sh -c '$VC net connect bench6 $C_NS >/dev/null 2>&1 || true'" "$X sh -c '$VC net disconnect $C_NS >/dev/null'" \
+  -n 'volt connect (process path)' --prepare "$X sh -c '$VC net disconnect $C_NS >/dev/null 2>&1 || true'" "$X sh -c '$VP net connect bench $C_NS >/dev/null'" \
   -n 'CNI bridge+host-local ADD' --prepare "$X $cni_del_p" "$X $cni_add" \
   -n 'CNI bridge+host-local DEL' --prepare "$X $cni_add_p" "$X $cni_del" \
   -n 'netavark setup' --prepare "$X $na_teardown_p" "$X $na_setup" \
   -n 'netavark teardown' --prepare "$X $na_setup_p" "$X $na_teardown" >/dev/null
 # `ip netns exec` + `sh -c` wrap every command alike; the node baseline pays the same wrapper.
-names=('node -e 0' 'volt net connect' 'volt net disconnect' 'volt connect dual-stack' 'volt disconnect dual-stack' 'CNI bridge+host-local ADD' 'CNI bridge+host-local DEL' 'netavark setup' 'netavark teardown')
+names=('node -e 0' 'volt net connect' 'volt net disconnect' 'volt connect dual-stack' 'volt disconnect dual-stack' 'volt connect (process path)' 'CNI bridge+host-local ADD' 'CNI bridge+host-local DEL' 'netavark setup' 'netavark teardown')
 declare -a m
 for i in "${!names[@]}"; do m[$i]=$(median_ms "$out" "$i"); done
 printf '%-30s %10s\n' "operation (median of $RUNS)" "ms"
 for i in "${!names[@]}"; do printf '%-30s %10s\n' "${names[$i]}" "${m[$i]}"; done
 node -e "
-const [node, vc, vd, vc6, vd6, ca, cd, ns, nt] = process.argv.slice(1).map(Number);
+const [node, vc, vd, vc6, vd6, vcp, ca, cd, ns, nt] = process.argv.slice(1).map(Number);
 console.log('');
 console.log('volt connect − node -e 0     ' + (vc - node).toFixed(1).padStart(10) + '   = ' + ((vc - node) / ns).toFixed(2) + ' × netavark setup (goal ≤ 1.00)');
 console.log('volt disconnect − node -e 0  ' + (vd - node).toFixed(1).padStart(10) + '   = ' + ((vd - node) / nt).toFixed(2) + ' × netavark teardown');
 console.log('volt connect / CNI ADD       ' + (vc / ca).toFixed(2).padStart(10));
 console.log('dual-stack / v4-only connect ' + (vc6 / vc).toFixed(2).padStart(10) + ' × (goal ≤ 1.20; less node -e 0: ' + ((vc6 - node) / (vc - node)).toFixed(2) + ' ×)');
 console.log('dual-stack / v4-only discon. ' + (vd6 / vd).toFixed(2).padStart(10) + ' ×');
+console.log('process path − node -e 0     ' + (vcp - node).toFixed(1).padStart(10) + '   = ' + ((vcp - node) / ns).toFixed(2) + ' × netavark setup (in-process: ' + ((vc - node) / ns).toFixed(2) + ' ×)');
 " "${m[@]}"

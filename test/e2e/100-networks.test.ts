@@ -185,3 +185,29 @@ test('help and examples on every command', async (t) => {
     t.regex(r.stdout, /EXAMPLES/, cmd.join(' '));
   }
 });
+
+test('net delete --force removes the connected containers\' veths too: nothing is left for net check to find', async (t) => {
+  const host = await SandboxHost.create(t);
+  await host.voltOk(['net', 'create', '--name', 'backend', '--subnet', '10.30.0.0/24']);
+  await host.voltOk(['net', 'create', '--name', 'other', '--subnet', '10.40.0.0/24']);
+  const a = await host.addContainer('a');
+  const b = await host.addContainer('b');
+  await host.voltOk(['net', 'connect', 'backend', a.netns]);
+  await host.voltOk(['net', 'connect', 'backend', b.netns]);
+  await host.voltOk(['net', 'connect', 'other', b.netns]);
+  const hostEnds = async (): Promise<string[]> =>
+    (await host.execJson<{ ifname: string; ifalias?: string }[]>('ip', ['-j', 'link', 'show'])).filter((l) => (l.ifalias ?? '').startsWith('volt:backend/')).map((l) => l.ifname);
+  t.is((await hostEnds()).length, 2);
+
+  await host.voltOk(['net', 'delete', 'backend', '--force']);
+  t.deepEqual(await hostEnds(), [], 'no host end of a backend veth is left');
+  const inside = async (c: typeof a): Promise<string[]> => (await c.execJson<{ ifname: string }[]>('ip', ['-j', 'link', 'show'])).map((l) => l.ifname).sort();
+  t.deepEqual(await inside(a), ['lo'], 'the container lost its backend NIC');
+  t.deepEqual(await inside(b), ['eth1', 'lo'], 'and keeps the one of the other network');
+  const check = await host.volt(['net', 'check', '-o', 'json']);
+  t.is(check.code, 0, check.stdout + check.stderr);
+  const report = JSON.parse(check.stdout) as { ok: boolean; drift: string[]; leftovers?: unknown[] };
+  t.true(report.ok);
+  t.deepEqual(report.leftovers ?? [], [], 'no orphan for net up to clean');
+  t.true(await ping(b, '10.40.0.1'), 'the other network is untouched');
+});

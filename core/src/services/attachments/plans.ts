@@ -501,8 +501,18 @@ function deleteSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): PlanSte
     },
     {
       name: 'bridge',
-      what: `delete bridge ${n.bridge}`,
-      apply: async () => (await d.bridge()).teardownBridge(bridgeSpec(n)),
+      what: `remove the container ports of ${n.name} and delete bridge ${n.bridge}`,
+      apply: async () => {
+        // `net delete --force`: the containers' veths go with the network (both ends; gone is
+        // success, so a roll-forward runs it again safely). Read from state when the step runs:
+        // the attachments leave state only when the delete commits.
+        const bridge = await d.bridge();
+        const ports = containerPorts(bridge);
+        for (const a of state.attachments) {
+          if (a.network === n.name && state.workloads[a.workload]?.type !== 'vm') await ports.teardownContainerPort(a);
+        }
+        await bridge.teardownBridge(bridgeSpec(n));
+      },
       undo: async () => (await d.bridge()).setupBridge(bridgeSpec(n)),
     },
     {
