@@ -82,7 +82,15 @@ export interface RunningPlan {
  * undo the done steps in reverse and restore the draft to what it was before (written, so the
  * record does not outlive the failure). Undo failures are warnings; the step's error is rethrown.
  */
-export async function runPlan(store: StateStore, state: VoltState, intent: PendingIntent, steps: PlanStep[], warn: (m: string) => void): Promise<RunningPlan> {
+export async function runPlan(
+  store: StateStore,
+  state: VoltState,
+  intent: PendingIntent,
+  steps: PlanStep[],
+  warn: (m: string) => void,
+  /** The steps change nothing in the draft but the record (container connects): their progress is written to the journal only, the state is not serialised again. */
+  opts: { stepsTouchOnlyTheRecord?: boolean } = {},
+): Promise<RunningPlan> {
   const base = structuredClone(state);
   const record: PendingRecord = {
     ...intent,
@@ -118,7 +126,7 @@ export async function runPlan(store: StateStore, state: VoltState, intent: Pendi
     }
     done.push(step);
     record.steps[i]!.done = true;
-    store.checkpoint();
+    store.checkpoint({ journalOnly: opts.stepsTouchOnlyTheRecord === true });
     faultPoint(record.op, step.name);
   }
   return {

@@ -213,7 +213,9 @@ export class AttachmentExecutor {
    * the draft, then the listeners. Any failure undoes all of it and puts the draft back.
    */
   async connect(state: VoltState, intent: PendingIntent, added: AttachmentRecord[] = [intent.attachment!]): Promise<void> {
-    const plan = await runPlan(this.d.store, state, intent, planSteps(intent, state, this.d), this.d.warn);
+    // A container's veth steps touch only the kernel (a VM's TAP step records its bridge in the draft).
+    const onlyRecord = intent.op === 'connect' || intent.op === 'connect-batch';
+    const plan = await runPlan(this.d.store, state, intent, planSteps(intent, state, this.d), this.d.warn, { stepsTouchOnlyTheRecord: onlyRecord });
     const before = structuredClone(state);
     applyResult(intent, state);
     try {
