@@ -185,6 +185,8 @@ done
 echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) after the run" >&2
 for log in volt volt-dgram; do
   [ -f "$WORK/$log.log" ] && echo "bench: $log: $(grep -m1 'volt-dns: udp:' "$WORK/$log.log" || echo 'no udp line')" >&2
+  # VOLT_DNS_TRACE=1 in the environment: when the reading threads beside the first started (under load).
+  [ "${VOLT_DNS_TRACE:-}" = 1 ] && [ -f "$WORK/$log.log" ] && grep -m4 'trace .*thread [1-9] \(spawn\|ready\)\|trace .*busy' "$WORK/$log.log" | sed "s/^/bench: $log: /" >&2 || true
 done
 
 node - "$WORK/results" "$LAT_QPS" <<'JS'

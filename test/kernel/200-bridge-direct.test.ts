@@ -231,7 +231,9 @@ test.serial('the conformance kit passes DirectBridge (bridge suite, @volt/sdk/te
   const { runConformance } = await import('@volt/sdk/testing');
   const { builtinHooks } = await import('./driver-hooks');
   const r = await runConformance({ kind: 'bridge', driver: { name: 'direct', hook: builtinHooks() } });
-  t.deepEqual(r.cases.filter((c) => c.status !== 'pass').map((c) => `${c.name}: ${c.reason ?? ''}`), []);
+  t.deepEqual(r.cases.filter((c) => c.status === 'fail').map((c) => `${c.name}: ${c.reason ?? ''}`), []);
+  // A Linux bridge switches through netfilter: the switched-policies case is skipped, and only it.
+  t.deepEqual(r.cases.filter((c) => c.status === 'skip').map((c) => c.name.split(' ')[0]), ['switched-policies']);
   t.true(r.ok);
   t.is(r.passed, 9);
 });

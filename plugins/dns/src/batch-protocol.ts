@@ -32,6 +32,8 @@ export interface BatchThreadData {
   batch: number;
   /** Int32Array: [CTL_STOP] 1 = leave the loop, [CTL_MAIL] bumped after every message posted to the threads. */
   control: SharedArrayBuffer;
+  /** The main thread's performance.timeOrigin (trace.ts). */
+  origin: number;
 }
 
 export const CTL_STOP = 0;
@@ -58,4 +60,6 @@ export type FromBatchThread =
   | { op: 'removed'; fd: number }
   /** A query the thread cannot answer alone (forwarding, the cache): the main thread answers from the same socket. */
   | { op: 'relay'; fd: number; msg: Uint8Array; address: string; port: number }
-  | { op: 'warn'; message: string };
+  | { op: 'warn'; message: string }
+  /** A receive came back full (a queue builds up): the pool starts the threads beside the first, once. */
+  | { op: 'busy' };

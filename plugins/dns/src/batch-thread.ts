@@ -11,8 +11,12 @@
  * search domains, stop). Queries that need the upstreams or the cache go to
  * the main thread, which answers them from the same socket.
  */
+import { performance } from 'node:perf_hooks';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { MSG_DONTWAIT, MSG_WAITFORONE, PollSet, UdpBatch, clearEventFd, formatIpv4 } from '@volt/native';
+import { trace, traceOrigin } from './trace';
+traceOrigin((workerData as BatchThreadData).origin);
+trace(`thread ${(workerData as BatchThreadData).index} isolate (+${(performance.timeOrigin - (workerData as BatchThreadData).origin).toFixed(1)} ms: its origin)`);
+import { MSG_DONTWAIT, MSG_WAITFORONE, PollSet, UdpBatch, clearEventFd, formatIpv4 } from '@volt/native/dist/udp-batch';
 import { CTL_MAIL, CTL_STOP, type BatchThreadData, type FromBatchThread, type ThreadSocket, type ToBatchThread } from './batch-protocol';
 import { LocalAnswerer } from './local-answerer';
 import { RECV_TIMEOUT_MS } from './udp-mode';
@@ -25,6 +29,7 @@ if (port === null) throw new Error('batch-thread: not a worker thread');
 /** Full batches read from one socket in a row before the others get their turn. */
 const DRAIN_ROUNDS = 16;
 
+trace(`thread ${data.index} loaded`);
 const control = new Int32Array(data.control);
 const answerer = new LocalAnswerer(data.searchDomains, data.serial);
 for (const v of data.views) answerer.publish(v);
@@ -63,7 +68,17 @@ function addSocket(s: ThreadSocket): void {
   });
 }
 
+/** When the set of sockets last changed (ms, performance.now()). */
+let changedAt = 0;
+/**
+ * A lone socket is read by blocking recvmmsg, which mail cannot wake (only its receive timeout
+ * ends it): not until the set has stood still this long, so that while the service starts and
+ * its listeners are added one after the other each is read at once.
+ */
+const SETTLED_MS = 1000;
+
 function rebuild(): void {
+  changedAt = performance.now();
   order = [...sockets.values()];
   // Index 0 is the wake-up eventfd; socket i is at i + 1.
   poll.set([data.wakeFd, ...order.map((s) => s.fd)]);
@@ -82,28 +97,47 @@ function apply(m: ToBatchThread): void {
       return;
     case 'add':
       addSocket(m.socket);
-      rebuild();
-      post({ op: 'added', fd: m.socket.fd });
+      dirty = true;
+      added.push(m.socket.fd);
       return;
     case 'remove':
       sockets.delete(m.fd);
-      rebuild();
-      post({ op: 'removed', fd: m.fd });
+      dirty = true;
+      removed.push(m.fd);
       return;
   }
 }
 
+/** The socket set changed while reading mail: the poll set is rebuilt once, after all of it. */
+let dirty = false;
+const added: number[] = [];
+const removed: number[] = [];
+let mailRead = 0;
+
 function readMail(): void {
+  let n = 0;
   for (;;) {
     const m = receiveMessageOnPort(port!);
-    if (m === undefined) return;
+    if (m === undefined) break;
+    n++;
     try {
       apply(m.message as ToBatchThread);
     } catch (e: unknown) {
       post({ op: 'warn', message: `reading thread ${data.index}: ${e instanceof Error ? e.message : String(e)}` });
     }
   }
+  if (dirty) {
+    dirty = false;
+    rebuild();
+    // Only now: a socket is read (or let go) from the next poll on.
+    for (const fd of added.splice(0)) post({ op: 'added', fd });
+    for (const fd of removed.splice(0)) post({ op: 'removed', fd });
+  }
+  if (mailRead++ < 3) trace(`thread ${data.index} mail read (${n} messages, ${order.length} sockets)`);
 }
+
+/** Told the main thread once that a batch came full (it may start the other reading threads then). */
+let saidBusy = false;
 
 /** Read and answer what is queued on one socket (a few batches at most, then the next socket). */
 function drain(ring: UdpBatch, s: Sock, first = MSG_DONTWAIT): void {
@@ -139,6 +173,10 @@ function drain(ring: UdpBatch, s: Sock, first = MSG_DONTWAIT): void {
     }
     ring.send();
     s.counters[data.index] = s.queries;
+    if (n === ring.batch && !saidBusy) {
+      saidBusy = true;
+      post({ op: 'busy' });
+    }
     // A batch that did not come full emptied the queue: back to poll rather than a receive that finds nothing.
     if (n < ring.batch) return;
   }
@@ -152,6 +190,7 @@ function loop(): void {
   let mail: number | undefined;
   let lastError = '';
   post({ op: 'ready' });
+  trace(`thread ${data.index} ready (${order.length} sockets)`);
   try {
     while (Atomics.load(control, CTL_STOP) === 0) {
       const now = Atomics.load(control, CTL_MAIL);
@@ -163,7 +202,7 @@ function loop(): void {
       // One socket (one network): block in recvmmsg itself (MSG_WAITFORONE, up to the socket's
       // 100 ms receive timeout), as before the threads were shared: no poll per burst and no
       // empty receive when the other thread took the datagrams. Mail then waits for that timeout.
-      if (order.length === 1) {
+      if (order.length === 1 && performance.now() - changedAt > SETTLED_MS) {
         drain(ring, order[0]!, MSG_WAITFORONE);
         continue;
       }

@@ -4,7 +4,9 @@ import type { Availability } from '@volt/sdk';
 import type { DnsDriver, DnsListener, DnsResolverOptions, DnsStats, DnsView } from '@volt/sdk';
 import { DriverError } from '@volt/sdk';
 import type { Engine } from './engine';
+import type { ReaderPool } from './reader-pool';
 import type { WorkerPool } from './worker-pool';
+import { trace } from './trace';
 
 interface Running {
   engine: Engine;
@@ -25,7 +27,7 @@ export class Dns2Resolver implements DnsDriver {
   readonly name = 'dns2';
   readonly preference = 10;
   readonly fallback = true;
-  readonly description = 'built-in resolver (dns2 codec): per-network names, forwarding with cache';
+  readonly description = 'built-in resolver: per-network names, forwarding with cache';
   private run?: Running;
 
   constructor(private readonly host: HostContext) {}
@@ -42,17 +44,42 @@ export class Dns2Resolver implements DnsDriver {
 
   async start(options: DnsResolverOptions): Promise<void> {
     if (this.run) return;
-    const { Engine } = await import('./engine');
+    trace('resolver start');
     const { chooseUdpMode } = await import('./udp-mode');
     const serial = Math.floor(Date.now() / 1000);
     const workers = Math.max(0, Math.floor(options.workers ?? 0));
     const udp = await chooseUdpMode(workers);
+    trace(`udp mode ${udp.kind}`);
+    // The reading threads start first: a V8 isolate and its modules take longer than everything
+    // else the service does before it answers, so that goes on meanwhile (docs/decisions/0012).
+    let engineRef: Engine | undefined;
+    let pool: ReaderPool | undefined;
+    if (udp.kind === 'batch') {
+      const { ReaderPool } = await import('./reader-pool');
+      pool = new ReaderPool({
+        mode: udp,
+        initial: () => engineRef?.threadStart() ?? { searchDomains: [...options.searchDomains], serial, views: [] },
+        relay: (fd, msg, peer) => engineRef?.relayedOn(fd, msg, peer),
+        warn: this.host.warn,
+      });
+      void pool.start();
+    }
+    let engine: Engine;
+    try {
+      const { Engine } = await import('./engine');
+      trace('engine loaded');
+      engine = new Engine(options, serial, this.host, udp, pool);
+    } catch (e: unknown) {
+      await pool?.stop();
+      throw new DriverError(`start volt-dns: ${e instanceof Error ? e.message : String(e)}`, { code: 'E_DNS_START', cause: e });
+    }
     // The service's start-up lines: which UDP path answers (the host context has no info channel).
     process.stdout.write(`volt-dns: udp: ${udp.describe}\n`);
-    const engine = new Engine(options, serial, this.host, udp);
+    engineRef = engine;
     const run: Running = { engine, searchDomains: [...options.searchDomains], serial, views: new Map(), sockets: new Map() };
     try {
       await engine.start();
+      trace('forwarder started');
       // Batched UDP reads in threads of this process (`workers` sets how many); worker processes are the dgram path's.
       if (workers > 0 && udp.kind === 'dgram') {
         const { WorkerPool } = await import('./worker-pool');
@@ -101,7 +128,9 @@ export class Dns2Resolver implements DnsDriver {
 
   async startListener(listener: DnsListener): Promise<void> {
     const run = this.running('listen');
+    trace(`listen ${listener.network} ${listener.address}`);
     const socket = await run.engine.startListener(listener);
+    trace(`listening ${listener.network} ${listener.address}`);
     const key = `${listener.network}\0${listener.address}\0${listener.port}`;
     if (socket === undefined || run.sockets.has(key)) return;
     run.sockets.set(key, { spec: listener, socket });
@@ -118,6 +147,7 @@ export class Dns2Resolver implements DnsDriver {
 
   async publish(view: DnsView): Promise<void> {
     const run = this.running('publish names');
+    trace(`publish ${view.network}`);
     run.engine.publish(view);
     run.views.set(view.network, view);
     await run.pool?.broadcast({ op: 'publish', view });

@@ -35,19 +35,25 @@ export class Engine {
     private readonly host: HostContext,
     /** How UDP is read (default: node:dgram). */
     readonly udp: UdpMode = { kind: 'dgram', describe: 'node:dgram' },
+    /** The reading threads, when the caller started them already (dns2-resolver.ts starts them first thing); else made here. */
+    pool?: ReaderPool,
   ) {
     this.answerer = new LocalAnswerer(options.searchDomains, serial);
     this.searchDomains = [...options.searchDomains];
     this.serial = serial;
     if (udp.kind === 'batch') {
-      // One set of reading threads for every listener (reader-pool.ts), started with the first listener.
-      const pool = new ReaderPool({
+      // One set of reading threads for every listener (reader-pool.ts).
+      this.batch = {
         mode: udp,
-        initial: () => ({ searchDomains: [...this.searchDomains], serial: this.serial, views: this.answerer.allViews() }),
-        relay: (fd, msg, peer) => this.relayedOn(fd, msg, peer),
-        warn: host.warn,
-      });
-      this.batch = { mode: udp, pool };
+        pool:
+          pool ??
+          new ReaderPool({
+            mode: udp,
+            initial: () => this.threadStart(),
+            relay: (fd, msg, peer) => this.relayedOn(fd, msg, peer),
+            warn: host.warn,
+          }),
+      };
     }
     this.upstream = options.upstream.map((u) => ({ ...u }));
     this.forwarder = this.newForwarder(this.upstream);
@@ -95,6 +101,11 @@ export class Engine {
   withdraw(network: string): void {
     this.answerer.withdraw(network);
     this.postThreads({ op: 'withdraw', network });
+  }
+
+  /** What a reading thread starts from: search domains, SOA serial, every network's view. */
+  threadStart(): { searchDomains: string[]; serial: number; views: DnsView[] } {
+    return { searchDomains: [...this.searchDomains], serial: this.serial, views: this.answerer.allViews() };
   }
 
   /** The reading threads hold every network's names (they read every listener's socket). */
@@ -175,7 +186,7 @@ export class Engine {
   }
 
   /** A query a reading thread read on socket `fd` but cannot answer alone. */
-  private relayedOn(fd: number, msg: Buffer, peer: { address: string; port: number }): void {
+  relayedOn(fd: number, msg: Buffer, peer: { address: string; port: number }): void {
     for (const l of this.listeners.values()) if (l.batchFd === fd) return this.relayed(l.key, msg, peer);
   }
 

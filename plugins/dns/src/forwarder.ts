@@ -126,7 +126,9 @@ export class Forwarder {
     const made: dgram.Socket[] = [];
     try {
       for (let i = 0; i < this.opts.poolSize; i++) {
-        const sock = dgram.createSocket(net.isIPv6(u.address) ? 'udp6' : 'udp4');
+        const family = net.isIP(u.address);
+        // An address literal (as config gives): no dns.lookup before connect (start-up, docs/decisions/0012).
+        const sock = dgram.createSocket(family === 0 ? { type: 'udp4' } : { type: family === 6 ? 'udp6' : 'udp4', lookup: literal(family === 6 ? 6 : 4) });
         const slot = u.index * this.opts.poolSize + i;
         made.push(sock);
         await new Promise<void>((resolve, reject) => {
@@ -372,4 +374,9 @@ function describe(q: Query): string {
     i += l + 1;
   }
   return `${labels.join('.') || '.'} type ${q.qtype}`;
+}
+
+/** dgram's lookup for an address that is already a literal: answered at once. */
+function literal(family: 4 | 6): (address: string, _o: unknown, cb: (err: Error | null, address: string, family: number) => void) => void {
+  return (address, _o, cb) => cb(null, address, family);
 }

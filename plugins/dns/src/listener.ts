@@ -103,30 +103,51 @@ export class Listener {
     return this.batchUdp !== undefined ? 'batch' : 'dgram';
   }
 
+  /**
+   * Bind UDP and TCP. In batch mode the socket is bound (queries queue in its
+   * receive buffer from here on) and handed to the reading threads; the
+   * listener is open once the first thread runs, which started with the
+   * service (the first listener waits for it, the others do not: a running
+   * thread takes a new socket at its next wake-up, at once). No round trip
+   * per socket, so a service with many networks binds them one after the
+   * other while its thread starts (docs/decisions/0012). Should no thread
+   * read it, the listener moves to node:dgram.
+   */
   async open(): Promise<void> {
     // The native batch socket is IPv4 (sockaddr_in slots): a v6 gateway is read with node:dgram.
     if (this.batch !== undefined && !this.v6) {
       const opened = this.openBatch(this.batch);
       if (opened !== undefined) {
         this.batchUdp = opened;
-        // "Listening" only once a thread reads: the first queries must not wait for a thread's start-up.
-        const failed = await opened.started;
-        if (this.closing) return;
-        if (failed === undefined) {
-          try {
-            await this.openTcp();
-          } catch (e: unknown) {
-            await this.closeBatch();
-            throw e;
-          }
-          return;
+        try {
+          await this.openTcp();
+        } catch (e: unknown) {
+          await this.closeBatch();
+          throw e;
         }
-        const { address, port, network } = this.spec;
-        this.warn(`${hostPort(address, port)}/udp (network ${network}): batched UDP unavailable: ${failed}; using node:dgram`);
-        await this.closeBatch();
+        // "Listening" means answering: wait for a reading thread to run (once for the service).
+        const none = await this.batch.pool.start();
+        if (none !== undefined) return this.threadsFailed(opened, none);
+        // A thread runs; should none take this socket after all (every thread gone at that moment), dgram.
+        void opened.started.then((failed) => this.threadsFailed(opened, failed));
+        return;
       }
     }
     await this.openDgram();
+  }
+
+  /** No reading thread will read this listener's socket: answer with node:dgram instead. */
+  private async threadsFailed(opened: BatchUdp, failed: string | undefined): Promise<void> {
+    if (failed === undefined || this.closing || this.batchUdp !== opened) return;
+    const { address, port, network } = this.spec;
+    this.warn(`${hostPort(address, port)}/udp (network ${network}): batched UDP unavailable: ${failed}; using node:dgram`);
+    await this.closeBatch();
+    if (this.closing) return;
+    try {
+      await this.openDgramUdp();
+    } catch (e: unknown) {
+      this.warn(`${hostPort(address, port)}/udp (network ${network}): ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   /** The native socket, handed to the reading threads; undefined (and a warning) when the native call fails in a way dgram would not. */

@@ -27,19 +27,40 @@ export class LocalAnswerer {
   private readonly encoded = new Map<string, EncodeCache>();
   /** Per network: the view last published, to rebuild its zone when the search domains change. */
   private readonly views = new Map<string, DnsView>();
+  /** Networks published since their zone was last built. */
+  private readonly stale = new Set<string>();
   queries = 0;
 
   constructor(searchDomains: readonly string[], serial: number) {
     this.domains = searchDomains.map((d) => ownedDomain(d.toLowerCase(), serial));
   }
 
+  /**
+   * A network's names from now on. The zone (dns2 encodings, the answer maps)
+   * is built when the network is first asked, not here: a service starting
+   * with 50 networks, in the main thread and in each reading thread, answers
+   * without first encoding every network's records (docs/decisions/0012).
+   */
   publish(view: DnsView): void {
-    // Reuse the encodings of records that survive; those that do not go with the old map.
-    const next: EncodeCache = new Map();
-    const zone = new NetworkZone(view, this.domains, this.encoded.get(view.network) ?? new Map(), next);
-    this.encoded.set(view.network, next);
     this.views.set(view.network, view);
-    this.zones.set(view.network, zone);
+    this.zones.delete(view.network);
+    this.stale.add(view.network);
+  }
+
+  /** The network's zone, built from its last view if that has not been done yet. */
+  private zoneOf(network: string): NetworkZone | undefined {
+    if (this.stale.has(network)) {
+      const view = this.views.get(network);
+      this.stale.delete(network);
+      if (view !== undefined) {
+        // Reuse the encodings of records that survive; those that do not go with the old map.
+        const next: EncodeCache = new Map();
+        const zone = new NetworkZone(view, this.domains, this.encoded.get(network) ?? new Map(), next);
+        this.encoded.set(network, next);
+        this.zones.set(network, zone);
+      }
+    }
+    return this.zones.get(network);
   }
 
   /** The view last published for a network (what a new reading thread starts from). */
@@ -52,14 +73,16 @@ export class LocalAnswerer {
     return [...this.views.values()];
   }
 
-    withdraw(network: string): void {
+  withdraw(network: string): void {
     this.zones.delete(network);
+    this.stale.delete(network);
     this.encoded.delete(network);
     this.views.delete(network);
   }
 
   clear(): void {
     this.zones.clear();
+    this.stale.clear();
     this.encoded.clear();
     this.views.clear();
   }
@@ -79,7 +102,7 @@ export class LocalAnswerer {
     this.queries++;
     // The same question bytes (all but the ID) on the same zone get the same answer: a repeat
     // costs a copy. Only queries without additional records: EDNS cookies make every query unique.
-    const zone0 = msg.length >= 17 && msg.length <= MEMO_MAX_QUERY && msg[10] === 0 && msg[11] === 0 ? this.zones.get(network) : undefined;
+    const zone0 = msg.length >= 17 && msg.length <= MEMO_MAX_QUERY && msg[10] === 0 && msg[11] === 0 ? this.zoneOf(network) : undefined;
     if (zone0 !== undefined) {
       const hit = zone0.memo.get(msg.toString('latin1', 2));
       if (hit !== undefined) {
@@ -105,7 +128,7 @@ export class LocalAnswerer {
     if (q.rcode !== 0) return errorResponse(msg, q, q.rcode);
     if (q.qtype === TYPE.OPT) return errorResponse(msg, q, RCODE.FORMERR);
     if (NOT_IMPLEMENTED.has(q.qtype) || (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY)) return errorResponse(msg, q, RCODE.NOTIMP);
-    const zone = this.zones.get(network);
+    const zone = this.zoneOf(network);
     // A listener whose names are not published yet says so rather than guessing.
     if (zone === undefined) return errorResponse(msg, q, RCODE.REFUSED);
     const own = zone.answer(msg, q);

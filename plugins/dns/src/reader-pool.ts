@@ -1,7 +1,9 @@
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { DnsView } from '@volt/sdk';
 import { CTL_MAIL, CTL_SLOTS, CTL_STOP, MAX_THREADS, type BatchThreadData, type FromBatchThread, type ThreadSocket, type ToBatchThread } from './batch-protocol';
+import { trace } from './trace';
 import type { UdpMode } from './udp-mode';
 
 /** Pause before replacing a reading thread that died, so a crash loop cannot spin. */
@@ -44,10 +46,11 @@ interface PoolSocket {
 }
 
 /**
- * The reading threads of the batched UDP path, shared by every listener:
- * `mode.threads` threads in all (a V8 isolate each, started once, in
- * parallel), each polling every listener's socket. Start-up and memory no
- * longer grow with the number of networks (docs/decisions/0007-cli-startup-2.md).
+ * The reading threads of the batched UDP path, shared by every listener: up
+ * to `mode.threads` threads (a V8 isolate each), each polling every
+ * listener's socket. The first starts with the service; the others when a
+ * batch comes full. Start-up and memory do not grow with the number of
+ * networks (docs/decisions/0007-cli-startup-2.md, 0012-dns-startup.md).
  */
 export class ReaderPool {
   private readonly control = new Int32Array(new SharedArrayBuffer(CTL_SLOTS * 4));
@@ -60,20 +63,32 @@ export class ReaderPool {
 
   constructor(private readonly hooks: PoolHooks) {}
 
-  /** Start the threads (once); undefined when one reads, else why none could start. */
+  /**
+   * Start the first thread (once); the others start under load (startExtra).
+   * Called when the service starts, before its zones and listeners, so the
+   * isolate starts while those are made (docs/decisions/0012-dns-startup.md).
+   * Resolves to undefined when a thread reads, else to why none could start.
+   */
   start(): Promise<string | undefined> {
     this.startPromise ??= new Promise<string | undefined>((resolve) => {
-      const timer = setTimeout(() => resolve(`no reading thread started within ${THREAD_START_MS / 1000} s`), THREAD_START_MS);
+      const timer = setTimeout(() => this.onNoneStarted(`no reading thread started within ${THREAD_START_MS / 1000} s`), THREAD_START_MS);
+      timer.unref();
       this.onFirstReady = () => {
+        this.onFirstReady = () => undefined;
         clearTimeout(timer);
         resolve(undefined);
       };
       this.onNoneStarted = (why) => {
+        this.onNoneStarted = () => undefined;
+        this.onFirstReady = () => undefined;
         clearTimeout(timer);
+        this.failed = why;
+        // Every socket handed over so far learns it will not be read here (its listener falls back to dgram).
+        for (const s of this.sockets.values()) s.settleAdded(why);
         resolve(why);
       };
       try {
-        for (let i = 0; i < Math.min(MAX_THREADS, this.hooks.mode.threads); i++) this.startThread(i);
+        this.startThread(0);
       } catch (e: unknown) {
         this.onNoneStarted(`cannot start a reading thread (${e instanceof Error ? e.message : String(e)})`);
       }
@@ -81,13 +96,35 @@ export class ReaderPool {
     return this.startPromise;
   }
 
+  /**
+   * The threads beside the first, once a thread reports a full batch (a queue
+   * builds up): an idle or lightly used service keeps one isolate, and none of
+   * them competes with the first one's start-up.
+   */
+  private startExtra(): void {
+    if (this.extraStarted || this.stopping) return;
+    this.extraStarted = true;
+    try {
+      for (let i = 1; i < Math.min(MAX_THREADS, this.hooks.mode.threads); i++) this.startThread(i);
+    } catch (e: unknown) {
+      this.hooks.warn(`start a further reading thread: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  private extraStarted = false;
   private onFirstReady = (): void => undefined;
   private onNoneStarted = (_why: string): void => undefined;
+  /** Why no reading thread could start (then every socket is refused). */
+  private failed?: string;
 
-  /** Read `socket` from now on; undefined once a thread reads it, else why none will. */
-  async add(socket: Omit<ThreadSocket, 'counters'>): Promise<string | undefined> {
-    const failed = await this.start();
-    if (failed !== undefined) return failed;
+  /**
+   * Read `socket` from now on. Returns at once: datagrams wait in the socket's
+   * queue until a thread reads it. The promise settles with undefined once a
+   * thread reads it, or with why none will.
+   */
+  add(socket: Omit<ThreadSocket, 'counters'>): Promise<string | undefined> {
+    void this.start();
+    if (this.failed !== undefined) return Promise.resolve(this.failed);
     const counters = new SharedArrayBuffer(MAX_THREADS * 8);
     let settleAdded = (_f: string | undefined): void => undefined;
     const added = new Promise<string | undefined>((r) => (settleAdded = r));
@@ -168,7 +205,9 @@ export class ReaderPool {
       sockets: [...this.sockets.values()].filter((s) => s.removing === undefined).map((s) => s.socket),
       batch: this.hooks.mode.batch,
       control: this.control.buffer as SharedArrayBuffer,
+      origin: performance.timeOrigin,
     };
+    trace(`thread ${index} spawn`);
     let worker: Worker;
     try {
       worker = new Worker(path.join(__dirname, 'batch-thread.js'), { workerData: data, stdout: false, stderr: false });
@@ -185,6 +224,7 @@ export class ReaderPool {
           this.hooks.relay(m.fd, Buffer.from(m.msg.buffer, m.msg.byteOffset, m.msg.byteLength), { address: m.address, port: m.port });
           return;
         case 'ready':
+          trace(`thread ${index} ready seen`);
           t.ready = this.worked = true;
           // Sockets it was started with are read from here on.
           for (const s of data.sockets) this.sockets.get(s.fd)?.settleAdded(undefined);
@@ -198,6 +238,10 @@ export class ReaderPool {
           return;
         case 'warn':
           this.hooks.warn(m.message);
+          return;
+        case 'busy':
+          trace(`thread ${index} busy: starting the others`);
+          this.startExtra();
           return;
       }
     });

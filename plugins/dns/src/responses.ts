@@ -1,5 +1,5 @@
-import { Packet } from 'dns2';
-import { EDNS_UDP_BYTES, FLAG, RCODE, TYPE, answerFlags, buildResponse, type Query } from './wire';
+import { encodeOptRecord } from './encode';
+import { EDNS_UDP_BYTES, FLAG, RCODE, answerFlags, buildResponse, type Query } from './wire';
 
 /** The OPT record volt-dns answers EDNS queries with (no options, DO clear). */
 export const OPT_RECORD: Buffer = encodeOpt(0, false);
@@ -10,8 +10,7 @@ const OPT_BADVERS: Buffer = encodeOpt(1, false);
 const OPT_BADVERS_DO: Buffer = encodeOpt(1, true);
 
 function encodeOpt(extendedRcode: number, dnssecOk: boolean): Buffer {
-  const r = Object.assign(new Packet.Resource({ name: '', type: TYPE.OPT, class: EDNS_UDP_BYTES, ttl: 0 }), { rdata: [] as unknown[] });
-  const b = Packet.Resource.encode(r);
+  const b = encodeOptRecord(EDNS_UDP_BYTES);
   b[5] = extendedRcode;
   if (dnssecOk) b[7] = (b[7] ?? 0) | 0x80;
   return b;

@@ -1,4 +1,4 @@
-import type * as Native from '@volt/native';
+import type * as Native from '@volt/native/dist/udp-batch';
 
 /**
  * How UDP queries are read: in batches (recvmmsg/sendmmsg through
@@ -35,7 +35,8 @@ export async function chooseUdpMode(workers: number, env: NodeJS.ProcessEnv = pr
   }
   let native: typeof Native;
   try {
-    native = await import('@volt/native');
+    // The UDP bindings alone: the package's index also loads netlink, libnftables, TUN/TAP and vhost-net.
+    native = await import('@volt/native/dist/udp-batch');
     native.probeUdpBatch();
   } catch (e: unknown) {
     return { kind: 'dgram', describe: `node:dgram (batched UDP unavailable: ${e instanceof Error ? e.message : String(e)})` };
@@ -47,6 +48,9 @@ export async function chooseUdpMode(workers: number, env: NodeJS.ProcessEnv = pr
     native,
     threads,
     batch,
-    describe: `recvmmsg/sendmmsg, ${batch} datagrams per call, ${threads} reading thread${threads === 1 ? '' : 's'} for all networks (VOLT_DNS_UDP=dgram for node:dgram)`,
+    describe:
+      threads === 1
+        ? `recvmmsg/sendmmsg, ${batch} datagrams per call, 1 reading thread for all networks (VOLT_DNS_UDP=dgram for node:dgram)`
+        : `recvmmsg/sendmmsg, ${batch} datagrams per call, ${threads} reading threads for all networks, the first at start, the others under load (VOLT_DNS_UDP=dgram for node:dgram)`,
   };
 }

@@ -1,8 +1,8 @@
-import { Packet } from 'dns2';
+import { encodeAddressOrPtr, encodeSoa } from './encode';
 import { BlockList } from 'node:net';
 import type { DnsView } from '@volt/sdk';
 import { optFor } from './responses';
-import { FLAG, RCODE, TYPE, CLASS_IN, answerFlags, buildResponse, keyLabels, keyWithin, nameKey, type Query } from './wire';
+import { FLAG, RCODE, TYPE, answerFlags, buildResponse, keyLabels, keyWithin, nameKey, type Query } from './wire';
 
 /**
  * TTL of volt's own answers. Zero, as dnsmasq does for local names: a connect
@@ -27,34 +27,26 @@ const NO_COUNTS = { an: 0, ns: 0, ar: 0 };
 const ONE_AUTHORITY = { an: 0, ns: 1, ar: 0 };
 const ONE_ANSWER = { an: 1, ns: 0, ar: 0 };
 
-/** One record through dns2's encoder (AAAA values come from core in canonical compressed form). */
+/** One record in wire form (AAAA values come from core in canonical compressed form); encode.ts, byte for byte dns2's encoding. */
 export function encodeRecord(name: string, type: number, value: string, ttl: number = LOCAL_TTL): Buffer {
-  const base = { name, type, class: CLASS_IN, ttl };
-  const r = type === TYPE.A || type === TYPE.AAAA ? new Packet.Resource({ ...base, address: value }) : new Packet.Resource({ ...base, domain: value });
-  return Packet.Resource.encode(r);
+  return encodeAddressOrPtr(name, type, value, ttl);
 }
 
 export function ownedDomain(domain: string, serial: number): OwnedDomain {
-  const soa = Packet.Resource.encode(
-    new Packet.Resource({
-      name: domain,
-      type: TYPE.SOA,
-      class: CLASS_IN,
-      ttl: LOCAL_TTL,
-      primary: `ns.${domain}`,
-      admin: `hostmaster.${domain}`,
-      serial,
-      refresh: 3600,
-      retry: 600,
-      expiration: 86400,
-      // The negative-caching TTL: an unknown name may be connected a second later.
-      minimum: LOCAL_TTL,
-    }),
-  );
+  const soa = encodeSoa(domain, LOCAL_TTL, {
+    primary: `ns.${domain}`,
+    admin: `hostmaster.${domain}`,
+    serial,
+    refresh: 3600,
+    retry: 600,
+    expiration: 86400,
+    // The negative-caching TTL: an unknown name may be connected a second later.
+    minimum: LOCAL_TTL,
+  });
   return { key: nameKey(domain), soa };
 }
 
-/** dns2 encodes a record in tens of microseconds; a republish of 1,000 names reuses what did not change. */
+/** A republish of 1,000 names reuses the encodings of what did not change. */
 export type EncodeCache = Map<string, Buffer>;
 
 const IN_ADDR_ARPA = nameKey('in-addr.arpa');

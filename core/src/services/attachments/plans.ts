@@ -572,11 +572,12 @@ export async function settlePending(store: StateStore, state: VoltState, d: Plan
       }
       removePending(state, rec.id);
       store.checkpoint();
+      const addressesOf = (a: AttachmentRecord | undefined): string => [a?.ip, a?.ip6].filter((x) => x !== undefined).join(' and ');
       const released =
         (rec.op === 'connect' || rec.op === 'vm-connect') && !forward
-          ? `; released ${rec.attachment?.ip}`
+          ? `; released ${addressesOf(rec.attachment)}`
           : rec.op === 'connect-batch' && !forward
-            ? `; released ${(rec.connects ?? []).map((c) => c.attachment.ip).join(', ')}`
+            ? `; released ${(rec.connects ?? []).map((c) => addressesOf(c.attachment)).join(', ')}`
             : '';
       out.push({
         op: rec.op,
