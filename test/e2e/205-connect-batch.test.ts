@@ -126,7 +126,7 @@ for (const point of faultPoints('connect-batch')) {
     const batch = cs.slice(1).map((c) => c.netns);
     const r = await host.volt(['net', 'connect', 'backend', ...batch], fault(point));
     t.is(r.code, KILLED, r.stderr);
-    const pending = readState(host).pending as { op: string; connects: { attachment: { ip: string; hostIfname: string } }[] }[];
+    const pending = readState(host).pending as unknown as { op: string; connects: { attachment: { ip: string; hostIfname: string } }[] }[];
     t.is(pending.length, 1, 'one record for the whole batch');
     t.is(pending[0]!.op, 'connect-batch');
     t.deepEqual(pending[0]!.connects.map((c) => c.attachment.ip), ['10.30.0.101', '10.30.0.102', '10.30.0.103'], 'every reserved address is in it');
