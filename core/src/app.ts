@@ -140,6 +140,7 @@ export class VoltApp {
     const { compileRuleSet } = await import('./services/firewall/firewall-compile');
     const { contractVmPorts } = await import('./services/attachments/attach-exec');
     const { hostPolicyOf } = await import('./services/attachments/plans');
+    const { announceWorkloads } = await import('./services/attachments/announce');
     return {
       bridge: () => this.bridge(),
       firewall: () => this.firewall(),
@@ -148,7 +149,12 @@ export class VoltApp {
       firewallRules: compileRuleSet,
       probes: this.probes,
       vmPorts: contractVmPorts({ nicDrivers: async () => (await this.vmNicDrivers()).all, dhcp: () => this.guestDhcp() }),
-      listeners: [resolvConfListener(this.paths, this.config, this.opts.warn), followWorkloads({ firewall: () => this.firewall() })],
+      // Announcing comes last: only then does the firewall let the new port's traffic through.
+      listeners: [
+        resolvConfListener(this.paths, this.config, this.opts.warn),
+        followWorkloads({ firewall: () => this.firewall() }),
+        announceWorkloads(this.opts.warn),
+      ],
     };
   }
 

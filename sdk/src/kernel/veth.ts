@@ -97,26 +97,15 @@ export function peerLines(spec: ContainerPortSpec): string[] {
 }
 
 /**
- * Configure the peer inside the namespace, then announce it.
+ * Configure the peer inside the namespace: sysctls, address, alias, up, default routes.
  *
- * The announcement: a workload that takes an address another one held a moment ago is
- * otherwise unreachable from every peer that still caches the old MAC as REACHABLE, for up to
- * 45 s (reachable_time), before the kernel asks again. So once the host end forwards on the
- * bridge, the peer re-sets its own MAC: the kernel's "address changed" event sends a
- * gratuitous ARP (arp_notify) and, with IPv6, an unsolicited Neighbour Advertisement with the
- * override flag (ndisc_notify) for its addresses, and peers' caches follow at once. The
- * announcements the kernel makes when the link comes up are no use here: they leave before
- * the bridge has enabled the new port (carrier reaches the bridge through linkwatch, later),
- * and are dropped. The wait reads the port state in the host's sysfs (nsenter changes only
- * the network namespace), without a process per poll; a switch that is not a Linux bridge
- * (no brport) is not waited for.
- *
- * With an IPv6 address the peer also stops taking router advertisements (the bridge sends
- * them for VM guests): the container keeps exactly the address volt assigned, no SLAAC
- * address and no second default route beside it. In-process, the sysctls and the requests
- * run in the workload's namespace over rtnetlink (no process); on the process path all of it
- * is one nsenter: the shell writes the sysctls, runs the `ip -batch`, waits, and then becomes
- * the `ip` that announces.
+ * The sysctls: `arp_notify` (and with IPv6 `ndisc_notify`) make the kernel announce the
+ * workload's addresses when `announcePort` below re-sets its MAC. With an IPv6 address the peer
+ * also stops taking router advertisements (the bridge sends them for VM guests): the container
+ * keeps exactly the address volt assigned, no SLAAC address and no second default route beside
+ * it. In-process, the sysctls and the requests run in the workload's namespace over rtnetlink
+ * (no process); on the process path it is one nsenter: the shell writes the sysctls and then
+ * becomes the `ip -batch`.
  */
 export async function configureVethPeer(spec: ContainerPortSpec): Promise<void> {
   const step = `${what(spec)}: configure ${spec.ifname} inside the container`;
@@ -124,8 +113,6 @@ export async function configureVethPeer(spec: ContainerPortSpec): Promise<void> 
   const write = netlinkWriter();
   if (write) {
     inProcess(step, write, spec.netns, [...peerSysctlRequests(spec), ...peerRequests(spec)]);
-    await bridgeForwards(spec.hostIfname);
-    inProcess(step, write, spec.netns, [{ op: 'link-set', ifname: spec.ifname, mac: spec.mac.toLowerCase() }]);
     return;
   }
   await runChecked(step, 'nsenter', [`--net=${spec.netns}`, 'sh', '-c', peerScript(spec)], {
@@ -133,8 +120,37 @@ export async function configureVethPeer(spec: ContainerPortSpec): Promise<void> 
   });
 }
 
-/** How long the announcement waits for the bridge to forward on the new port (polls of 10 ms). */
-const FORWARDING_POLLS = 300;
+/** What announcePort needs of a container port. */
+export type AnnounceSpec = Pick<ContainerPortSpec, 'netns' | 'ifname' | 'hostIfname' | 'mac'>;
+
+/**
+ * Announce a configured container port to its network: once the host end forwards on the
+ * bridge, the peer re-sets its own MAC, and the kernel's "address changed" event sends a
+ * gratuitous ARP and, with IPv6, an unsolicited Neighbour Advertisement with the override flag
+ * for its addresses (the sysctls configureVethPeer set). Without it, a workload that takes an
+ * address another one held a moment ago is unreachable from every peer that still caches the
+ * old MAC as REACHABLE, for up to 45 s (reachable_time). The kernel's own announcements at link
+ * up are no use: they leave before the bridge has enabled the new port (carrier reaches the
+ * bridge through linkwatch, a moment later) and are dropped. Core calls this after the
+ * operation's listeners, when the firewall lets the port's traffic through
+ * (decisions/0011). The wait reads the port state in the host's sysfs, without a process
+ * per poll; a switch that is not a Linux bridge (no brport) is not waited for.
+ */
+export async function announcePort(spec: AnnounceSpec): Promise<void> {
+  const step = `announce ${spec.ifname} of port ${spec.hostIfname}`;
+  for (const name of [spec.ifname, spec.hostIfname]) {
+    if (!isIfname(name)) throw new DriverError(`${step}: ${JSON.stringify(name)} is not an interface name`, { code: 'E_KERNEL' });
+  }
+  if (!isMac(spec.mac)) throw new DriverError(`${step}: ${JSON.stringify(spec.mac)} is not a MAC address`, { code: 'E_KERNEL' });
+  await bridgeForwards(spec.hostIfname);
+  const mac = spec.mac.toLowerCase();
+  const write = netlinkWriter();
+  if (write) {
+    inProcess(step, write, spec.netns, [{ op: 'link-set', ifname: spec.ifname, mac }]);
+    return;
+  }
+  await runChecked(step, 'nsenter', [`--net=${spec.netns}`, 'ip', 'link', 'set', 'dev', spec.ifname, 'address', mac]);
+}
 
 function checkSpec(step: string, spec: ContainerPortSpec): void {
   for (const name of [spec.ifname, spec.hostIfname, spec.bridge]) {
@@ -176,6 +192,9 @@ function peerSysctlRequests(spec: Pick<ContainerPortSpec, 'ifname' | 'address6'>
   ];
 }
 
+/** How long announcePort waits for the bridge to forward on the new port (polls of 10 ms). */
+const FORWARDING_POLLS = 300;
+
 /** Wait (polls of 10 ms, at most FORWARDING_POLLS) until the bridge forwards on the port; no brport: no wait. */
 async function bridgeForwards(hostIfname: string): Promise<void> {
   const file = `/sys/class/net/${hostIfname}/brport/state`;
@@ -207,21 +226,17 @@ function inProcess(
 
 /**
  * The shell program of configureVethPeer (stdin: the `ip -batch` lines): the sysctls that make
- * the kernel announce, the batch, the wait for the bridge port to forward (brport state 3),
- * and the announcement. Names and MAC are checked by the caller.
+ * the kernel announce (the same as peerSysctlRequests), then the batch. Names are checked by
+ * the caller.
  */
-export function peerScript(spec: Pick<ContainerPortSpec, 'ifname' | 'hostIfname' | 'mac' | 'address6'>): string {
+export function peerScript(spec: Pick<ContainerPortSpec, 'ifname' | 'address6'>): string {
   const v4 = `/proc/sys/net/ipv4/conf/${spec.ifname}`;
   const v6 = `/proc/sys/net/ipv6/conf/${spec.ifname}`;
-  // The same sysctls as peerSysctlRequests.
-  const port = `/sys/class/net/${spec.hostIfname}/brport`;
   return [
     `{ [ -d ${v4} ] || { echo 'Cannot find device "${spec.ifname}"' >&2; exit 1; }; }`,
     `echo 1 > ${v4}/arp_notify`,
     ...(spec.address6 !== undefined ? [`echo 0 > ${v6}/accept_ra`, `echo 1 > ${v6}/ndisc_notify`] : []),
-    'ip -batch -',
-    `{ n=0; while [ -e ${port} ] && read s < ${port}/state && [ "$s" != 3 ] && [ $n -lt ${FORWARDING_POLLS} ]; do sleep 0.01; n=$((n+1)); done; }`,
-    `exec ip link set dev ${spec.ifname} address ${spec.mac.toLowerCase()}`,
+    'exec ip -batch -',
   ].join(' && ');
 }
 
