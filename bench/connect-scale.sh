@@ -11,7 +11,7 @@
 #    container is the floor of the process path. Volt does the same kernel work over rtnetlink
 #    in its own process (no program at all; VOLT_KERNEL_ACCESS=process: one `ip -batch` for the
 #    host ends and one nsenter per namespace from four shells), and also announces every peer
-#    once its bridge port forwards (one shared wait). Volt pays on top: node start-up, the state
+#    once its bridge port forwards (the last attachment listener). Volt pays on top: node start-up, the state
 #    lock and files, the journal (three
 #    fsync'd writes), IPAM and MAC checks, the resolv.conf of every container. Wall clock
 #    of the whole command over N = per-connect cost; each run in a fresh sandbox host namespace

@@ -264,7 +264,7 @@ export const isLinkGone: (stderr: string) => boolean = linkGone;
 /*
  * Batches (`volt net connect NET W1 … WN`, Compose up): the same kernel work as the calls above
  * for N ports, each failure naming its port. In-process (the library path) every port is its
- * requests, no process at all, and the N peers wait for their bridge ports together; on the
+ * requests, no process at all; on the
  * process path one `ip -batch` makes every pair and host end, and the peers are configured by
  * a few small shells (one nsenter per namespace: ip cannot change namespace inside a batch).
  */
@@ -364,9 +364,8 @@ function peersScript(specs: readonly { spec: ContainerPortSpec; index: number }[
 }
 
 /**
- * configureVethPeer for every spec. In-process: every peer's sysctls and requests, then one
- * wait for all their bridge ports to forward, then every announcement (not N waits one after
- * the other). Process path: `parallel` small sh processes, each taking every `parallel`-th spec,
+ * configureVethPeer for every spec (the announcement is core's last attachment listener, as for
+ * one). In-process: every peer's sysctls and requests. Process path: `parallel` small sh processes, each taking every `parallel`-th spec,
  * rather than one spawn from node per namespace (a spawn from node costs a fork of its whole
  * address space). The first failure (lowest position) is a ContainerPortBatchError.
  */
@@ -390,8 +389,6 @@ export async function configureVethPeers(specs: readonly ContainerPortSpec[], pa
       }
     };
     for (let i = 0; i < specs.length; i++) each(i, (s) => [...peerSysctlRequests(s), ...peerRequests(s)]);
-    await bridgesForward(specs.map((s) => s.hostIfname));
-    for (let i = 0; i < specs.length; i++) each(i, (s) => [{ op: 'link-set', ifname: s.ifname, mac: s.mac.toLowerCase() }]);
     return;
   }
   const workers = Math.max(1, Math.min(parallel, specs.length));
@@ -408,21 +405,6 @@ export async function configureVethPeers(specs: readonly ContainerPortSpec[], pa
   }
   const first = failures.sort((x, y) => x.index - y.index)[0];
   if (first) throw new ContainerPortBatchError(first.message, first.index);
-}
-
-/** bridgeForwards for several ports at once: one poll loop (10 ms, at most FORWARDING_POLLS) until each forwards or has no brport. */
-async function bridgesForward(hostIfnames: readonly string[]): Promise<void> {
-  let waiting = [...hostIfnames];
-  for (let n = 0; n < FORWARDING_POLLS && waiting.length > 0; n++) {
-    waiting = waiting.filter((h) => {
-      try {
-        return fs.readFileSync(`/sys/class/net/${h}/brport/state`, 'utf8').trim() !== '3';
-      } catch {
-        return false;
-      }
-    });
-    if (waiting.length > 0) await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** teardownVethPort for every spec (in-process, or one `ip -force -batch`); pairs already gone are success. */
