@@ -24,9 +24,16 @@ import { useNetlinkLibrary } from '@volt/sdk/kernel';
 useNetlinkLibrary(() => {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { netlinkApply, netlinkDump, netlinkFdb } = require('@volt/native') as typeof import('@volt/native');
-    netlinkDump();
-    return { dump: (nsPath) => netlinkDump(nsPath), fdb: () => netlinkFdb(), apply: (nsPath, requests) => netlinkApply(nsPath, requests) };
+    const { netlinkApply, netlinkDump, netlinkFdb, netlinkFdbHas, netlinkLink } = require('@volt/native') as typeof import('@volt/native');
+    // Does it work here? One request (lo), not a dump of every link: with 1,000 ports that dump was most of a connect.
+    netlinkLink('lo');
+    return {
+      dump: (nsPath) => netlinkDump(nsPath),
+      fdb: () => netlinkFdb(),
+      apply: (nsPath, requests) => netlinkApply(nsPath, requests),
+      link: (ifname) => netlinkLink(ifname),
+      fdbHas: (bridge, mac) => netlinkFdbHas(bridge, mac),
+    };
   } catch (e: unknown) {
     return { failed: e instanceof Error ? e.message : String(e) };
   }

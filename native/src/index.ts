@@ -54,7 +54,7 @@ export {
 export type { UdpBatchOptions, UdpBatchStats, UdpSocketOptions } from './udp-batch';
 export { openLibnftables } from './nftables';
 export type { Libnftables, LibnftablesCall, LibnftablesResult } from './nftables';
-export { netlinkDump, netlinkFdb, probeNetlink } from './netlink';
+export { netlinkDump, netlinkFdb, netlinkFdbHas, netlinkLink, probeNetlink } from './netlink';
 export type { NetlinkAddress, NetlinkFdbEntry, NetlinkLink } from './netlink';
 export { NetlinkError, netlinkApply } from './netlink-write';
 export type { NetlinkRequest } from './netlink-write';

@@ -149,7 +149,8 @@ function dump(c: Calls, fd: number, type: number, header: Buffer, seq: number, e
   req.writeUInt32LE(seq, 8);
   header.copy(req, 16);
   if (c.sendto(fd, req, req.length, 0, KERNEL, KERNEL.length) < 0) fail('sendto(netlink)');
-  const buf = Buffer.alloc(RECV_SIZE);
+  // Not zero-filled: recv writes the first n bytes, and only those are read (a dump per container namespace in a batch connect).
+  const buf = Buffer.allocUnsafe(RECV_SIZE);
   for (;;) {
     // MSG_TRUNC: the return value is the message's real length, so a truncated one is seen.
     const n = c.recv(fd, buf, buf.length, MSG_TRUNC);
@@ -282,5 +283,114 @@ export function probeNetlink(): { ok: true } | { ok: false; reason: string } {
     return { ok: true };
   } catch (e: unknown) {
     return { ok: false, reason: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/*
+ * Single-object requests (not dumps): one link by name, one fdb entry. A connect asks about
+ * one bridge and one MAC; a dump of every link and the whole fdb grew with the bridge.
+ */
+function rtattr(type: number, payload: Buffer): Buffer {
+  const out = Buffer.alloc((4 + payload.length + 3) & ~3);
+  out.writeUInt16LE(4 + payload.length, 0);
+  out.writeUInt16LE(type, 2);
+  payload.copy(out, 4);
+  return out;
+}
+
+/** One request (not a dump): the answer message's payload, or undefined for a bare ack; a refusal throws SyscallError. */
+function request(c: Calls, fd: number, type: number, flags: number, body: Buffer, what: string): Buffer | undefined {
+  const seq = ++seqNo;
+  const req = Buffer.alloc(16 + body.length);
+  req.writeUInt32LE(req.length, 0);
+  req.writeUInt16LE(type, 4);
+  req.writeUInt16LE(NLM_F_REQUEST | flags, 6);
+  req.writeUInt32LE(seq, 8);
+  body.copy(req, 16);
+  if (c.sendto(fd, req, req.length, 0, KERNEL, KERNEL.length) < 0) fail('sendto(netlink)');
+  const buf = Buffer.allocUnsafe(1 << 16);
+  for (;;) {
+    const n = c.recv(fd, buf, buf.length, MSG_TRUNC);
+    if (n < 0) {
+      if (errno() === 4) continue;
+      fail('recv(netlink)');
+    }
+    if (n > buf.length) throw new SyscallError('recv(netlink)', 90, 'message truncated');
+    for (let off = 0; off + 16 <= n; ) {
+      const len = buf.readUInt32LE(off);
+      if (len < 16 || off + len > n) throw new SyscallError('recv(netlink)', 74, 'malformed message');
+      if (buf.readUInt32LE(off + 8) === seq) {
+        if (buf.readUInt16LE(off + 4) === NLMSG_ERROR) {
+          const code = -buf.readInt32LE(off + 16);
+          if (code !== 0) throw new SyscallError(what, code, '');
+          return undefined;
+        }
+        return Buffer.from(buf.subarray(off + 16, off + len));
+      }
+      off += (len + 3) & ~3;
+    }
+  }
+}
+
+/** ifinfomsg for a link named by IFLA_IFNAME (index 0: the kernel looks the name up), with flags to change. */
+function linkMessage(index: number, up: boolean, attrs: Buffer[]): Buffer {
+  const ifi = Buffer.alloc(16);
+  ifi.writeInt32LE(index, 4);
+  ifi.writeUInt32LE(up ? IFF_UP : 0, 8);
+  ifi.writeUInt32LE(up ? IFF_UP : 0, 12);
+  return Buffer.concat([ifi, ...attrs]);
+}
+
+const cname = (s: string): Buffer => Buffer.from(`${s}\0`, 'utf8');
+
+/** One link by name, without dumping the others: its index and kind; undefined when there is none. */
+export function netlinkLink(ifname: string, nsPath?: string): { index: number; kind?: string } | undefined {
+  const c = bind();
+  const fd = openSocket(c, nsPath);
+  try {
+    return linkByName(c, fd, ifname);
+  } finally {
+    c.close(fd);
+  }
+}
+
+function linkByName(c: Calls, fd: number, ifname: string): { index: number; kind?: string } | undefined {
+  let msg: Buffer | undefined;
+  try {
+    msg = request(c, fd, RTM_GETLINK, 0, linkMessage(0, false, [rtattr(IFLA_IFNAME, cname(ifname))]), `find ${ifname}`);
+  } catch (e: unknown) {
+    if (e instanceof SyscallError && e.errno === 19) return undefined; // ENODEV
+    throw e;
+  }
+  if (!msg || msg.length < 16) return undefined;
+  const info = attributes(msg, 16).get(IFLA_LINKINFO);
+  const kind = info ? attributes(info, 0).get(IFLA_INFO_KIND) : undefined;
+  return { index: msg.readInt32LE(4), ...(kind ? { kind: cstring(kind) } : {}) };
+}
+
+/**
+ * Does the bridge's forwarding database have this MAC (`bridge fdb get MAC br BRIDGE`: learned
+ * behind a port, or a port's or the bridge's own)? Two requests whatever the bridge's size.
+ */
+export function netlinkFdbHas(bridge: string, mac: string): boolean {
+  const c = bind();
+  const fd = openSocket(c);
+  try {
+    const br = linkByName(c, fd, bridge);
+    if (!br) return false;
+    const ndm = Buffer.alloc(12);
+    ndm.writeUInt8(AF_BRIDGE, 0);
+    const master = Buffer.alloc(4);
+    master.writeUInt32LE(br.index, 0);
+    const lladdr = Buffer.from(mac.split(':').map((x) => parseInt(x, 16)));
+    if (lladdr.length !== 6 || [...lladdr].some((x) => Number.isNaN(x))) throw new Error(`"${mac}" is not a MAC address`);
+    try {
+      return request(c, fd, RTM_GETNEIGH, 0, Buffer.concat([ndm, rtattr(NDA_LLADDR, lladdr), rtattr(NDA_MASTER, master)]), `fdb get ${mac}`) !== undefined;
+    } catch (e: unknown) {
+      if (e instanceof SyscallError && e.errno === 2) return false; // ENOENT: not known
+      throw e;
+    }
+  } finally {
+    c.close(fd);
   }
 }

@@ -12,6 +12,8 @@ export const CAPABILITIES = {
     vlans: ['vlanSupport', 'setupVlan', 'teardownVlan', 'inspectVlans'],
     /** Container NICs as bridge ports (BridgeContainerPorts); without it core uses the Linux veth helpers. */
     'container-ports': ['setupContainerPort', 'configureContainerPort', 'teardownContainerPort'],
+    /** Container ports in batches (BridgeContainerPortBatch); without it volt calls the container-ports methods one port at a time. */
+    'container-port-batch': ['setupContainerPorts', 'configureContainerPorts', 'teardownContainerPorts'],
     /** VM TAPs plugged in by the bridge driver (BridgeTapPorts), for bridges that are not Linux bridges. */
     'tap-ports': ['attachTap', 'detachTap', 'tapBridge'],
     /** Workload policies enforced in the driver's own switch (BridgeSwitchedPolicies), for bridges netfilter does not see. */

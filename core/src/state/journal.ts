@@ -15,6 +15,7 @@ import type { AttachmentRecord, NetworkRecord, PendingOp, PendingRecord, VoltSta
 /** Every journaled operation and its step names, in order: stable (tests and VOLT_FAULT use them). */
 export const OPERATION_STEPS: Readonly<Record<PendingOp, readonly string[]>> = {
   connect: ['veth', 'address'],
+  'connect-batch': ['veths', 'addresses'],
   disconnect: ['unplug'],
   'net-create': ['firewall-base', 'bridge', 'firewall'],
   'net-delete': ['uplinks', 'firewall', 'bridge', 'firewall-base'],
@@ -29,6 +30,7 @@ export const OPERATION_STEPS: Readonly<Record<PendingOp, readonly string[]>> = {
 /** How a pending record of each operation is settled. */
 export const SETTLE_RULE: Readonly<Record<PendingOp, 'roll-back-unless-done' | 'roll-forward'>> = {
   connect: 'roll-back-unless-done',
+  'connect-batch': 'roll-back-unless-done',
   disconnect: 'roll-forward',
   'net-create': 'roll-back-unless-done',
   'net-delete': 'roll-forward',
@@ -80,7 +82,15 @@ export interface RunningPlan {
  * undo the done steps in reverse and restore the draft to what it was before (written, so the
  * record does not outlive the failure). Undo failures are warnings; the step's error is rethrown.
  */
-export async function runPlan(store: StateStore, state: VoltState, intent: PendingIntent, steps: PlanStep[], warn: (m: string) => void): Promise<RunningPlan> {
+export async function runPlan(
+  store: StateStore,
+  state: VoltState,
+  intent: PendingIntent,
+  steps: PlanStep[],
+  warn: (m: string) => void,
+  /** The steps change nothing in the draft but the record (container connects): their progress is written to the journal only, the state is not serialised again. */
+  opts: { stepsTouchOnlyTheRecord?: boolean } = {},
+): Promise<RunningPlan> {
   const base = structuredClone(state);
   const record: PendingRecord = {
     ...intent,
@@ -116,7 +126,7 @@ export async function runPlan(store: StateStore, state: VoltState, intent: Pendi
     }
     done.push(step);
     record.steps[i]!.done = true;
-    store.checkpoint();
+    store.checkpoint({ journalOnly: opts.stepsTouchOnlyTheRecord === true });
     faultPoint(record.op, step.name);
   }
   return {
@@ -141,7 +151,13 @@ export function removePending(state: VoltState, id: string): void {
 /** Addresses and MACs reserved by pending connects: IPAM and the MAC check count them as taken. */
 export function pendingAttachments(state: VoltState): AttachmentRecord[] {
   return (state.pending ?? []).flatMap((p) =>
-    (p.op === 'connect' || p.op === 'vm-connect') && p.attachment ? [p.attachment] : p.op === 'vm-start' ? (p.attachments ?? []) : [],
+    (p.op === 'connect' || p.op === 'vm-connect') && p.attachment
+      ? [p.attachment]
+      : p.op === 'vm-start'
+        ? (p.attachments ?? [])
+        : p.op === 'connect-batch'
+          ? (p.connects ?? []).map((c) => c.attachment)
+          : [],
   );
 }
 

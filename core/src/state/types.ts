@@ -236,7 +236,7 @@ export interface VoltState {
 }
 
 /** A kernel-changing operation journaled before it touches the kernel (core/src/state/journal.ts). */
-export type PendingOp = 'connect' | 'disconnect' | 'net-create' | 'net-delete' | 'vm-connect' | 'vm-disconnect' | 'vm-start' | 'vm-stop' | 'vm-delete' | FirewallPendingOp;
+export type PendingOp = 'connect' | 'connect-batch' | 'disconnect' | 'net-create' | 'net-delete' | 'vm-connect' | 'vm-disconnect' | 'vm-start' | 'vm-stop' | 'vm-delete' | FirewallPendingOp;
 /** Port forwards, firewall rules and policies, VLANs (core/src/state/journal-firewall.ts). */
 export type FirewallPendingOp = 'port-add' | 'port-delete' | 'firewall-apply' | 'vlan-create' | 'vlan-delete' | 'vlan-attach' | 'vlan-detach';
 
@@ -244,6 +244,14 @@ export interface PendingStep {
   /** Stable step name (`volt debug steps`). */
   name: string;
   done: boolean;
+}
+
+/** One container of a connect-batch record. */
+export interface BatchConnect {
+  attachment: AttachmentRecord;
+  workload: WorkloadRecord;
+  nsFile: string;
+  defaultRoute: boolean;
 }
 
 export interface PendingRecord {
@@ -264,6 +272,12 @@ export interface PendingRecord {
   nsFile?: string;
   /** connect: the new link gets the default route (the workload's first network). */
   defaultRoute?: boolean;
+  /**
+   * connect-batch: every container of one `volt net connect NET W1 … WN`, each with what a
+   * single connect records (attachment with its reserved address, MAC and link names, workload,
+   * namespace file, default route); the network is `networks[0]`.
+   */
+  connects?: BatchConnect[];
   /** disconnect, vm-disconnect: the attachments being removed. */
   attachments?: AttachmentRecord[];
   /** vm-connect: a NIC the connect adds to a stopped VM that had no free one (added with the result). */

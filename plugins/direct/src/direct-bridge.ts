@@ -7,7 +7,7 @@ import { DriverError, errorMessage, isVoltError } from '@volt/sdk';
 import { okOrGone, runCommand } from '@volt/sdk/kernel';
 import { getLink, ipBatch, observeBridges, type IpLink } from '@volt/sdk/kernel';
 import { checkBridgeSpec } from '@volt/sdk/kernel';
-import { configureVethPeer, setupVethPort, teardownVethPort } from '@volt/sdk/kernel';
+import { configureVethPeer, configureVethPeers, setupVethPort, setupVethPorts, teardownVethPort, teardownVethPorts } from '@volt/sdk/kernel';
 import { DirectVlans } from './direct-vlan';
 
 /** Bridge settings `getLink` does not carry, read only for a bridge that already exists. */
@@ -120,6 +120,19 @@ export class DirectBridge implements BridgeDriver {
 
   teardownContainerPort(spec: Pick<ContainerPortSpec, 'hostIfname' | 'network' | 'workload'>): Promise<void> {
     return teardownVethPort(spec);
+  }
+
+  // Batches of container ports (`volt net connect NET W1 … WN`): one `ip -batch` for the host ends.
+  setupContainerPorts(specs: readonly ContainerPortSpec[]): Promise<void> {
+    return setupVethPorts(specs);
+  }
+
+  configureContainerPorts(specs: readonly ContainerPortSpec[]): Promise<void> {
+    return configureVethPeers(specs);
+  }
+
+  teardownContainerPorts(specs: readonly Pick<ContainerPortSpec, 'hostIfname' | 'network' | 'workload'>[]): Promise<void> {
+    return teardownVethPorts(specs);
   }
 
   // VLAN uplinks (direct-vlan.ts).

@@ -46,7 +46,13 @@ export interface BridgeObservation {
 }
 
 /** Creates and removes the Linux bridge behind a managed network (and, optionally, its VLAN uplinks and container ports). */
-export interface BridgeDriver extends Driver, Partial<BridgeVlans>, Partial<BridgeContainerPorts>, Partial<BridgeTapPorts>, Partial<BridgeSwitchedPolicies> {
+export interface BridgeDriver
+  extends Driver,
+    Partial<BridgeVlans>,
+    Partial<BridgeContainerPorts>,
+    Partial<BridgeContainerPortBatch>,
+    Partial<BridgeTapPorts>,
+    Partial<BridgeSwitchedPolicies> {
   /**
    * Whether frames switched between two ports of this driver's bridges can be judged by netfilter
    * (the IPv4 forward hook through br_netfilter, and `table bridge volt`). Absent means yes (Linux
@@ -159,6 +165,19 @@ export interface BridgeContainerPorts {
   configureContainerPort(spec: ContainerPortSpec): Promise<void>;
   /** Remove the pair (deleting the host end removes the peer too); a pair that is already gone is success. */
   teardownContainerPort(spec: Pick<ContainerPortSpec, 'hostIfname' | 'network' | 'workload'>): Promise<void>;
+}
+
+/**
+ * Container ports in batches (`volt net connect NET W1 … WN`, Compose up): the same three
+ * operations for many ports at once, with as few processes or netlink sessions as the driver
+ * can manage. A failure names the port it failed at: an error with a numeric `index` (its
+ * position in `specs`; @volt/sdk/kernel ContainerPortBatchError); volt then tears every port
+ * of the batch down. Optional: without it volt calls the single-port methods in turn.
+ */
+export interface BridgeContainerPortBatch {
+  setupContainerPorts(specs: readonly ContainerPortSpec[]): Promise<void>;
+  configureContainerPorts(specs: readonly ContainerPortSpec[]): Promise<void>;
+  teardownContainerPorts(specs: readonly Pick<ContainerPortSpec, 'hostIfname' | 'network' | 'workload'>[]): Promise<void>;
 }
 
 /** A VM's TAP as a port of a network's bridge (capability `tap-ports`). */

@@ -22,6 +22,10 @@ export interface NetlinkLibrary {
    * when nothing could be applied. Without it, writes run `ip -batch`.
    */
   apply?(nsPath: string | undefined, requests: readonly NetlinkRequest[]): void;
+  /** One link by name (no dump of the others): its kind; undefined when absent. Optional. */
+  link?(ifname: string): { index: number; kind?: string } | undefined;
+  /** `bridge fdb get MAC br BRIDGE` in-process: a cost that does not grow with the bridge. Optional. */
+  fdbHas?(bridge: string, mac: string): boolean;
 }
 
 /** One rtnetlink write, typed: what one `ip` line of a container port's set-up does. */
@@ -40,6 +44,24 @@ export type NetlinkRequest =
 export function netlinkWriter(): ((nsPath: string | undefined, requests: readonly NetlinkRequest[]) => void) | undefined {
   const lib = netlinkReader();
   return lib?.apply?.bind(lib);
+}
+
+/**
+ * The kind of one host link ("bridge", "veth"…, "" for a plain device), undefined when there is
+ * no such link: one request when the library can, else getLink (a dump or `ip -j`).
+ */
+export async function linkKindOf(ifname: string): Promise<string | undefined> {
+  const lib = netlinkReader();
+  if (lib?.link) {
+    try {
+      const l = lib.link(ifname);
+      return l === undefined ? undefined : (l.kind ?? '');
+    } catch {
+      /* the long way below */
+    }
+  }
+  const link = await getLink(ifname).catch(() => undefined);
+  return link === undefined ? undefined : (link.kind ?? '');
 }
 
 /**
@@ -104,10 +126,29 @@ export async function linkNamesIn(path: string): Promise<string[] | undefined> {
 export function fdbKnows(bridge: string, mac: string): boolean | undefined {
   const lib = netlinkReader();
   if (!lib) return undefined;
+  if (lib.fdbHas) {
+    try {
+      return lib.fdbHas(bridge, mac.toLowerCase());
+    } catch {
+      /* the whole table below */
+    }
+  }
   const br = lib.dump().links.find((l) => l.ifname === bridge);
   if (!br) return false;
   const want = mac.toLowerCase();
   return lib.fdb().some((e) => e.mac === want && (e.master === br.index || e.index === br.index));
+}
+
+/**
+ * Every MAC the bridge's forwarding database knows (fdbKnows for all MACs at once: one dump
+ * for a batch connect instead of one per workload). Undefined when it cannot be read in-process.
+ */
+export function fdbMacs(bridge: string): Set<string> | undefined {
+  const lib = netlinkReader();
+  if (!lib) return undefined;
+  const br = lib.dump().links.find((l) => l.ifname === bridge);
+  if (!br) return new Set();
+  return new Set(lib.fdb().flatMap((e) => (e.master === br.index || e.index === br.index ? [e.mac] : [])));
 }
 
 /** The same IpLink values `ip -j -d addr show` gives, from one rtnetlink dump. */

@@ -260,3 +260,173 @@ export async function teardownVethPort(spec: Pick<ContainerPortSpec, 'hostIfname
 
 /** @deprecated use linkGone (link-gone.ts), the one place that knows iproute2's words for "gone". */
 export const isLinkGone: (stderr: string) => boolean = linkGone;
+
+/*
+ * Batches (`volt net connect NET W1 … WN`, Compose up): the same kernel work as the calls above
+ * for N ports, each failure naming its port. In-process (the library path) every port is its
+ * requests, no process at all; on the
+ * process path one `ip -batch` makes every pair and host end, and the peers are configured by
+ * a few small shells (one nsenter per namespace: ip cannot change namespace inside a batch).
+ */
+
+/** A batch call that failed at one port: `index` is its position in the batch (0-based). */
+export class ContainerPortBatchError extends DriverError {
+  constructor(
+    message: string,
+    readonly index: number,
+  ) {
+    super(message, { code: 'E_KERNEL' });
+  }
+}
+
+/** The position of the port a batch error names, when it names one (duck-typed: plugins bundle their own SDK). */
+export function batchErrorIndex(e: unknown): number | undefined {
+  const i = (e as { index?: unknown } | undefined)?.index;
+  return typeof i === 'number' && Number.isInteger(i) && i >= 0 ? i : undefined;
+}
+
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/**
+ * setupVethPort for every spec. In-process: each port's requests in turn. Process path: one
+ * `ip -batch` for all; ip stops at the first failing line ("Command failed -:LINE"): when that
+ * is a pair whose host end exists already as a veth (a set-up run again), its host-end
+ * settings are converged and the batch goes on after it, as setupVethPort does; any other
+ * failure is a ContainerPortBatchError naming the port.
+ */
+export async function setupVethPorts(specs: readonly ContainerPortSpec[]): Promise<void> {
+  if (netlinkWriter()) {
+    for (const [i, spec] of specs.entries()) {
+      try {
+        await setupVethPort(spec);
+      } catch (e: unknown) {
+        throw new ContainerPortBatchError(messageOf(e), i);
+      }
+    }
+    return;
+  }
+  let from = 0;
+  while (from < specs.length) {
+    const lines: string[] = [];
+    const owner: { index: number; add: boolean }[] = [];
+    for (let i = from; i < specs.length; i++) {
+      const s = specs[i]!;
+      checkSpec(`${what(s)}: create veth ${s.hostIfname}`, s);
+      lines.push(`link add name ${s.hostIfname} mtu ${s.mtu} type veth peer name ${s.ifname} address ${s.mac} mtu ${s.mtu} netns ${s.netns}`);
+      owner.push({ index: i, add: true });
+      for (const l of hostEndLines(s)) {
+        lines.push(l);
+        owner.push({ index: i, add: false });
+      }
+    }
+    const r = await runCommand('ip', ['-batch', '-'], { input: lines.join('\n') + '\n' });
+    if (r.code === 0) return;
+    const m = /Command failed -:(\d+)/.exec(r.stderr);
+    const at = m ? owner[Number(m[1]) - 1] : undefined;
+    const failed = at?.index ?? from;
+    const spec = specs[failed]!;
+    const step = `${what(spec)}: create veth ${spec.hostIfname}`;
+    const reason = r.stderr.replace(/Command failed -:\d+\s*/g, '').trim() || `ip exited with ${r.code}`;
+    if (!at?.add) throw new ContainerPortBatchError(`${step}: ${reason}`, failed);
+    const link = await getLink(spec.hostIfname).catch(() => undefined);
+    if (link?.kind !== 'veth') throw new ContainerPortBatchError(`${step}: ${reason}`, failed);
+    try {
+      await ipBatch(step, hostEndLines(spec));
+    } catch (e: unknown) {
+      throw new ContainerPortBatchError(messageOf(e), failed);
+    }
+    from = failed + 1;
+  }
+}
+
+/** A word for sh, single-quoted. */
+function shWord(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The sh script that configures the peers of `specs` one after the other, each exactly as
+ * configureVethPeer's process path does (one nsenter running peerScript, its `ip -batch` lines
+ * in a here-document). It stops at the first failure, whose output has just gone to stderr,
+ * and ends stderr with "volt-peer-failed INDEX".
+ */
+function peersScript(specs: readonly { spec: ContainerPortSpec; index: number }[]): string {
+  const out: string[] = [];
+  for (const { spec, index } of specs) {
+    // No line of peerLines is "VOLT_PEER_END": each starts with an ip object (link, addr, route).
+    out.push(
+      `nsenter --net=${shWord(spec.netns)} sh -c ${shWord(peerScript(spec))} <<'VOLT_PEER_END' || { echo 'volt-peer-failed ${index}' >&2; exit 1; }`,
+      ...peerLines(spec),
+      'VOLT_PEER_END',
+    );
+  }
+  return out.join('\n') + '\n';
+}
+
+/**
+ * configureVethPeer for every spec (the announcement is core's last attachment listener, as for
+ * one). In-process: every peer's sysctls and requests. Process path: `parallel` small sh processes, each taking every `parallel`-th spec,
+ * rather than one spawn from node per namespace (a spawn from node costs a fork of its whole
+ * address space). The first failure (lowest position) is a ContainerPortBatchError.
+ */
+export async function configureVethPeers(specs: readonly ContainerPortSpec[], parallel = 4): Promise<void> {
+  if (specs.length === 0) return;
+  for (const [i, spec] of specs.entries()) {
+    try {
+      checkSpec(`${what(spec)}: configure ${spec.ifname} inside the container`, spec);
+    } catch (e: unknown) {
+      throw new ContainerPortBatchError(messageOf(e), i);
+    }
+  }
+  const write = netlinkWriter();
+  if (write) {
+    const each = (i: number, requests: (s: ContainerPortSpec) => NetlinkRequest[]): void => {
+      const spec = specs[i]!;
+      try {
+        inProcess(`${what(spec)}: configure ${spec.ifname} inside the container`, write, spec.netns, requests(spec));
+      } catch (e: unknown) {
+        throw new ContainerPortBatchError(messageOf(e), i);
+      }
+    };
+    for (let i = 0; i < specs.length; i++) each(i, (s) => [...peerSysctlRequests(s), ...peerRequests(s)]);
+    return;
+  }
+  const workers = Math.max(1, Math.min(parallel, specs.length));
+  const stripes = Array.from({ length: workers }, (_, w) => specs.flatMap((spec, index) => (index % workers === w ? [{ spec, index }] : [])));
+  const results = await Promise.all(stripes.map((stripe) => runCommand('sh', ['-s'], { input: peersScript(stripe) })));
+  const failures: { index: number; message: string }[] = [];
+  for (const [w, r] of results.entries()) {
+    if (r.code === 0) continue;
+    const m = /^([\s\S]*?)volt-peer-failed (\d+)\s*$/.exec(r.stderr);
+    const index = m ? Number(m[2]) : stripes[w]![0]!.index;
+    const spec = specs[index]!;
+    const why = (m ? m[1]! : r.stderr).trim().split('\n').filter((l) => !/^Command failed -:\d+$/.test(l.trim())).slice(0, 3).join('; ') || `sh exited with ${r.code}`;
+    failures.push({ index, message: `${what(spec)}: configure ${spec.ifname} inside the container: ${why}` });
+  }
+  const first = failures.sort((x, y) => x.index - y.index)[0];
+  if (first) throw new ContainerPortBatchError(first.message, first.index);
+}
+
+/** teardownVethPort for every spec (in-process, or one `ip -force -batch`); pairs already gone are success. */
+export async function teardownVethPorts(specs: readonly Pick<ContainerPortSpec, 'hostIfname'>[]): Promise<void> {
+  if (specs.length === 0) return;
+  if (netlinkWriter()) {
+    const failures: string[] = [];
+    for (const s of specs) {
+      try {
+        await teardownVethPort(s);
+      } catch (e: unknown) {
+        failures.push(messageOf(e));
+      }
+    }
+    if (failures.length > 0) throw new DriverError(failures.join('; '), { code: 'E_KERNEL' });
+    return;
+  }
+  const r = await runCommand('ip', ['-force', '-batch', '-'], { input: specs.map((s) => `link del dev ${s.hostIfname}`).join('\n') + '\n' });
+  if (r.code === 0) return;
+  const other = r.stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^Command failed -:\d+$/.test(l) && !linkGone(l));
+  if (other.length > 0) throw new DriverError(`remove veth ${specs.map((s) => s.hostIfname).join(', ')}: ${other.join('; ')}`, { code: 'E_KERNEL' });
+}

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
-import type { BridgeContainerPorts, BridgeDriver } from '@volt/sdk';
+import type { BridgeContainerPortBatch, BridgeContainerPorts, BridgeDriver, ContainerPortSpec } from '@volt/sdk';
 import type { GuestDhcp, VmNicDriver, VmNicSpec } from '@volt/sdk';
 import { DriverError, errorMessage } from '@volt/sdk';
-import { configureVethPeer, setupVethPort, teardownVethPort } from '@volt/sdk/kernel';
+import { ContainerPortBatchError, batchErrorIndex, configureVethPeer, configureVethPeers, setupVethPort, setupVethPorts, teardownVethPort, teardownVethPorts } from '@volt/sdk/kernel';
 import { runPlan, type PendingIntent } from '../../state/journal';
 import type { StateStore } from '../../state/store';
 import type { AttachmentRecord, NetworkRecord, VmNicRuntime, VmRecord, VoltState } from '../../state/types';
@@ -138,6 +138,50 @@ export function containerPorts(bridge: BridgeDriver): BridgeContainerPorts {
   return { setupContainerPort: setupVethPort, configureContainerPort: configureVethPeer, teardownContainerPort: teardownVethPort };
 }
 
+/**
+ * Container ports in batches: the driver's own (capability container-port-batch), core's Linux
+ * veth helpers for a driver without container ports, else the driver's single-port methods in
+ * turn (a failure then names its port: ContainerPortBatchError with its index).
+ */
+export function containerPortBatch(bridge: BridgeDriver): BridgeContainerPortBatch {
+  if (bridge.setupContainerPorts && bridge.configureContainerPorts && bridge.teardownContainerPorts) {
+    return {
+      setupContainerPorts: bridge.setupContainerPorts.bind(bridge),
+      configureContainerPorts: bridge.configureContainerPorts.bind(bridge),
+      teardownContainerPorts: bridge.teardownContainerPorts.bind(bridge),
+    };
+  }
+  if (!(bridge.setupContainerPort && bridge.configureContainerPort && bridge.teardownContainerPort)) {
+    return { setupContainerPorts: setupVethPorts, configureContainerPorts: (specs) => configureVethPeers(specs), teardownContainerPorts: teardownVethPorts };
+  }
+  const one = containerPorts(bridge);
+  const each = async <T>(specs: readonly T[], f: (s: T) => Promise<void>): Promise<void> => {
+    for (const [i, s] of specs.entries()) {
+      try {
+        await f(s);
+      } catch (e: unknown) {
+        throw batchErrorIndex(e) === undefined ? new ContainerPortBatchError(errorMessage(e), i) : e;
+      }
+    }
+  };
+  return {
+    setupContainerPorts: (specs) => each(specs, (s: ContainerPortSpec) => one.setupContainerPort(s)),
+    configureContainerPorts: (specs) => each(specs, (s: ContainerPortSpec) => one.configureContainerPort(s)),
+    // Every port is tried; the failures are reported together.
+    teardownContainerPorts: async (specs) => {
+      const failures: string[] = [];
+      for (const s of specs) {
+        try {
+          await one.teardownContainerPort(s);
+        } catch (e: unknown) {
+          failures.push(errorMessage(e));
+        }
+      }
+      if (failures.length > 0) throw new DriverError(failures.join('; '), { code: 'E_KERNEL' });
+    },
+  };
+}
+
 /** The listeners as the last steps of an operation: each undone by a call with the state before and the inverse change. */
 export function listenerSteps(listeners: readonly AttachmentListener[], state: VoltState, before: VoltState, change: AttachmentChange): Step[] {
   const inverse: AttachmentChange = { added: change.removed, removed: change.added };
@@ -168,17 +212,28 @@ export class AttachmentExecutor {
    * A journaled connect (container or VM): the pending record, the kernel steps, the result in
    * the draft, then the listeners. Any failure undoes all of it and puts the draft back.
    */
-  async connect(state: VoltState, intent: PendingIntent): Promise<void> {
-    const plan = await runPlan(this.d.store, state, intent, planSteps(intent, state, this.d), this.d.warn);
+  async connect(state: VoltState, intent: PendingIntent, added: AttachmentRecord[] = [intent.attachment!]): Promise<void> {
+    // A container's veth steps touch only the kernel (a VM's TAP step records its bridge in the draft).
+    const onlyRecord = intent.op === 'connect' || intent.op === 'connect-batch';
+    const plan = await runPlan(this.d.store, state, intent, planSteps(intent, state, this.d), this.d.warn, { stepsTouchOnlyTheRecord: onlyRecord });
     const before = structuredClone(state);
     applyResult(intent, state);
     try {
-      await applySteps(listenerSteps(this.d.listeners ?? [], state, before, { added: [intent.attachment!], removed: [] }), this.d.warn);
+      await applySteps(listenerSteps(this.d.listeners ?? [], state, before, { added, removed: [] }), this.d.warn);
     } catch (e: unknown) {
       await plan.abort();
       throw e;
     }
     plan.finish();
+  }
+
+  /**
+   * A journaled batch of container connects to one network (connect-batch): one pending record
+   * for all of them, the kernel steps for all at once, every result in the draft, the listeners
+   * once with every new attachment. Any failure undoes all of it and puts the draft back.
+   */
+  async connectBatch(state: VoltState, intent: PendingIntent): Promise<void> {
+    await this.connect(state, intent, (intent.connects ?? []).map((c) => c.attachment));
   }
 
   /**

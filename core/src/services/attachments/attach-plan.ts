@@ -20,6 +20,12 @@ export interface AttachmentRequest {
   mac?: string;
 }
 
+/** What a batch reads once for all its workloads (workload-service.ts connectMany). */
+export interface BatchReads {
+  /** The bridge fdb's MACs (KernelProbes.bridgeMacs): checked here instead of one lookup per MAC. */
+  bridgeMacs?: Set<string>;
+}
+
 export interface ContainerPlan {
   attachment: AttachmentRecord;
   /** Namespace file of the container. */
@@ -35,7 +41,7 @@ export class AttachmentPlanner {
    * A container's NIC on `net`. Checks before any kernel read: the MAC given, a pending connect
    * of the pair, the address, the namespace; then the MAC check and the interface names at once.
    */
-  async container(state: VoltState, w: ContainerRecord, net: NetworkRecord, req: AttachmentRequest, what: string, notes: string[]): Promise<ContainerPlan> {
+  async container(state: VoltState, w: ContainerRecord, net: NetworkRecord, req: AttachmentRequest, what: string, notes: string[], reads: BatchReads = {}): Promise<ContainerPlan> {
     const kind: WorkloadKind = 'container';
     const requestedMac = req.mac === undefined ? undefined : parseMac(req.mac, what);
     const reserved = pendingAttachments(state);
@@ -57,7 +63,7 @@ export class AttachmentPlanner {
     }
     const mine = state.attachments.filter((a) => a.workload === w.name);
     // Two independent kernel reads at once: the MAC check and the container's links.
-    const [mac, ifname] = await Promise.all([this.pickMac(state, net, w, kind, requestedMac, notes), this.nextIfname(nsFile, mine)]);
+    const [mac, ifname] = await Promise.all([this.pickMac(state, net, w, kind, requestedMac, notes, reads.bridgeMacs), this.nextIfname(nsFile, mine)]);
     const attachment: AttachmentRecord = {
       workload: w.name,
       network: net.name,
@@ -96,12 +102,12 @@ export class AttachmentPlanner {
   }
 
   /** The requested MAC (or the stable generated one) unless state or the bridge already has it; else the next salted one. */
-  async pickMac(state: VoltState, net: NetworkRecord, w: WorkloadRecord, kind: WorkloadKind, requested: string | undefined, notes: string[]): Promise<string> {
+  async pickMac(state: VoltState, net: NetworkRecord, w: WorkloadRecord, kind: WorkloadKind, requested: string | undefined, notes: string[], bridgeMacs?: Set<string>): Promise<string> {
     const inState = new Set([...state.attachments, ...pendingAttachments(state)].filter((a) => a.network === net.name).map((a) => a.mac));
     inState.add(net.mac);
     // One fdb lookup per candidate (what the bridge has learned behind its ports plus the ports' own
     // MACs) instead of reading the whole table: the cost of a connect must not grow with the bridge.
-    const used = async (m: string): Promise<boolean> => inState.has(m) || (await this.probes.macOnBridge(net.bridge, m));
+    const used = async (m: string): Promise<boolean> => inState.has(m) || (bridgeMacs ? bridgeMacs.has(m) : await this.probes.macOnBridge(net.bridge, m));
     let mac = requested ?? (w.type === 'vm' ? w.nics.find((n) => n.network === net.name)?.mac : undefined) ?? generateMac(kind, w.name, net.name);
     if (!(await used(mac))) return mac;
     const first = mac;

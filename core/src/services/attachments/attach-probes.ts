@@ -1,6 +1,6 @@
 import { token } from '@volt/sdk';
 import { runCommand } from '@volt/sdk/kernel';
-import { fdbKnows, getLink, linkNamesIn, linksOfMaster, listRoutes4, type IpRoute } from '@volt/sdk/kernel';
+import { fdbKnows, fdbMacs, linkKindOf, linkNamesIn, linksOfMaster, listRoutes4, type IpRoute } from '@volt/sdk/kernel';
 import { nsAlive, nspawnLeader } from '../../kernel/netns';
 
 /**
@@ -19,6 +19,11 @@ export interface KernelProbes {
   linkKind(ifname: string): Promise<string | undefined>;
   /** Does the bridge's forwarding database know this MAC (learned behind a port, or a port's own)? */
   macOnBridge(bridge: string, mac: string): Promise<boolean>;
+  /**
+   * Every MAC the bridge's fdb knows, read once (a batch connect checks many MACs); undefined
+   * when that cannot be read in one go (then macOnBridge is asked per MAC).
+   */
+  bridgeMacs?(bridge: string): Promise<Set<string> | undefined>;
   /** The host's IPv4 routes of the main table (subnet collision checks). */
   hostRoutes(): Promise<IpRoute[]>;
   /** The host's own IPv4 addresses (a destination among them is "the host"). */
@@ -34,11 +39,9 @@ export const kernelProbes: KernelProbes = {
   async linkNamesIn(netns: string): Promise<string[]> {
     return (await linkNamesIn(netns)) ?? [];
   },
-  async linkKind(ifname: string): Promise<string | undefined> {
-    const link = await getLink(ifname).catch(() => undefined);
-    return link === undefined ? undefined : (link.kind ?? '');
-  },
+  linkKind: linkKindOf,
   macOnBridge,
+  bridgeMacs: async (bridge) => fdbMacs(bridge),
   hostRoutes: listRoutes4,
   async hostAddresses(): Promise<string[]> {
     return (await import('../firewall/firewall-service')).hostAddresses();

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { errorMessage } from '@volt/sdk';
+import { batchErrorIndex } from '@volt/sdk/kernel';
 import type { BridgeDriver } from '@volt/sdk';
 import type { FirewallDriver, FirewallRuleSet, HostInputPolicy } from '@volt/sdk';
 import type { VoltConfig } from '../../config/defaults';
@@ -10,7 +11,7 @@ import { removePending, settleAction, type PendingIntent, type PlanStep } from '
 import { prefixOf } from '../network/network-plan';
 import { bridgeSpec, firewallNetwork } from '../network/network-service';
 import { detachUplinkSteps } from '../network/vlan-service';
-import { containerPorts, type AttachmentListener, type VmPorts } from './attach-exec';
+import { containerPortBatch, containerPorts, type AttachmentListener, type VmPorts } from './attach-exec';
 import type { KernelProbes } from './attach-probes';
 import { applyFirewallResult, firewallPlanSteps } from '../firewall/plans-firewall';
 
@@ -43,6 +44,8 @@ export function planSteps(rec: PendingIntent, state: VoltState, d: PlanDeps): Pl
   switch (rec.op) {
     case 'connect':
       return connectSteps(rec, d);
+    case 'connect-batch':
+      return connectBatchSteps(rec, d);
     case 'disconnect':
       return disconnectSteps(rec, d);
     case 'vm-connect':
@@ -73,6 +76,13 @@ export function applyResult(rec: PendingIntent, state: VoltState): void {
       if (!state.attachments.some((x) => x.workload === a.workload && x.network === a.network)) state.attachments.push(a);
       return;
     }
+    case 'connect-batch':
+      for (const c of rec.connects ?? []) {
+        const a = c.attachment;
+        if (!state.workloads[a.workload]) state.workloads[a.workload] = c.workload;
+        if (!state.attachments.some((x) => x.workload === a.workload && x.network === a.network)) state.attachments.push(a);
+      }
+      return;
     case 'disconnect': {
       const gone = rec.attachments ?? [];
       state.attachments = state.attachments.filter((a) => !gone.some((g) => g.workload === a.workload && g.network === a.network));
@@ -194,6 +204,49 @@ function connectSteps(rec: PendingIntent, d: PlanDeps): PlanStep[] {
       name: 'address',
       what: `configure ${a.ifname} inside "${a.workload}"`,
       apply: async () => (await ports()).configureContainerPort(spec),
+    },
+  ];
+}
+
+/**
+ * `volt net connect NET W1 … WN`: the single connect's two steps, each for every container at
+ * once — `veths` (every pair created, host ends on the bridge: one `ip -batch` with the Linux
+ * helpers), `addresses` (every peer configured inside its namespace). The undo of `veths`
+ * removes every host end of the batch (peers go with them); ports already gone are success.
+ */
+function connectBatchSteps(rec: PendingIntent, d: PlanDeps): PlanStep[] {
+  const net = rec.networks![0]!;
+  const specs = (rec.connects ?? []).map((c) => portSpec(c.attachment, net, c.nsFile, c.defaultRoute));
+  const ports = async () => containerPortBatch(await d.bridge());
+  const n = specs.length;
+  return [
+    {
+      name: 'veths',
+      what: `create ${n} veth${n === 1 ? '' : 's'} on ${net.bridge}`,
+      // A failure part way leaves the ports before it: the step is not done, so it cleans up
+      // itself — the ports before the one that failed, and that one only if it is a veth (its
+      // name may be taken by a link that is not volt's: that is why it failed).
+      apply: async () => {
+        const p = await ports();
+        try {
+          await p.setupContainerPorts(specs);
+        } catch (e: unknown) {
+          const k = batchErrorIndex(e);
+          const made: ContainerPortSpec[] = [];
+          for (const [i, s] of specs.entries()) {
+            if (k !== undefined && i < k) made.push(s);
+            else if ((k === undefined || i === k) && (await d.probes.linkKind(s.hostIfname)) === 'veth') made.push(s);
+          }
+          await p.teardownContainerPorts(made).catch((u: unknown) => d.warn(`undo "create ${n} veths" after a failure: ${errorMessage(u)}`));
+          throw e;
+        }
+      },
+      undo: async () => (await ports()).teardownContainerPorts(specs),
+    },
+    {
+      name: 'addresses',
+      what: `configure ${n} container${n === 1 ? '' : 's'} on ${net.name}`,
+      apply: async () => (await ports()).configureContainerPorts(specs),
     },
   ];
 }
@@ -519,7 +572,13 @@ export async function settlePending(store: StateStore, state: VoltState, d: Plan
       }
       removePending(state, rec.id);
       store.checkpoint();
-      const released = (rec.op === 'connect' || rec.op === 'vm-connect') && !forward ? `; released ${[rec.attachment?.ip, rec.attachment?.ip6].filter((x) => x !== undefined).join(' and ')}` : '';
+      const addressesOf = (a: AttachmentRecord | undefined): string => [a?.ip, a?.ip6].filter((x) => x !== undefined).join(' and ');
+      const released =
+        (rec.op === 'connect' || rec.op === 'vm-connect') && !forward
+          ? `; released ${addressesOf(rec.attachment)}`
+          : rec.op === 'connect-batch' && !forward
+            ? `; released ${(rec.connects ?? []).map((c) => addressesOf(c.attachment)).join(', ')}`
+            : '';
       out.push({
         op: rec.op,
         object: rec.object,
@@ -539,7 +598,9 @@ async function notifySettled(rec: PendingRecord, state: VoltState, d: PlanDeps):
   const change =
     rec.op === 'connect' || rec.op === 'vm-connect'
       ? { added: rec.attachment ? [rec.attachment] : [], removed: [] }
-      : rec.op === 'vm-start'
+      : rec.op === 'connect-batch'
+        ? { added: (rec.connects ?? []).map((c) => c.attachment), removed: [] }
+        : rec.op === 'vm-start'
         ? { added: rec.attachments ?? [], removed: [] }
         : rec.op === 'disconnect' || rec.op === 'vm-disconnect' || rec.op === 'vm-delete'
           ? { added: [], removed: rec.attachments ?? [] }

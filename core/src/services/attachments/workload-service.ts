@@ -1,6 +1,7 @@
-import { ConflictError, NotFoundError, UserInputError } from '@volt/sdk';
+import { ConflictError, NotFoundError, UserInputError, errorMessage, isVoltError } from '@volt/sdk';
+import { batchErrorIndex } from '@volt/sdk/kernel';
 import type { StateStore } from '../../state/store';
-import type { AttachmentRecord, ContainerRecord, ContainerSource, NetworkRecord, VmNicRecord, VmRecord, VoltState, WorkloadRecord } from '../../state/types';
+import type { AttachmentRecord, BatchConnect, ContainerRecord, ContainerSource, NetworkRecord, VmNicRecord, VmRecord, VoltState, WorkloadRecord } from '../../state/types';
 import type { VoltConfig } from '../../config/defaults';
 import { NETNS_RUN_DIR, describeSource, nsPath } from '../../kernel/netns';
 import { pendingAttachments, type PendingIntent } from '../../state/journal';
@@ -38,6 +39,17 @@ export interface ConnectRequest {
 
 export interface ConnectResult {
   attachment: AttachmentRecord;
+  notes: string[];
+}
+
+/** One workload of a batch connect (`volt net connect NET W1 … WN`, Compose up). */
+export interface BatchConnectItem extends AttachmentRequest {
+  workload: string;
+}
+
+export interface BatchConnectResult {
+  /** In the order of the request. */
+  attachments: AttachmentRecord[];
   notes: string[];
 }
 
@@ -111,6 +123,93 @@ export class WorkloadService {
       // Intent first (address, MAC, link names on disk), then the kernel, then the result, listeners last.
       await this.d.executor.connect(state, intent);
       return { attachment, notes };
+    });
+  }
+
+  /**
+   * `volt net connect NET W1 … WN`: every container in one transaction — one lock, one pending
+   * record (connect-batch) naming every reserved address and link, the kernel work for all at
+   * once (plans.ts connectBatchSteps), the listeners once. All or nothing: a failure at any
+   * workload undoes everything and names it ("workload k of N"). One item is a plain connect
+   * (VMs included); VMs are refused in a batch of several (E_BATCH_VM).
+   */
+  async connectMany(network: string, items: BatchConnectItem[]): Promise<BatchConnectResult> {
+    if (items.length === 1) {
+      const r = await this.connect({ network, ...items[0]! });
+      return { attachments: [r.attachment], notes: r.notes };
+    }
+    const n = items.length;
+    const whatAll = `connect ${n} workloads to network "${network}"`;
+    const whatOf = (k: number): string => `connect "${items[k]!.workload}" to network "${network}" (workload ${k + 1} of ${n})`;
+    if (n === 0) throw new UserInputError(`${whatAll}: no workload named`, { code: 'E_NAME_INVALID' });
+    for (const [k, it] of items.entries()) {
+      const first = items.findIndex((x) => x.workload === it.workload);
+      if (first < k) {
+        throw new UserInputError(`${whatOf(k)}: "${it.workload}" is named twice (also workload ${first + 1})`, { code: 'E_DUPLICATE_WORKLOAD' });
+      }
+    }
+    return this.d.store.transaction(async (state) => {
+      await this.d.executor.settle(state);
+      await this.d.ensureDefault(state);
+      const net = state.networks[network];
+      if (!net) {
+        throw new NotFoundError(`${whatAll}: network "${network}" does not exist`, {
+          code: 'E_NETWORK_NOT_FOUND',
+          suggestions: [`known networks: ${Object.keys(state.networks).join(', ') || 'none'}`],
+        });
+      }
+      const notes: string[] = [];
+      await this.d.executor.ensureBridge(net, notes);
+      // Plan one after the other against the state plus the ones planned before: distinct addresses and MACs.
+      const connects: BatchConnect[] = [];
+      // The bridge's MACs once for all (not one fdb read per workload); the batch's own MACs are in `view`.
+      const bridgeMacs = await this.d.probes.bridgeMacs?.(net.bridge);
+      const view: VoltState = { ...state, attachments: [...state.attachments] };
+      for (const [k, it] of items.entries()) {
+        const what = whatOf(k);
+        const w = await this.resolve(state, it.workload, what);
+        if (w.type === 'vm') {
+          throw new UserInputError(`${what}: "${w.name}" is a VM; VMs are connected one per command`, {
+            code: 'E_BATCH_VM',
+            suggestions: [`\`volt net connect ${network} ${w.name}\` on its own, and the containers in one command`],
+          });
+        }
+        if (state.attachments.some((a) => a.workload === w.name && a.network === net.name)) {
+          throw new ConflictError(`${what}: already connected`, {
+            code: 'E_ALREADY_CONNECTED',
+            suggestions: [`\`volt net disconnect ${w.name} ${net.name}\` first to change its address, or leave it out`],
+          });
+        }
+        const plan = await this.planner.container(view, w, net, it, what, notes, { bridgeMacs });
+        const twin = connects.findIndex((c) => c.nsFile === plan.nsFile);
+        if (twin >= 0) {
+          throw new UserInputError(`${what}: its network namespace ${plan.nsFile} is the one of workload ${twin + 1} ("${connects[twin]!.workload.name}")`, {
+            code: 'E_DUPLICATE_WORKLOAD',
+          });
+        }
+        view.attachments.push(plan.attachment);
+        connects.push({ attachment: plan.attachment, workload: w, nsFile: plan.nsFile, defaultRoute: plan.defaultRoute });
+      }
+      const names = connects.map((c) => c.attachment.workload);
+      const intent: PendingIntent = {
+        op: 'connect-batch',
+        object: `${n} containers on ${net.name} (${names.slice(0, 5).join(', ')}${n > 5 ? ', …' : ''})`,
+        connects,
+        networks: [net],
+      };
+      try {
+        await this.d.executor.connectBatch(state, intent);
+      } catch (e: unknown) {
+        // Everything is undone already; say which workload it failed at when the kernel step knows.
+        const k = batchErrorIndex(e);
+        const prefix = k !== undefined && k < n ? `${whatAll}: workload ${k + 1} of ${n} ("${names[k]}")` : whatAll;
+        if (isVoltError(e) || e instanceof Error) {
+          e.message = `${prefix}: ${e.message}`;
+          throw e;
+        }
+        throw new Error(`${prefix}: ${errorMessage(e)}`);
+      }
+      return { attachments: connects.map((c) => c.attachment), notes };
     });
   }
 

@@ -277,11 +277,25 @@ export class ComposeService {
       });
       for (const r of relabel) report.changes.push(`update labels of network ${r.name}`);
     }
+    // Each network's containers in one batch (one transaction, one journaled connect-batch, the
+    // firewall and DNS updates once); VMs one by one (a batch takes containers only).
     const workloads = await this.d.workloads();
+    const byNetwork = new Map<string, Connect[]>();
     for (const c of connects) {
       if (c.attached && !toRecreate.includes(c.network)) continue;
-      const { attachment } = await workloads.connect({ network: c.network, workload: c.workload, ip: c.ip });
-      report.changes.push(`connect ${c.workload} (service ${c.service}) to ${c.network}: ${attachment.ip}`);
+      byNetwork.set(c.network, [...(byNetwork.get(c.network) ?? []), c]);
+    }
+    for (const [network, cs] of byNetwork) {
+      const now = this.d.store.read();
+      const vms = cs.filter((c) => now.workloads[c.workload]?.type === 'vm');
+      const containers = cs.filter((c) => !vms.includes(c));
+      for (const c of vms) {
+        const { attachment } = await workloads.connect({ network, workload: c.workload, ip: c.ip });
+        report.changes.push(`connect ${c.workload} (service ${c.service}) to ${network}: ${attachment.ip}`);
+      }
+      if (containers.length === 0) continue;
+      const { attachments } = await workloads.connectMany(network, containers.map((c) => ({ workload: c.workload, ...(c.ip !== undefined ? { ip: c.ip } : {}) })));
+      for (const [i, c] of containers.entries()) report.changes.push(`connect ${c.workload} (service ${c.service}) to ${network}: ${attachments[i]!.ip}`);
     }
     const aliasChanges = await this.d.store.transaction(async (st) => {
       const out: string[] = [];
