@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { errno, libc } from './libc';
 import { SyscallError } from './ioctl';
-import { KERNEL, bind, type Calls } from './netlink';
+import { bind, linkByName, request, rtattr, type Calls } from './netlink';
 
 /**
  * rtnetlink writes: the kernel work of a container port (a veth pair with its peer created
@@ -47,15 +47,12 @@ export class NetlinkError extends Error {
 const CLONE_NEWNET = 0x40000000;
 const O_RDONLY_CLOEXEC = 0o2000000;
 
-const NLMSG_ERROR = 2;
-const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
 const NLM_F_REPLACE = 0x100;
 const NLM_F_EXCL = 0x200;
 const NLM_F_CREATE = 0x400;
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
-const RTM_GETLINK = 18;
 const RTM_SETLINK = 19;
 const RTM_NEWADDR = 20;
 const RTM_NEWROUTE = 24;
@@ -92,21 +89,13 @@ type StrerrorFn = (code: number) => string;
 let pton: PtonFn | undefined;
 let strerror: StrerrorFn | undefined;
 
-function attr(type: number, payload: Buffer): Buffer {
-  const len = 4 + payload.length;
-  const out = Buffer.alloc((len + 3) & ~3);
-  out.writeUInt16LE(len, 0);
-  out.writeUInt16LE(type, 2);
-  payload.copy(out, 4);
-  return out;
-}
-const str = (type: number, s: string): Buffer => attr(type, Buffer.from(`${s}\0`, 'utf8'));
+const str = (type: number, s: string): Buffer => rtattr(type, Buffer.from(`${s}\0`, 'utf8'));
 const u32 = (type: number, v: number): Buffer => {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(v >>> 0, 0);
-  return attr(type, b);
+  return rtattr(type, b);
 };
-const nest = (type: number, parts: Buffer[]): Buffer => attr(type, Buffer.concat(parts));
+const nest = (type: number, parts: Buffer[]): Buffer => rtattr(type, Buffer.concat(parts));
 
 function ifinfomsg(opts: { index?: number; flags?: number; change?: number } = {}): Buffer {
   const b = Buffer.alloc(16);
@@ -134,51 +123,19 @@ function errorText(code: number): string {
   return strerror(code);
 }
 
-let seqNo = Math.floor(Math.random() * 0x7fffffff);
-
-/** Send one request with NLM_F_ACK; the kernel's errno (0: done), and the reply messages before the ack. */
-function call(c: Calls, fd: number, type: number, flags: number, body: Buffer[], replies?: Buffer[]): number {
-  const payload = Buffer.concat(body);
-  const req = Buffer.alloc(16 + payload.length);
-  const seq = ++seqNo;
-  req.writeUInt32LE(req.length, 0);
-  req.writeUInt16LE(type, 4);
-  req.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | flags, 6);
-  req.writeUInt32LE(seq, 8);
-  payload.copy(req, 16);
-  if (c.sendto(fd, req, req.length, 0, KERNEL, KERNEL.length) < 0) throw new SyscallError('sendto(netlink)', errno(), '');
-  // Not zero-filled (a batch connect makes ~13 requests per port): recv writes the first n bytes, only those are read.
-  const buf = Buffer.allocUnsafe(1 << 16);
-  for (;;) {
-    const n = c.recv(fd, buf, buf.length, 0);
-    if (n < 0) {
-      if (errno() === 4) continue; // EINTR
-      throw new SyscallError('recv(netlink)', errno(), '');
-    }
-    for (let off = 0; off + 16 <= n; ) {
-      const len = buf.readUInt32LE(off);
-      if (len < 16 || off + len > n) throw new SyscallError('recv(netlink)', 74, 'malformed message');
-      if (buf.readUInt32LE(off + 8) === seq) {
-        if (buf.readUInt16LE(off + 4) === NLMSG_ERROR) return -buf.readInt32LE(off + 16);
-        replies?.push(Buffer.from(buf.subarray(off + 16, off + len)));
-      }
-      off += (len + 3) & ~3;
-    }
+/** Send one request and wait for its ack (the kernel's errno; 0: done), on the shared request/answer loop of netlink.ts. */
+function call(c: Calls, fd: number, type: number, flags: number, body: Buffer[]): number {
+  try {
+    request(c, fd, type, NLM_F_ACK | flags, Buffer.concat(body), 'netlink');
+    return 0;
+  } catch (e: unknown) {
+    if (e instanceof SyscallError && e.call === 'netlink') return e.errno;
+    throw e;
   }
 }
 
-/** The ifindex of IFNAME in the socket's namespace (RTM_GETLINK by name); undefined when there is none. */
-function indexOf(c: Calls, fd: number, ifname: string): number | undefined {
-  const replies: Buffer[] = [];
-  const code = call(c, fd, RTM_GETLINK, 0, [ifinfomsg(), str(IFLA_IFNAME, ifname)], replies);
-  if (code === ENODEV) return undefined;
-  if (code !== 0) throw new NetlinkError(code, -1, `RTNETLINK answers: ${errorText(code)}`);
-  const msg = replies[0];
-  return msg && msg.length >= 16 ? msg.readInt32LE(4) : undefined;
-}
-
 function needIndex(c: Calls, fd: number, ifname: string, i: number): number {
-  const index = indexOf(c, fd, ifname);
+  const index = linkByName(c, fd, ifname)?.index;
   if (index === undefined) throw new NetlinkError(ENODEV, i, `Cannot find device "${ifname}"`);
   return index;
 }
@@ -195,11 +152,11 @@ function apply(c: Calls, fd: number, r: NetlinkRequest, i: number): void {
         const peer = Buffer.concat([
           ifinfomsg(),
           str(IFLA_IFNAME, r.peer.ifname),
-          attr(IFLA_ADDRESS, macBytes(r.peer.mac)),
+          rtattr(IFLA_ADDRESS, macBytes(r.peer.mac)),
           u32(IFLA_MTU, r.peer.mtu),
           u32(IFLA_NET_NS_FD, ns),
         ]);
-        const info = nest(IFLA_LINKINFO, [str(IFLA_INFO_KIND, 'veth'), nest(IFLA_INFO_DATA, [attr(VETH_INFO_PEER, peer)])]);
+        const info = nest(IFLA_LINKINFO, [str(IFLA_INFO_KIND, 'veth'), nest(IFLA_INFO_DATA, [rtattr(VETH_INFO_PEER, peer)])]);
         checked(call(c, fd, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, [ifinfomsg(), str(IFLA_IFNAME, r.ifname), u32(IFLA_MTU, r.mtu), info]), i);
       } finally {
         fs.closeSync(ns);
@@ -211,10 +168,10 @@ function apply(c: Calls, fd: number, r: NetlinkRequest, i: number): void {
       const attrs: Buffer[] = [];
       if (r.addrGenModeNone) {
         const mode = Buffer.from([IN6_ADDR_GEN_MODE_NONE]);
-        attrs.push(nest(IFLA_AF_SPEC, [nest(AF_INET6, [attr(IFLA_INET6_ADDR_GEN_MODE, mode)])]));
+        attrs.push(nest(IFLA_AF_SPEC, [nest(AF_INET6, [rtattr(IFLA_INET6_ADDR_GEN_MODE, mode)])]));
       }
-      if (r.alias !== undefined) attrs.push(attr(IFLA_IFALIAS, Buffer.from(r.alias, 'utf8')));
-      if (r.mac !== undefined) attrs.push(attr(IFLA_ADDRESS, macBytes(r.mac)));
+      if (r.alias !== undefined) attrs.push(rtattr(IFLA_IFALIAS, Buffer.from(r.alias, 'utf8')));
+      if (r.mac !== undefined) attrs.push(rtattr(IFLA_ADDRESS, macBytes(r.mac)));
       if (r.master !== undefined) attrs.push(u32(IFLA_MASTER, needIndex(c, fd, r.master, i)));
       const up = r.up === true ? { flags: IFF_UP, change: IFF_UP } : {};
       checked(call(c, fd, RTM_SETLINK, 0, [ifinfomsg({ index, ...up }), ...attrs]), i);
@@ -228,7 +185,7 @@ function apply(c: Calls, fd: number, r: NetlinkRequest, i: number): void {
       msg.writeUInt8(r.nodad ? IFA_F_NODAD : 0, 2);
       msg.writeUInt32LE(index, 4);
       const a = addressBytes(r.family, r.local);
-      checked(call(c, fd, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, [msg, attr(IFA_LOCAL, a), attr(IFA_ADDRESS, a), u32(IFA_FLAGS, r.nodad ? IFA_F_NODAD : 0)]), i);
+      checked(call(c, fd, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, [msg, rtattr(IFA_LOCAL, a), rtattr(IFA_ADDRESS, a), u32(IFA_FLAGS, r.nodad ? IFA_F_NODAD : 0)]), i);
       return;
     }
     case 'default-route': {
@@ -239,7 +196,7 @@ function apply(c: Calls, fd: number, r: NetlinkRequest, i: number): void {
       msg.writeUInt8(RTPROT_BOOT, 5);
       msg.writeUInt8(0, 6); // RT_SCOPE_UNIVERSE
       msg.writeUInt8(RTN_UNICAST, 7);
-      checked(call(c, fd, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, [msg, attr(RTA_GATEWAY, addressBytes(r.family, r.gateway)), u32(RTA_OIF, index)]), i);
+      checked(call(c, fd, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, [msg, rtattr(RTA_GATEWAY, addressBytes(r.family, r.gateway)), u32(RTA_OIF, index)]), i);
       return;
     }
     case 'link-del': {

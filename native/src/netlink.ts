@@ -290,7 +290,8 @@ export function probeNetlink(): { ok: true } | { ok: false; reason: string } {
  * Single-object requests (not dumps): one link by name, one fdb entry. A connect asks about
  * one bridge and one MAC; a dump of every link and the whole fdb grew with the bridge.
  */
-function rtattr(type: number, payload: Buffer): Buffer {
+/** One route attribute, padded to 4 bytes (shared with netlink-write.ts). */
+export function rtattr(type: number, payload: Buffer): Buffer {
   const out = Buffer.alloc((4 + payload.length + 3) & ~3);
   out.writeUInt16LE(4 + payload.length, 0);
   out.writeUInt16LE(type, 2);
@@ -299,7 +300,7 @@ function rtattr(type: number, payload: Buffer): Buffer {
 }
 
 /** One request (not a dump): the answer message's payload, or undefined for a bare ack; a refusal throws SyscallError. */
-function request(c: Calls, fd: number, type: number, flags: number, body: Buffer, what: string): Buffer | undefined {
+export function request(c: Calls, fd: number, type: number, flags: number, body: Buffer, what: string): Buffer | undefined {
   const seq = ++seqNo;
   const req = Buffer.alloc(16 + body.length);
   req.writeUInt32LE(req.length, 0);
@@ -354,7 +355,7 @@ export function netlinkLink(ifname: string, nsPath?: string): { index: number; k
   }
 }
 
-function linkByName(c: Calls, fd: number, ifname: string): { index: number; kind?: string } | undefined {
+export function linkByName(c: Calls, fd: number, ifname: string): { index: number; kind?: string } | undefined {
   let msg: Buffer | undefined;
   try {
     msg = request(c, fd, RTM_GETLINK, 0, linkMessage(0, false, [rtattr(IFLA_IFNAME, cname(ifname))]), `find ${ifname}`);
